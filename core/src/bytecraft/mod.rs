@@ -1,0 +1,1 @@
+//! ByteCraft: byte alphabet, tokenizer, Qwen2 model, sampler, prompts.

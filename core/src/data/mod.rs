@@ -1,0 +1,3 @@
+//! Data on disk and in memory: synthetic frames, episodes, collection, balancing, batches.
+
+pub mod synthetic;

@@ -1,0 +1,1 @@
+//! The three ground-truth games (Traveler, Pong, Pac-Man): deterministic, seedable engines.

@@ -1,0 +1,1 @@
+//! SWF validation (Ruffle's `swf` crate), synthesis, repair and facts.

@@ -1,0 +1,35 @@
+//! Subcommand definitions. Add a command: a file here with a clap `Args` struct and a `run`
+//! function, one variant in [`Command`], one arm in [`run`].
+
+mod ae;
+mod backends;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// Neural game engines and ByteCraft SWF generation, on one Burn core.
+#[derive(Parser, Debug)]
+#[command(name = "gamegen", version = env!("GAMEGEN_LONG_VERSION"), long_version = env!("GAMEGEN_LONG_VERSION"))]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List the compute backends usable now, with device names.
+    Backends(backends::Args),
+    /// Serve the demo pages (127.0.0.1 only unless --host is given).
+    Serve(serve::Args),
+    /// The frame autoencoder: the first model through the whole pipe.
+    #[command(subcommand)]
+    Ae(ae::Command),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Backends(a) => backends::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Ae(c) => ae::run(c),
+    }
+}
