@@ -61,8 +61,8 @@ pub fn from_safetensors<B: Backend, M: Module<B> + ModuleSnapshot<B>>(
                 found,
             } => CheckpointError::Shape {
                 path: path.clone(),
-                expected: expected.dims.to_vec(),
-                found: found.dims.to_vec(),
+                expected: expected.to_vec(),
+                found: found.to_vec(),
             },
             other => CheckpointError::Tensor {
                 path: error_path(other).to_string(),
@@ -97,4 +97,71 @@ pub fn config_to_json<C: Serialize>(config: &C) -> String {
 /// Parse a `config.json`, naming the offending field on error.
 pub fn config_from_json<C: DeserializeOwned>(text: &str) -> Result<C, CheckpointError> {
     serde_json::from_str(text).map_err(|e| CheckpointError::Config(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::autoencoder::FrameAutoencoderConfig;
+    use burn::backend::NdArray;
+    use burn::tensor::Tensor;
+
+    type B = NdArray;
+
+    fn small(latent: usize) -> FrameAutoencoderConfig {
+        FrameAutoencoderConfig {
+            image_size: 8,
+            channels: [4, 4],
+            latent_channels: latent,
+        }
+    }
+
+    #[test]
+    fn round_trip_gives_identical_outputs() {
+        let dev = Default::default();
+        let a = small(2).init::<B>(&dev);
+        let bytes = to_safetensors(&a).unwrap();
+        let b = from_safetensors(small(2).init::<B>(&dev), bytes).unwrap();
+        let x = Tensor::<B, 4>::ones([1, 3, 8, 8], &dev);
+        let ya = a.forward(x.clone()).into_data().into_vec::<f32>().unwrap();
+        let yb = b.forward(x).into_data().into_vec::<f32>().unwrap();
+        assert_eq!(ya, yb);
+    }
+
+    #[test]
+    fn shape_mismatch_names_the_tensor_and_both_shapes() {
+        let dev = Default::default();
+        let bytes = to_safetensors(&small(2).init::<B>(&dev)).unwrap();
+        let err = from_safetensors(small(3).init::<B>(&dev), bytes).unwrap_err();
+        match &err {
+            CheckpointError::Shape {
+                path,
+                expected,
+                found,
+            } => {
+                assert!(path.contains("latent"), "{path}");
+                assert_ne!(expected, found);
+            }
+            other => panic!("expected a shape error, got {other}"),
+        }
+        assert!(err.to_string().contains("expects"));
+    }
+
+    #[test]
+    fn truncated_file_is_an_error_not_a_panic() {
+        let dev = Default::default();
+        let bytes = to_safetensors(&small(2).init::<B>(&dev)).unwrap();
+        for cut in [0, 7, bytes.len() / 2, bytes.len() - 1] {
+            let r = from_safetensors(small(2).init::<B>(&dev), bytes[..cut].to_vec());
+            assert!(r.is_err(), "cut at {cut} loaded");
+        }
+    }
+
+    #[test]
+    fn bad_config_json_is_reported() {
+        let r: Result<FrameAutoencoderConfig, _> = config_from_json("{\"image_size\": \"big\"}");
+        assert!(matches!(r, Err(CheckpointError::Config(_))));
+        let r: Result<FrameAutoencoderConfig, _> = config_from_json("{\"imagesize\": 8}");
+        assert!(r.is_err(), "unknown fields must be rejected");
+    }
 }

@@ -1,1 +1,253 @@
-fn main(){}
+//! The project's two entry points, as in the README:
+//!
+//! - `cargo xtask demo`: set up everything (wasm32 target, wasm-bindgen-cli at the version in
+//!   Cargo.lock, npm packages), build, and serve the demo, printing its URL.
+//! - `cargo xtask test`: set up what tests need (plus Debian `chromium` when missing) and run every
+//!   check: fmt, clippy, cargo tests, the CUDA build, the wasm build, the browser tests.
+//!
+//! Plain std only, so that the xtask itself builds in seconds.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+const WASM_PROFILE: &str = "wasm-release";
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("xtask: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = project_root();
+    std::env::set_current_dir(&root)?;
+    match args.first().map(String::as_str) {
+        Some("demo") => demo(&args[1..]),
+        Some("test") => test(&args[1..]),
+        Some("setup") => setup(false),
+        Some("build-web") => build_web(),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask demo [--port N]   set up, build and serve the demo\n       \
+                 cargo xtask test [--skip STEP]  set up and run every check\n       \
+                 cargo xtask setup               only install what the project needs\n       \
+                 cargo xtask build-web           only build the wasm package into www/pkg"
+            );
+            bail!("unknown or missing command");
+        }
+    }
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the root")
+        .to_path_buf()
+}
+
+/// Run a command, echoing it, failing with its name on a non-zero exit.
+fn sh(cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: $ {}", describe(cmd));
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start `{}`", describe(cmd)))?;
+    if !status.success() {
+        bail!("`{}` failed with {status}", describe(cmd));
+    }
+    Ok(())
+}
+
+fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+fn output(cmd: &mut Command) -> Option<String> {
+    cmd.output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// The version of `wasm-bindgen` recorded in Cargo.lock: the CLI must match it exactly.
+fn locked_wasm_bindgen_version() -> Result<String> {
+    let lock = std::fs::read_to_string("Cargo.lock").context("cannot read Cargo.lock")?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == "name = \"wasm-bindgen\"" {
+            if let Some(v) = lines.next().and_then(|l| l.trim().strip_prefix("version = ")) {
+                return Ok(v.trim_matches('"').to_string());
+            }
+        }
+    }
+    bail!("wasm-bindgen is not in Cargo.lock")
+}
+
+fn is_root() -> bool {
+    output(Command::new("id").arg("-u")).is_some_and(|s| s.trim() == "0")
+}
+
+/// Install what both entry points need. `for_tests` adds Debian's chromium.
+fn setup(for_tests: bool) -> Result<()> {
+    let installed = output(Command::new("rustup").args(["target", "list", "--installed"]))
+        .unwrap_or_default();
+    if !installed.lines().any(|l| l.trim() == WASM_TARGET) {
+        sh(Command::new("rustup").args(["target", "add", WASM_TARGET]))?;
+    }
+    let want = locked_wasm_bindgen_version()?;
+    let have = output(Command::new("wasm-bindgen").arg("--version")).unwrap_or_default();
+    if !have.split_whitespace().any(|w| w == want) {
+        sh(cargo().args(["install", "wasm-bindgen-cli", "--version", &want]))?;
+    }
+    if !Path::new("www/node_modules/@ruffle-rs/ruffle").exists()
+        || !Path::new("www/node_modules/playwright-core").exists()
+    {
+        sh(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir("www"))?;
+    }
+    if for_tests && !Path::new("/usr/bin/chromium").exists() {
+        if !is_root() {
+            bail!(
+                "the browser tests need Debian's chromium at /usr/bin/chromium; install it with \
+                 `sudo apt-get install -y chromium` and run again"
+            );
+        }
+        let apt = |args: &[&str]| {
+            sh(Command::new("apt-get")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive"))
+        };
+        if apt(&["install", "-y", "--no-install-recommends", "chromium"]).is_err() {
+            apt(&["update"])?;
+            apt(&["install", "-y", "--no-install-recommends", "chromium"])?;
+        }
+    }
+    Ok(())
+}
+
+/// Build the wasm crate, run wasm-bindgen into `www/pkg`, and copy the shipped models into
+/// `www/models` so the pages can fetch them from the same origin.
+fn build_web() -> Result<()> {
+    sh(cargo().args([
+        "build",
+        "-p",
+        "gamegen-wasm",
+        "--target",
+        WASM_TARGET,
+        "--profile",
+        WASM_PROFILE,
+    ]))?;
+    let target_dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let wasm = Path::new(&target_dir)
+        .join(WASM_TARGET)
+        .join(WASM_PROFILE)
+        .join("gamegen_wasm.wasm");
+    sh(Command::new("wasm-bindgen")
+        .arg(&wasm)
+        .args(["--target", "web", "--no-typescript", "--out-dir", "www/pkg"]))?;
+    copy_models(Path::new("models"), Path::new("www/models"))?;
+    Ok(())
+}
+
+fn copy_models(from: &Path, to: &Path) -> Result<()> {
+    if !from.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let dest = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_models(&entry.path(), &dest)?;
+        } else {
+            std::fs::copy(entry.path(), &dest)
+                .with_context(|| format!("cannot copy {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn demo(args: &[String]) -> Result<()> {
+    let mut port = "8080".to_string();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--port" => port = it.next().context("--port needs a value")?.clone(),
+            other => bail!("unknown option {other}"),
+        }
+    }
+    setup(false)?;
+    build_web()?;
+    sh(cargo().args(["build", "--release", "--bin", "gamegen"]))?;
+    eprintln!("xtask: serving the demo; open the URL below (Ctrl-C to stop)");
+    sh(Command::new("target/release/gamegen").args(["serve", "--dir", "www", "--port", &port]))
+}
+
+/// One named step of the test run, timed, so docs/ci.md can give the breakdown.
+fn step(name: &str, skip: &[String], f: impl FnOnce() -> Result<()>) -> Result<()> {
+    if skip.iter().any(|s| s == name) {
+        eprintln!("xtask: skipping {name}");
+        return Ok(());
+    }
+    let t = Instant::now();
+    eprintln!("xtask: == {name}");
+    f().with_context(|| format!("step `{name}`"))?;
+    eprintln!("xtask: == {name} passed in {:.0} s", t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn test(args: &[String]) -> Result<()> {
+    let mut skip = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--skip" => skip.push(it.next().context("--skip needs a step name")?.clone()),
+            other => bail!("unknown option {other}"),
+        }
+    }
+    let t = Instant::now();
+    step("setup", &skip, || setup(true))?;
+    step("fmt", &skip, || sh(cargo().args(["fmt", "--all", "--check"])))?;
+    step("clippy", &skip, || {
+        sh(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--release",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    step("test", &skip, || {
+        sh(cargo().args(["test", "--workspace", "--release"]))
+    })?;
+    step("cuda-build", &skip, || {
+        sh(cargo().args(["build", "--release", "--features", "cuda"]))
+    })?;
+    step("wasm-build", &skip, build_web)?;
+    step("browser", &skip, || {
+        sh(cargo().args(["build", "--release", "--bin", "gamegen"]))?;
+        sh(Command::new("node").arg("tests/browser/run.mjs"))
+    })?;
+    eprintln!(
+        "xtask: all checks passed in {:.1} min",
+        t.elapsed().as_secs_f64() / 60.0
+    );
+    Ok(())
+}

@@ -1,6 +1,7 @@
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
@@ -61,7 +62,7 @@ impl<B: AutodiffBackend> AeTrainer<B> {
         let x = self.model.input_from_slice(data, bs, &self.device);
         let y = self.model.forward(x.clone());
         let loss = (y - x).powi_scalar(2).mean();
-        let value: f32 = loss.clone().into_scalar().into();
+        let value: f32 = loss.clone().into_scalar().elem();
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         self.model = self
             .optim
@@ -77,7 +78,7 @@ impl<B: AutodiffBackend> AeTrainer<B> {
         let data = synthetic_batch(size, self.config.seed.wrapping_add(1), 0, count);
         let x = model.input_from_slice(data, count, &self.device);
         let y = model.forward(x.clone());
-        (y - x).powi_scalar(2).mean().into_scalar().into()
+        (y - x).powi_scalar(2).mean().into_scalar().elem()
     }
 }
 

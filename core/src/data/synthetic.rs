@@ -38,21 +38,30 @@ impl Frame {
 
     /// Interleaved RGBA bytes, as a canvas `ImageData` or a GIF encoder wants them.
     pub fn to_rgba8(&self) -> Vec<u8> {
-        let plane = self.width * self.height;
-        let mut out = Vec::with_capacity(plane * 4);
-        for i in 0..plane {
-            for c in 0..3 {
-                out.push(quantize(self.data[c * plane + i]));
-            }
-            out.push(255);
-        }
-        out
+        planar_to_rgba(&self.data, 1, self.width * self.height)
     }
 }
 
 /// Map a `[0, 1]` intensity to a byte the same way everywhere (native and browser).
 pub fn quantize(v: f32) -> u8 {
     (v.clamp(0.0, 1.0) * 255.0).round() as u8
+}
+
+/// `count` channel-major RGB images of `plane` pixels each (`[count, 3, plane]` floats) to
+/// interleaved RGBA bytes, images one after another (stacked vertically when drawn). Missing
+/// values read as black rather than panicking, since the data may come from JavaScript.
+pub fn planar_to_rgba(data: &[f32], count: usize, plane: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(count * plane * 4);
+    for f in 0..count {
+        let base = f * 3 * plane;
+        for i in 0..plane {
+            for c in 0..3 {
+                out.push(quantize(data.get(base + c * plane + i).copied().unwrap_or(0.0)));
+            }
+            out.push(255);
+        }
+    }
+    out
 }
 
 fn colour(rng: &mut Rng) -> [f32; 3] {

@@ -1,0 +1,260 @@
+//! Compute backends on native targets, chosen at run time.
+//!
+//! `core/` is generic over `B: Backend`; this module is where concrete backends are named. The
+//! CPU backends are always compiled in (pure Rust, no system libraries); `wgpu` and `cuda` are
+//! cargo features. [`with_backend!`](crate::with_backend) turns a [`BackendChoice`] into a
+//! concrete type for generic code.
+
+use serde::Serialize;
+
+/// The pure-Rust CPU backend used for `--backend cpu` (the default). Flex was measured faster
+/// than ndarray on our models (docs/benchmarks.md, `gamegen ae bench`).
+pub type Cpu = burn::backend::Flex;
+/// The other pure-Rust CPU backend, kept selectable for comparisons.
+pub type NdArray = burn::backend::NdArray;
+#[cfg(feature = "wgpu")]
+pub type Wgpu = burn::backend::Wgpu;
+#[cfg(feature = "cuda")]
+pub type Cuda = burn::backend::Cuda;
+
+/// A backend the user can ask for on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// The default pure-Rust CPU backend (flex).
+    Cpu,
+    /// burn-ndarray, the older pure-Rust CPU backend.
+    Ndarray,
+    /// burn-wgpu (Vulkan/Metal/DX12); needs the `wgpu` feature.
+    Wgpu,
+    /// burn-cuda (NVIDIA, kernels compiled by NVRTC at run time); needs the `cuda` feature.
+    Cuda,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("backend `{0}` is not compiled into this binary; rebuild with `--features {0}`")]
+    NotCompiled(&'static str),
+    #[error("backend `{name}` is compiled in but unusable here: {why}")]
+    Unusable { name: &'static str, why: String },
+}
+
+impl BackendChoice {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::Ndarray => "ndarray",
+            Self::Wgpu => "wgpu",
+            Self::Cuda => "cuda",
+        }
+    }
+
+    /// Fail early, with one clear line, when the chosen backend cannot run.
+    pub fn ensure_usable(self) -> Result<(), BackendError> {
+        match self {
+            Self::Cpu | Self::Ndarray => Ok(()),
+            Self::Wgpu => {
+                if cfg!(feature = "wgpu") {
+                    Ok(())
+                } else {
+                    Err(BackendError::NotCompiled("wgpu"))
+                }
+            }
+            Self::Cuda => {
+                #[cfg(feature = "cuda")]
+                {
+                    let probe = probe_cuda();
+                    if probe.usable {
+                        Ok(())
+                    } else {
+                        Err(BackendError::Unusable {
+                            name: "cuda",
+                            why: probe.detail,
+                        })
+                    }
+                }
+                #[cfg(not(feature = "cuda"))]
+                Err(BackendError::NotCompiled("cuda"))
+            }
+        }
+    }
+}
+
+/// Run `$body` with `$B` bound to the concrete backend type of `$choice` and `$dev` to its
+/// default device. The body is generic code instantiated once per compiled-in backend.
+#[macro_export]
+macro_rules! with_backend {
+    ($choice:expr, |$B:ident, $dev:ident| $body:expr) => {{
+        use $crate::backend::BackendChoice as __Choice;
+        match $choice {
+            __Choice::Cpu => {
+                type $B = $crate::backend::Cpu;
+                let $dev: <$B as burn::tensor::backend::Backend>::Device = Default::default();
+                $body
+            }
+            __Choice::Ndarray => {
+                type $B = $crate::backend::NdArray;
+                let $dev: <$B as burn::tensor::backend::Backend>::Device = Default::default();
+                $body
+            }
+            #[cfg(feature = "wgpu")]
+            __Choice::Wgpu => {
+                type $B = $crate::backend::Wgpu;
+                let $dev: <$B as burn::tensor::backend::Backend>::Device = Default::default();
+                $body
+            }
+            #[cfg(feature = "cuda")]
+            __Choice::Cuda => {
+                type $B = $crate::backend::Cuda;
+                let $dev: <$B as burn::tensor::backend::Backend>::Device = Default::default();
+                $body
+            }
+            #[allow(unreachable_patterns)]
+            other => {
+                return Err($crate::backend::BackendError::NotCompiled(other.name()).into());
+            }
+        }
+    }};
+}
+
+/// What `gamegen backends` reports for one backend.
+#[derive(Clone, Debug, Serialize)]
+pub struct BackendProbe {
+    pub name: &'static str,
+    pub compiled: bool,
+    pub usable: bool,
+    pub detail: String,
+    pub devices: Vec<String>,
+}
+
+/// Probe every backend this binary knows of. Never panics: a missing driver library is
+/// reported as "unusable", not as a crash.
+pub fn probe_all() -> Vec<BackendProbe> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let cpu_name = cpu_model_name().unwrap_or_else(|| "unknown CPU".to_string());
+    vec![
+        BackendProbe {
+            name: "cpu",
+            compiled: true,
+            usable: true,
+            detail: "burn-flex, pure Rust (default)".to_string(),
+            devices: vec![format!("{cpu_name}, {threads} threads")],
+        },
+        BackendProbe {
+            name: "ndarray",
+            compiled: true,
+            usable: true,
+            detail: "burn-ndarray, pure Rust".to_string(),
+            devices: vec![format!("{cpu_name}, {threads} threads")],
+        },
+        probe_wgpu(),
+        probe_cuda(),
+    ]
+}
+
+fn cpu_model_name() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    text.lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_string())
+}
+
+#[cfg(feature = "wgpu")]
+fn probe_wgpu() -> BackendProbe {
+    use burn::backend::wgpu::{WgpuDevice, init_setup};
+    // Initialising the default device enumerates adapters; it panics when none exists, so the
+    // probe runs on a thread of its own and a panic becomes "unusable".
+    let handle = std::thread::spawn(|| {
+        let setup = init_setup::<burn::backend::wgpu::graphics::AutoGraphicsApi>(
+            &WgpuDevice::DefaultDevice,
+            Default::default(),
+        );
+        let info = setup.adapter.get_info();
+        format!("{} ({:?}, {:?})", info.name, info.device_type, info.backend)
+    });
+    match handle.join() {
+        Ok(adapter) => BackendProbe {
+            name: "wgpu",
+            compiled: true,
+            usable: true,
+            detail: "burn-wgpu".to_string(),
+            devices: vec![adapter],
+        },
+        Err(_) => BackendProbe {
+            name: "wgpu",
+            compiled: true,
+            usable: false,
+            detail: "no WebGPU-capable adapter (Vulkan/Metal/DX12) found".to_string(),
+            devices: vec![],
+        },
+    }
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn probe_wgpu() -> BackendProbe {
+    BackendProbe {
+        name: "wgpu",
+        compiled: false,
+        usable: false,
+        detail: "not compiled in (build with --features wgpu)".to_string(),
+        devices: vec![],
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn probe_cuda() -> BackendProbe {
+    use cudarc::driver::result;
+    let unusable = |why: String| BackendProbe {
+        name: "cuda",
+        compiled: true,
+        usable: false,
+        detail: why,
+        devices: vec![],
+    };
+    // SAFETY: only checks whether libcuda can be dlopen'ed; no CUDA call is made before it.
+    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+        return unusable("the NVIDIA driver library (libcuda.so) is not installed".to_string());
+    }
+    if let Err(e) = result::init() {
+        return unusable(format!("cuInit failed: {e}"));
+    }
+    let count = match result::device::get_count() {
+        Ok(n) => n,
+        Err(e) => return unusable(format!("cannot count devices: {e}")),
+    };
+    if count == 0 {
+        return unusable("driver present but no CUDA device".to_string());
+    }
+    let devices = (0..count)
+        .map(|i| match result::device::get(i) {
+            Ok(dev) => {
+                let name = result::device::get_name(dev).unwrap_or_else(|_| "?".into());
+                // SAFETY: `dev` was returned by `device::get`.
+                let mem = unsafe { result::device::total_mem(dev) }.unwrap_or(0);
+                format!("cuda:{i} {name}, {:.1} GiB", mem as f64 / (1u64 << 30) as f64)
+            }
+            Err(e) => format!("cuda:{i} (error: {e})"),
+        })
+        .collect();
+    BackendProbe {
+        name: "cuda",
+        compiled: true,
+        usable: true,
+        detail: "burn-cuda (cudarc, NVRTC)".to_string(),
+        devices,
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn probe_cuda() -> BackendProbe {
+    BackendProbe {
+        name: "cuda",
+        compiled: false,
+        usable: false,
+        detail: "not compiled in (build with --features cuda)".to_string(),
+        devices: vec![],
+    }
+}
