@@ -1,1 +1,27 @@
 //! ByteCraft: byte alphabet, tokenizer, Qwen2 model, sampler, prompts.
+//!
+//! The model half is a Qwen2 decoder in Burn, generic over the backend, that loads Hugging Face
+//! checkpoints through a [`weights::TensorSource`] (core never opens files): [`config`] reads
+//! `config.json`, one module per part builds the network, [`decode`] runs it.
+
+pub mod attention;
+pub mod config;
+pub mod decode;
+pub mod decoder_layer;
+pub mod embedding;
+pub mod hf_layout;
+pub mod kv_cache;
+pub mod mlp;
+pub mod model;
+pub mod rms_norm;
+pub mod rope;
+pub mod weights;
+
+#[cfg(test)]
+mod parity_tests;
+
+pub use config::{ConfigError, Qwen2Config};
+pub use decode::{InputError, greedy, logits};
+pub use kv_cache::KvCache;
+pub use model::Qwen2ForCausalLM;
+pub use weights::{RawTensor, SafetensorsShards, TensorSource, WeightDType, WeightError};
