@@ -1,0 +1,170 @@
+//! Bounded decompression of SWF bodies.
+//!
+//! `swf::decompress_swf` reserves up to 128 MiB from the header's length field before reading a
+//! byte; in a browser tab (or a batch of generated files, where the length field is whatever the
+//! model wrote) that is not acceptable. Here the output grows only as real data arrives and stops
+//! at `min(declared, limit)`, while keeping the swf crate's semantics: zlib errors are tolerated
+//! (what was decoded so far is kept, as Flash and Ruffle do), LZMA errors are fatal.
+
+use std::borrow::Cow;
+use std::io;
+
+/// How a body decompression ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The stream ended cleanly (or, uncompressed, the file simply ended).
+    Complete,
+    /// Output reached `min(declared, limit)` and more data was still coming.
+    Capped,
+    /// The compressed stream stopped early (input ran out) or was corrupt; data so far is kept.
+    Incomplete(String),
+}
+
+pub struct Body<'a> {
+    pub data: Cow<'a, [u8]>,
+    pub ending: Ending,
+}
+
+/// Uncompressed body: the bytes after the 8-byte preamble, cut at `cap` like Flash does.
+pub fn stored(rest: &[u8], cap: usize) -> Body<'_> {
+    if rest.len() > cap {
+        Body {
+            data: Cow::Borrowed(&rest[..cap]),
+            ending: Ending::Capped,
+        }
+    } else {
+        Body {
+            data: Cow::Borrowed(rest),
+            ending: Ending::Complete,
+        }
+    }
+}
+
+/// zlib body (`CWS`). Never fails: a corrupt or truncated stream yields what was decoded.
+pub fn zlib(input: &[u8], cap: usize) -> Body<'static> {
+    use flate2::{Decompress, FlushDecompress, Status};
+    let mut d = Decompress::new(true);
+    // Start from a guess bounded by the input and grow by doubling: a lying length field costs
+    // nothing, an honest one costs a few reallocations at most.
+    let mut buf = vec![0u8; cap.min(input.len().saturating_mul(4).saturating_add(4096))];
+    let mut len = 0usize;
+    let ending = loop {
+        let in_pos = (d.total_in() as usize).min(input.len());
+        let out_before = d.total_out();
+        let status = d.decompress(&input[in_pos..], &mut buf[len..], FlushDecompress::None);
+        let produced = (d.total_out() - out_before) as usize;
+        let consumed = d.total_in() as usize - in_pos;
+        len += produced;
+        match status {
+            Err(e) => break Ending::Incomplete(format!("zlib stream corrupt: {e}")),
+            Ok(Status::StreamEnd) => break Ending::Complete,
+            Ok(_) if len == buf.len() => {
+                if len >= cap {
+                    break probe_more(&mut d, input);
+                }
+                let new_len = buf.len().saturating_mul(2).max(4096).min(cap);
+                buf.resize(new_len, 0);
+            }
+            Ok(_) => {
+                if d.total_in() as usize >= input.len() {
+                    break Ending::Incomplete("zlib stream truncated".into());
+                }
+                if produced == 0 && consumed == 0 {
+                    break Ending::Incomplete("zlib stream stalled".into());
+                }
+            }
+        }
+    };
+    buf.truncate(len);
+    Body {
+        data: Cow::Owned(buf),
+        ending,
+    }
+}
+
+/// Output is full at the cap: find out whether the stream has more to give.
+fn probe_more(d: &mut flate2::Decompress, input: &[u8]) -> Ending {
+    use flate2::{FlushDecompress, Status};
+    let mut probe = [0u8; 1];
+    // A few rounds: inflate may consume a block header before producing the next byte.
+    for _ in 0..8 {
+        let in_pos = (d.total_in() as usize).min(input.len());
+        let before = d.total_out();
+        match d.decompress(&input[in_pos..], &mut probe, FlushDecompress::None) {
+            Ok(_) if d.total_out() > before => return Ending::Capped,
+            Ok(Status::StreamEnd) => return Ending::Complete,
+            Ok(_) if d.total_in() as usize >= input.len() => {
+                return Ending::Incomplete("zlib stream truncated".into());
+            }
+            Ok(_) => {}
+            Err(e) => return Ending::Incomplete(format!("zlib stream corrupt: {e}")),
+        }
+    }
+    Ending::Incomplete("zlib stream stalled".into())
+}
+
+/// Why an LZMA body could not be decoded at all (this fails level 1, as in the swf crate).
+#[derive(Debug, thiserror::Error)]
+#[error("LZMA decompression failed: {0}")]
+pub struct LzmaError(pub String);
+
+/// A `Write` that keeps at most `cap` bytes and then refuses more.
+struct Capped {
+    out: Vec<u8>,
+    cap: usize,
+    overflow: bool,
+}
+
+impl io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let room = self.cap - self.out.len();
+        if buf.len() > room {
+            self.out.extend_from_slice(&buf[..room]);
+            self.overflow = true;
+            return Err(io::Error::other("output cap reached"));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// LZMA body (`ZWS`): `input` starts at the 5 LZMA property bytes (after the compressed-length
+/// field). Flash's LZMA has no size field and needs an end marker.
+pub fn lzma(input: &[u8], cap: usize) -> Result<Body<'static>, LzmaError> {
+    use lzma_rs::decompress::{Options, UnpackedSize};
+    let mut sink = Capped {
+        out: Vec::with_capacity(cap.min(input.len().saturating_mul(4) + 4096)),
+        cap,
+        overflow: false,
+    };
+    let opts = Options {
+        unpacked_size: UnpackedSize::UseProvided(None),
+        allow_incomplete: true,
+        // The dictionary buffer holds output too: bound it like the output.
+        memlimit: Some(cap.saturating_add(1)),
+    };
+    let mut reader = input;
+    let r = lzma_rs::lzma_decompress_with_options(&mut reader, &mut sink, &opts);
+    match r {
+        Ok(()) => Ok(Body {
+            data: Cow::Owned(sink.out),
+            ending: Ending::Complete,
+        }),
+        Err(_) if sink.overflow => Ok(Body {
+            data: Cow::Owned(sink.out),
+            ending: Ending::Capped,
+        }),
+        Err(lzma_rs::error::Error::LzmaError(m)) if m.starts_with("exceeded memory limit") => {
+            // The dictionary outgrew the cap before flushing: we cannot keep a prefix, but the
+            // body is too large for the limit, which is reported at level 2 by the caller.
+            Ok(Body {
+                data: Cow::Owned(sink.out),
+                ending: Ending::Capped,
+            })
+        }
+        Err(e) => Err(LzmaError(e.to_string())),
+    }
+}

@@ -1,0 +1,335 @@
+//! Validator tests: hand-made files for each check, plus the real corpus in `../shared`.
+
+use super::*;
+use swf::{
+    Color, Compression, Header, PlaceObject, PlaceObjectAction, Rectangle, Tag, Twips, write_swf,
+};
+
+fn header(num_frames: u16, compression: Compression) -> Header {
+    Header {
+        compression,
+        version: 10,
+        stage_size: Rectangle {
+            x_min: Twips::ZERO,
+            x_max: Twips::from_pixels(550.0),
+            y_min: Twips::ZERO,
+            y_max: Twips::from_pixels(400.0),
+        },
+        frame_rate: swf::Fixed8::from_f32(24.0),
+        num_frames,
+    }
+}
+
+fn place(id: u16, depth: u16) -> Tag<'static> {
+    Tag::PlaceObject(Box::new(PlaceObject {
+        version: 2,
+        action: PlaceObjectAction::Place(id),
+        depth,
+        matrix: None,
+        color_transform: None,
+        ratio: None,
+        name: None,
+        clip_depth: None,
+        class_name: None,
+        filters: None,
+        background_color: None,
+        blend_mode: None,
+        clip_actions: None,
+        has_image: false,
+        is_bitmap_cached: None,
+        is_visible: None,
+        amf_data: None,
+    }))
+}
+
+fn shape(id: u16) -> Tag<'static> {
+    use swf::{FillStyle, Shape, ShapeFlag, ShapeRecord, ShapeStyles, StyleChangeData};
+    let r = Rectangle {
+        x_min: Twips::ZERO,
+        x_max: Twips::from_pixels(10.0),
+        y_min: Twips::ZERO,
+        y_max: Twips::from_pixels(10.0),
+    };
+    Tag::DefineShape(Box::new(Shape {
+        version: 1,
+        id,
+        shape_bounds: r.clone(),
+        edge_bounds: r,
+        flags: ShapeFlag::empty(),
+        styles: ShapeStyles {
+            fill_styles: vec![FillStyle::Color(Color::from_rgb(0xff0000, 255))],
+            line_styles: vec![],
+        },
+        shape: vec![
+            ShapeRecord::StyleChange(Box::new(StyleChangeData {
+                move_to: None,
+                fill_style_0: None,
+                fill_style_1: Some(1),
+                line_style: None,
+                new_styles: None,
+            })),
+            ShapeRecord::StraightEdge {
+                delta: swf::PointDelta::new(Twips::from_pixels(10.0), Twips::ZERO),
+            },
+            ShapeRecord::StraightEdge {
+                delta: swf::PointDelta::new(Twips::ZERO, Twips::from_pixels(10.0)),
+            },
+            ShapeRecord::StraightEdge {
+                delta: swf::PointDelta::new(Twips::from_pixels(-10.0), Twips::from_pixels(-10.0)),
+            },
+        ],
+    }))
+}
+
+fn build(num_frames: u16, compression: Compression, tags: &[Tag<'_>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_swf(&header(num_frames, compression), tags, &mut out).unwrap();
+    out
+}
+
+fn good_tags() -> Vec<Tag<'static>> {
+    vec![
+        Tag::SetBackgroundColor(Color::from_rgb(0x336699, 255)),
+        shape(1),
+        place(1, 1),
+        Tag::DoAction(&[0x07, 0x00]), // Stop, End
+        Tag::ShowFrame,
+    ]
+}
+
+fn checks(r: &Report) -> Vec<Check> {
+    r.errors().map(|f| f.check).collect()
+}
+
+#[test]
+fn a_clean_file_is_valid_with_facts() {
+    for c in [Compression::None, Compression::Zlib, Compression::Lzma] {
+        let bytes = build(1, c, &good_tags());
+        let r = validate(&bytes);
+        assert_eq!(r.verdict, Verdict::Valid, "{c:?}: {:?}", r.findings);
+        assert_eq!(r.level_reached, 2);
+        let h = r.header.as_ref().unwrap();
+        assert_eq!((h.stage_width, h.stage_height), (550.0, 400.0));
+        assert_eq!(h.frame_rate, 24.0);
+        assert_eq!(h.frame_count, 1);
+        assert_eq!(h.background.as_deref(), Some("#336699"));
+        assert_eq!(h.declared_length as u64, h.actual_length);
+        assert_eq!(r.tags.get("DefineShape"), Some(&1));
+        assert_eq!(r.tags.get("End"), Some(&1));
+        assert_eq!(r.stats.avm1_actions, 1);
+    }
+}
+
+#[test]
+fn header_failures_are_broken() {
+    let good = build(1, Compression::None, &good_tags());
+    let cases: Vec<(Vec<u8>, Check)> = vec![
+        (b"".to_vec(), Check::Signature),
+        (b"GIF89a....".to_vec(), Check::Signature),
+        (b"FWS\x0a\x10".to_vec(), Check::LengthField),
+        ([b"FWS\x00".as_slice(), &good[4..]].concat(), Check::Version),
+        (
+            [b"FWS\x0a\x04\x00\x00\x00".as_slice(), &good[8..]].concat(),
+            Check::LengthField,
+        ),
+        (good[..9].to_vec(), Check::HeaderFields),
+        (
+            b"ZWS\x0d\x40\x00\x00\x00\x01".to_vec(),
+            Check::Decompression,
+        ),
+    ];
+    for (bytes, check) in cases {
+        let r = validate(&bytes);
+        assert_eq!(r.verdict, Verdict::Broken, "{bytes:?}");
+        assert_eq!(r.level_reached, 0);
+        let e = r.first_error.unwrap();
+        assert_eq!((e.level, e.check), (1, check), "{}", e.message);
+    }
+}
+
+#[test]
+fn a_lying_length_field_costs_nothing() {
+    // CWS claiming 4 GB: the body must be decoded to its real size only, and flagged.
+    let mut bytes = build(1, Compression::Zlib, &good_tags());
+    bytes[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+    let r = validate(&bytes);
+    assert_eq!(r.verdict, Verdict::Damaged);
+    assert_eq!(checks(&r), vec![Check::LengthMismatch]);
+    assert!(r.header.unwrap().actual_length < 1000);
+    // Over the limit: reported as too large, decoded only up to the limit.
+    let opts = Options {
+        max_body_len: 16,
+        ..Options::default()
+    };
+    let r = validate_with(&build(1, Compression::Zlib, &good_tags()), &opts);
+    assert!(r.has_check(Check::TooLarge), "{:?}", r.findings);
+}
+
+#[test]
+fn length_mismatch_and_truncation() {
+    let good = build(1, Compression::None, &good_tags());
+    // Length field one too large (file lost its last byte): mismatch + framing.
+    let r = validate(&good[..good.len() - 1]);
+    assert_eq!(r.verdict, Verdict::Damaged);
+    assert_eq!(r.first_error.unwrap().check, Check::LengthMismatch);
+    // Appended junk beyond the length field.
+    let r = validate(&[good.as_slice(), b"junk"].concat());
+    assert_eq!(checks(&r), vec![Check::LengthMismatch]);
+    // Truncated zlib stream.
+    let z = build(1, Compression::Zlib, &good_tags());
+    let r = validate(&z[..z.len() - 10]);
+    assert!(
+        r.has_check(Check::DecompressionIncomplete),
+        "{:?}",
+        r.findings
+    );
+}
+
+#[test]
+fn structure_errors_name_the_tag() {
+    // Missing End: rewrite the length to match a stream cut before End.
+    let mut good = build(1, Compression::None, &good_tags());
+    good.truncate(good.len() - 2);
+    let n = good.len() as u32;
+    good[4..8].copy_from_slice(&n.to_le_bytes());
+    let r = validate(&good);
+    // Clean tag boundary and a correct length: played by Flash and Ruffle, so only a warning.
+    assert_eq!(r.verdict, Verdict::Valid);
+    assert!(r.has_check(Check::MissingEnd));
+    // Without fixing the length field it is a cut-off file: an error.
+    let mut cut = build(1, Compression::None, &good_tags());
+    cut.truncate(cut.len() - 2);
+    let r = validate(&cut);
+    assert_eq!(checks(&r), vec![Check::LengthMismatch, Check::MissingEnd]);
+
+    // Frame count mismatch.
+    let r = validate(&build(3, Compression::None, &good_tags()));
+    assert_eq!(checks(&r), vec![Check::FrameCount]);
+
+    // Undefined character: PlaceObject before DefineShape.
+    let tags = vec![place(1, 1), shape(1), Tag::ShowFrame];
+    let r = validate(&build(1, Compression::None, &tags));
+    let e = r.first_error.unwrap();
+    assert_eq!(e.check, Check::UndefinedCharacter);
+    assert_eq!(e.tag_index, Some(0));
+    assert_eq!(e.tag_name.as_deref(), Some("PlaceObject2"));
+
+    // Undecodable AVM1: Push claiming 10 bytes with 1 present.
+    let tags = vec![Tag::DoAction(&[0x96, 10, 0, 1]), Tag::ShowFrame];
+    let r = validate(&build(1, Compression::None, &tags));
+    let e = r.first_error.unwrap();
+    assert_eq!((e.check, e.tag_index), (Check::Avm1, Some(0)));
+
+    // Undecodable ABC.
+    let tags = vec![Tag::DoAbc(&[1, 2, 3]), Tag::ShowFrame];
+    let r = validate(&build(1, Compression::None, &tags));
+    assert_eq!(checks(&r), vec![Check::Avm2]);
+}
+
+#[test]
+fn a_tag_that_does_not_parse_is_reported_with_index_and_name() {
+    // SetBackgroundColor with 1 byte of body instead of 3; framing stays intact.
+    let mut bytes = build(1, Compression::None, &[Tag::ShowFrame]);
+    let tags_at = bytes.len() - 4; // ShowFrame, End
+    let bad = [0x41u8, 0x02, 0xff]; // code 9, length 1
+    bytes.splice(tags_at..tags_at, bad);
+    let n = bytes.len() as u32;
+    bytes[4..8].copy_from_slice(&n.to_le_bytes());
+    let r = validate(&bytes);
+    let e = r.first_error.unwrap();
+    assert_eq!(e.check, Check::TagParse);
+    assert_eq!(e.tag_index, Some(0));
+    assert_eq!(e.tag_name.as_deref(), Some("SetBackgroundColor"));
+    // A tag whose length runs past the end is a framing error.
+    let mut bytes = build(1, Compression::None, &[Tag::ShowFrame]);
+    let at = bytes.len() - 4;
+    bytes[at] = 0x7f; // ShowFrame with long length follows... make it claim 0x3f (long form)
+    let r = validate(&bytes);
+    assert!(r.has_check(Check::TagFraming), "{:?}", r.findings);
+}
+
+#[test]
+fn deep_sprite_nesting_is_refused_without_recursion() {
+    // DefineSprite(DefineSprite(...)) 10_000 deep: would overflow the parser's stack.
+    let mut inner: Vec<u8> = vec![0, 0]; // End
+    for _ in 0..10_000 {
+        let mut body = vec![1, 0, 1, 0]; // id 1, 1 frame
+        body.extend_from_slice(&inner);
+        body.extend_from_slice(&[0, 0]);
+        let mut t = Vec::new();
+        t.extend_from_slice(&((39u16 << 6) | 0x3f).to_le_bytes());
+        t.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        t.extend_from_slice(&body);
+        inner = t;
+    }
+    let mut bytes = build(0, Compression::None, &[]);
+    let at = bytes.len() - 2;
+    bytes.splice(at..at, inner);
+    let n = bytes.len() as u32;
+    bytes[4..8].copy_from_slice(&n.to_le_bytes());
+    let r = validate(&bytes);
+    assert!(r.has_check(Check::NestingDepth), "{:?}", r.findings);
+}
+
+#[test]
+fn random_mutations_never_panic() {
+    let base = build(1, Compression::Zlib, &good_tags());
+    let fws = build(1, Compression::None, &good_tags());
+    let mut rng = crate::rng::Rng::new(7);
+    for i in 0..3000 {
+        let mut b = if i % 2 == 0 {
+            base.clone()
+        } else {
+            fws.clone()
+        };
+        for _ in 0..1 + rng.below(4) {
+            let at = rng.below(b.len() as u64) as usize;
+            b[at] = rng.next_u32() as u8;
+        }
+        if rng.chance(0.3) {
+            let keep = rng.below(b.len() as u64 + 1) as usize;
+            b.truncate(keep);
+        }
+        let r = validate(&b);
+        assert_eq!(r.verdict == Verdict::Broken, r.level_reached == 0);
+    }
+}
+
+/// The corpus lives beside the repository in development and CI (`../shared`).
+fn corpus() -> Option<Vec<std::path::PathBuf>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/swf-corpus");
+    if !root.is_dir() {
+        eprintln!("corpus not found at {}; skipping", root.display());
+        return None;
+    }
+    fn walk(d: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "swf") {
+                out.push(p);
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(&root, &mut v);
+    v.sort();
+    Some(v)
+}
+
+#[test]
+fn level1_agrees_with_the_swf_crate_on_the_corpus() {
+    let Some(files) = corpus() else { return };
+    assert!(files.len() > 2000);
+    let mut disagree = Vec::new();
+    for p in &files {
+        let bytes = std::fs::read(p).unwrap();
+        let ours = header::parse(&bytes, 64 << 20).is_ok();
+        let theirs = swf::decompress_swf(&bytes[..]).is_ok();
+        if ours != theirs {
+            disagree.push(format!("{}: ours {ours}, swf {theirs}", p.display()));
+        }
+    }
+    assert!(disagree.is_empty(), "{disagree:#?}");
+}
