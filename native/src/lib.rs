@@ -4,3 +4,4 @@ pub mod backend;
 pub mod fsutil;
 pub mod frame_ae;
 pub mod progress;
+pub mod swf_batch;

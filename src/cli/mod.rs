@@ -4,6 +4,7 @@
 mod ae;
 mod backends;
 mod serve;
+mod validate;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +25,8 @@ pub enum Command {
     /// The frame autoencoder: the first model through the whole pipe.
     #[command(subcommand)]
     Ae(ae::Command),
+    /// Validate SWF files: header and structure levels, one result per file.
+    Validate(validate::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -31,5 +34,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backends(a) => backends::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Ae(c) => ae::run(c),
+        Command::Validate(a) => validate::run(a),
     }
 }

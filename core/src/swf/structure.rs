@@ -89,8 +89,19 @@ pub fn frame(rest: &[u8]) -> Option<(u16, usize, usize)> {
     }
 }
 
+/// A character use that can only be judged at the end of the file.
+struct Deferred {
+    id: u16,
+    what: String,
+    at: At,
+}
+
 struct Walker<'s> {
     version: u8,
+    /// Uses inside sprites and buttons: those run only once the sprite or button is placed,
+    /// after every definition of its frame, so a later definition is fine; the id only has to
+    /// exist by the end of the file.
+    deferred: Vec<Deferred>,
     scripts: bool,
     sink: &'s mut Sink,
     hist: Vec<u32>,
@@ -123,6 +134,7 @@ pub fn walk(
 ) -> Outcome {
     let mut w = Walker {
         version,
+        deferred: Vec::new(),
         scripts,
         sink,
         hist: vec![0; TAG_CODES],
@@ -137,6 +149,15 @@ pub fn walk(
         as3: false,
     };
     let st = w.stream(data, base, None, 0);
+    for d in std::mem::take(&mut w.deferred) {
+        if !w.is_defined(d.id) {
+            w.at = d.at;
+            w.error(
+                Check::UndefinedCharacter,
+                format!("{} uses character {}, which is never defined", d.what, d.id),
+            );
+        }
+    }
     w.stats.tags = st.tags;
     w.stats.frames_shown = st.shown;
     if !st.end_seen && st.framing_ok {
@@ -369,6 +390,16 @@ impl Walker<'_> {
         }
     }
 
+    fn use_later(&mut self, id: u16, what: String) {
+        if !self.is_defined(id) {
+            self.deferred.push(Deferred {
+                id,
+                what,
+                at: self.at,
+            });
+        }
+    }
+
     fn fills(&mut self, fills: &[FillStyle]) {
         for f in fills {
             if let FillStyle::Bitmap { id, .. } = f
@@ -416,10 +447,6 @@ impl Walker<'_> {
     }
 
     fn visit(&mut self, tag: &Tag<'_>, sprite: Option<u16>) {
-        let place = |s: Option<u16>| match s {
-            Some(id) => format!("PlaceObject in sprite {id}"),
-            None => "PlaceObject".to_string(),
-        };
         match tag {
             Tag::FileAttributes(a) if self.at.index == 0 && sprite.is_none() => {
                 self.as3 = a.contains(swf::FileAttributes::IS_ACTION_SCRIPT_3);
@@ -441,7 +468,7 @@ impl Walker<'_> {
             Tag::DefineBitsLossless(b) => self.define(b.id),
             Tag::DefineButton(b) | Tag::DefineButton2(b) => {
                 for r in &b.records {
-                    self.use_id(r.id, "a button record", Severity::Error);
+                    self.use_later(r.id, format!("button {}", b.id));
                 }
                 self.define(b.id);
                 for a in &b.actions {
@@ -475,7 +502,10 @@ impl Walker<'_> {
             }
             Tag::PlaceObject(p) => {
                 if let PlaceObjectAction::Place(id) | PlaceObjectAction::Replace(id) = p.action {
-                    self.use_id(id, &place(sprite), Severity::Error);
+                    match sprite {
+                        Some(sid) => self.use_later(id, format!("PlaceObject in sprite {sid}")),
+                        None => self.use_id(id, "PlaceObject", Severity::Error),
+                    }
                 }
                 if let Some(ca) = &p.clip_actions {
                     for r in &ca.records {
