@@ -1,0 +1,379 @@
+//! The demo's static file server.
+//!
+//! Small on purpose: GET/HEAD of files under one root, nothing else. It binds to loopback unless
+//! told otherwise, refuses every path that could leave the root (`..`, encoded separators,
+//! symlinks pointing out), bounds request size, time and connection count, and sends a
+//! Content-Security-Policy that lets pages run only same-origin scripts and wasm.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// Same-origin scripts and wasm only; `blob:` workers for the Ruffle player; no plugins, no
+/// framing, no foreign connections.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+     connect-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
+     style-src 'self' 'unsafe-inline'; font-src 'self'; worker-src 'self' blob:; \
+     object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// Longest request line plus headers we accept.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Connections served at once; more wait in the kernel's accept queue.
+pub const MAX_CONNECTIONS: usize = 64;
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot serve {0}: not a directory")]
+    NotADirectory(PathBuf),
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A bound server, not yet accepting.
+pub struct Server {
+    listener: TcpListener,
+    root: Arc<PathBuf>,
+}
+
+impl Server {
+    pub fn bind(root: &Path, host: IpAddr, port: u16) -> Result<Self, ServeError> {
+        let root = root
+            .canonicalize()
+            .ok()
+            .filter(|p| p.is_dir())
+            .ok_or_else(|| ServeError::NotADirectory(root.to_path_buf()))?;
+        let addr = SocketAddr::new(host, port);
+        let listener =
+            TcpListener::bind(addr).map_err(|source| ServeError::Bind { addr, source })?;
+        Ok(Self {
+            listener,
+            root: Arc::new(root),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Accept connections forever, one thread each, at most [`MAX_CONNECTIONS`] at a time.
+    pub fn run(self) -> Result<(), ServeError> {
+        let active = Arc::new(AtomicUsize::new(0));
+        for stream in self.listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            while active.load(Ordering::Acquire) >= MAX_CONNECTIONS {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            active.fetch_add(1, Ordering::AcqRel);
+            let root = Arc::clone(&self.root);
+            let active = Arc::clone(&active);
+            std::thread::spawn(move || {
+                let _ = handle(stream, &root);
+                active.fetch_sub(1, Ordering::AcqRel);
+            });
+        }
+        Ok(())
+    }
+}
+
+struct Response {
+    status: u16,
+    reason: &'static str,
+    content_type: &'static str,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn error(status: u16, reason: &'static str) -> Self {
+        Self {
+            status,
+            reason,
+            content_type: "text/plain; charset=utf-8",
+            body: format!("{status} {reason}\n").into_bytes(),
+        }
+    }
+}
+
+/// Serve requests on one connection (keep-alive), until the client closes or misbehaves.
+fn handle(stream: TcpStream, root: &Path) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    loop {
+        let head = match read_head(&mut reader) {
+            Ok(Some(h)) => h,
+            Ok(None) => return Ok(()),
+            Err(HeadError::TooLarge) => {
+                let r = Response::error(431, "Request Header Fields Too Large");
+                return write_response(&mut writer, &r, true, false);
+            }
+            Err(HeadError::Malformed) => {
+                let r = Response::error(400, "Bad Request");
+                return write_response(&mut writer, &r, true, false);
+            }
+            Err(HeadError::Io(e)) => return Err(e),
+        };
+        let mut parts = head.request_line.split(' ');
+        let (method, target, version) = (parts.next(), parts.next(), parts.next());
+        let (Some(method), Some(target), Some(version)) = (method, target, version) else {
+            let r = Response::error(400, "Bad Request");
+            return write_response(&mut writer, &r, true, false);
+        };
+        if !version.starts_with("HTTP/1.") || head.content_length > 0 {
+            // No request bodies: nothing here takes uploads.
+            let r = Response::error(400, "Bad Request");
+            return write_response(&mut writer, &r, true, false);
+        }
+        let close = head.close || version == "HTTP/1.0";
+        let is_head = method == "HEAD";
+        let response = if method != "GET" && !is_head {
+            Response::error(405, "Method Not Allowed")
+        } else {
+            respond(root, target)
+        };
+        write_response(&mut writer, &response, close, is_head)?;
+        if close {
+            return Ok(());
+        }
+    }
+}
+
+struct Head {
+    request_line: String,
+    content_length: u64,
+    close: bool,
+}
+
+enum HeadError {
+    TooLarge,
+    Malformed,
+    Io(std::io::Error),
+}
+
+fn read_head(reader: &mut impl BufRead) -> Result<Option<Head>, HeadError> {
+    let mut total = 0usize;
+    let mut lines = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        let n = reader
+            .take((MAX_HEAD_BYTES - total + 1) as u64)
+            .read_until(b'\n', &mut line)
+            .map_err(HeadError::Io)?;
+        if n == 0 {
+            return if lines.is_empty() {
+                Ok(None)
+            } else {
+                Err(HeadError::Malformed)
+            };
+        }
+        total += n;
+        if total > MAX_HEAD_BYTES {
+            return Err(HeadError::TooLarge);
+        }
+        let text = String::from_utf8(line).map_err(|_| HeadError::Malformed)?;
+        let text = text.trim_end_matches(['\r', '\n']).to_string();
+        if text.is_empty() {
+            if lines.is_empty() {
+                continue; // tolerate a stray empty line between requests
+            }
+            break;
+        }
+        lines.push(text);
+    }
+    let request_line = lines.remove(0);
+    let mut content_length = 0;
+    let mut close = false;
+    for l in &lines {
+        let Some((k, v)) = l.split_once(':') else {
+            return Err(HeadError::Malformed);
+        };
+        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+        if k == "content-length" {
+            content_length = v.parse().map_err(|_| HeadError::Malformed)?;
+        } else if k == "transfer-encoding" {
+            return Err(HeadError::Malformed);
+        } else if k == "connection" && v.eq_ignore_ascii_case("close") {
+            close = true;
+        }
+    }
+    Ok(Some(Head {
+        request_line,
+        content_length,
+        close,
+    }))
+}
+
+fn write_response(
+    w: &mut impl Write,
+    r: &Response,
+    close: bool,
+    head_only: bool,
+) -> std::io::Result<()> {
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
+         Content-Security-Policy: {CONTENT_SECURITY_POLICY}\r\n\
+         X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n\
+         Cross-Origin-Opener-Policy: same-origin\r\nCross-Origin-Resource-Policy: same-origin\r\n\
+         Cache-Control: no-cache\r\n",
+        r.status,
+        r.reason,
+        r.content_type,
+        r.body.len()
+    );
+    if r.status == 405 {
+        head.push_str("Allow: GET, HEAD\r\n");
+    }
+    head.push_str(if close {
+        "Connection: close\r\n\r\n"
+    } else {
+        "Connection: keep-alive\r\n\r\n"
+    });
+    w.write_all(head.as_bytes())?;
+    if !head_only {
+        w.write_all(&r.body)?;
+    }
+    w.flush()
+}
+
+/// Map a request target to a response: only files strictly inside `root`.
+fn respond(root: &Path, target: &str) -> Response {
+    let Some(rel) = safe_relative_path(target) else {
+        return Response::error(400, "Bad Request");
+    };
+    let mut path = root.join(&rel);
+    if path.is_dir() {
+        path = path.join("index.html");
+    }
+    // Symlinks may point anywhere: resolve and re-check containment.
+    let Ok(real) = path.canonicalize() else {
+        return Response::error(404, "Not Found");
+    };
+    if !real.starts_with(root) || !real.is_file() {
+        return Response::error(404, "Not Found");
+    }
+    match std::fs::read(&real) {
+        Ok(body) => Response {
+            status: 200,
+            reason: "OK",
+            content_type: mime_type(&real),
+            body,
+        },
+        Err(_) => Response::error(404, "Not Found"),
+    }
+}
+
+/// Decode the path of a request target into a relative path made only of normal components.
+/// Returns `None` for anything suspicious: `..`, `.`, encoded `/` or `\`, NUL, bad escapes,
+/// absolute-form targets.
+pub fn safe_relative_path(target: &str) -> Option<PathBuf> {
+    let path = target.split(['?', '#']).next()?;
+    if !path.starts_with('/') {
+        return None;
+    }
+    let mut rel = PathBuf::new();
+    for raw in path.split('/').filter(|s| !s.is_empty()) {
+        let seg = percent_decode(raw)?;
+        if seg.contains(['/', '\\', '\0']) || seg == "." || seg == ".." {
+            return None;
+        }
+        let p = Path::new(&seg);
+        let mut comps = p.components();
+        match (comps.next(), comps.next()) {
+            (Some(Component::Normal(_)), None) => rel.push(p),
+            _ => return None,
+        }
+    }
+    Some(rel)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Content types by extension; unknown files are served as opaque bytes.
+pub fn mime_type(path: &Path) -> &'static str {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("html" | "htm") => "text/html; charset=utf-8",
+        Some("js" | "mjs") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("json" | "map") => "application/json",
+        Some("wasm") => "application/wasm",
+        Some("png") => "image/png",
+        Some("gif") => "image/gif",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("svg") => "image/svg+xml",
+        Some("ico") => "image/x-icon",
+        Some("woff2") => "font/woff2",
+        Some("txt" | "md") => "text/plain; charset=utf-8",
+        Some("swf") => "application/x-shockwave-flash",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_paths_decode() {
+        assert_eq!(safe_relative_path("/"), Some(PathBuf::new()));
+        assert_eq!(
+            safe_relative_path("/js/a%20b.js?x=1"),
+            Some(PathBuf::from("js/a b.js"))
+        );
+    }
+
+    #[test]
+    fn traversal_is_refused() {
+        for t in [
+            "/../etc/passwd",
+            "/a/../../x",
+            "/%2e%2e/x",
+            "/%2E%2E/x",
+            "/a%2f..%2fb",
+            "/a%5c..%5cb",
+            "/..\\x",
+            "/%00",
+            "/%zz",
+            "/%2",
+            "http://evil/x",
+            "x",
+            "/./a",
+        ] {
+            assert_eq!(safe_relative_path(t), None, "{t}");
+        }
+    }
+
+    #[test]
+    fn mime_types() {
+        assert_eq!(mime_type(Path::new("a.wasm")), "application/wasm");
+        assert_eq!(mime_type(Path::new("a.JS")), "text/javascript; charset=utf-8");
+        assert_eq!(mime_type(Path::new("a.safetensors")), "application/octet-stream");
+    }
+}
