@@ -89,24 +89,24 @@ macro_rules! with_backend {
         match $choice {
             __Choice::Cpu => {
                 type $B = $crate::backend::Cpu;
-                let $dev: <$B as burn::tensor::backend::Backend>::Device = Default::default();
+                let $dev: $crate::burn::tensor::Device<$B> = Default::default();
                 $body
             }
             __Choice::Ndarray => {
                 type $B = $crate::backend::NdArray;
-                let $dev: <$B as burn::tensor::backend::Backend>::Device = Default::default();
+                let $dev: $crate::burn::tensor::Device<$B> = Default::default();
                 $body
             }
             #[cfg(feature = "wgpu")]
             __Choice::Wgpu => {
                 type $B = $crate::backend::Wgpu;
-                let $dev: <$B as burn::tensor::backend::Backend>::Device = Default::default();
+                let $dev: $crate::burn::tensor::Device<$B> = Default::default();
                 $body
             }
             #[cfg(feature = "cuda")]
             __Choice::Cuda => {
                 type $B = $crate::backend::Cuda;
-                let $dev: <$B as burn::tensor::backend::Backend>::Device = Default::default();
+                let $dev: $crate::burn::tensor::Device<$B> = Default::default();
                 $body
             }
             #[allow(unreachable_patterns)]

@@ -1,7 +1,11 @@
 //! gamegen on native targets: concrete backends, file I/O, long-running jobs, the demo server.
 
+/// Re-exported so that `with_backend!` works in crates that do not depend on Burn directly.
+pub use burn;
+
 pub mod backend;
 pub mod fsutil;
 pub mod frame_ae;
 pub mod progress;
+pub mod serve;
 pub mod swf_batch;

@@ -6,7 +6,7 @@ use burn::backend::wgpu::{WgpuDevice, graphics::WebGpu, init_setup_async};
 use wasm_bindgen::prelude::*;
 
 /// The CPU fallback: the same pure-Rust backend as native `--backend cpu`.
-pub type Cpu = burn::backend::NdArray;
+pub type Cpu = burn::backend::Flex;
 /// burn-wgpu on the browser's WebGPU.
 pub type Gpu = burn::backend::wgpu::WebGpu;
 

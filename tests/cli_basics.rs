@@ -1,0 +1,148 @@
+//! End-to-end checks of the CLI's basic promises: version stamp, backend listing, the frame
+//! autoencoder's train/run round trip and its error paths.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn gamegen(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gamegen"))
+        .args(args)
+        .output()
+        .expect("the gamegen binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gamegen-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn version_names_revision_and_backends() {
+    let o = gamegen(&["--version"]);
+    assert!(o.status.success());
+    let v = stdout(&o);
+    assert!(v.contains(env!("CARGO_PKG_VERSION")), "{v}");
+    assert!(v.contains("git "), "{v}");
+    assert!(v.contains("backends: cpu"), "{v}");
+}
+
+#[test]
+fn backends_lists_a_usable_cpu() {
+    let o = gamegen(&["backends", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let list = v.as_array().unwrap();
+    let cpu = list.iter().find(|b| b["name"] == "cpu").expect("cpu listed");
+    assert_eq!(cpu["usable"], true);
+    assert!(!cpu["devices"].as_array().unwrap().is_empty());
+    let cuda = list.iter().find(|b| b["name"] == "cuda").expect("cuda listed");
+    // No GPU on the test machines: CUDA must be reported, never crash the probe.
+    assert!(cuda["detail"].as_str().is_some());
+}
+
+#[test]
+fn ae_train_then_run_is_deterministic() {
+    let dir = temp_dir("ae");
+    let out = dir.join("model");
+    let train = |o: &PathBuf| {
+        gamegen(&[
+            "ae",
+            "train",
+            "--out",
+            o.to_str().unwrap(),
+            "--steps",
+            "3",
+            "--batch-size",
+            "2",
+            "--image-size",
+            "16",
+        ])
+    };
+    let t = train(&out);
+    assert!(t.status.success(), "{}", stderr(&t));
+    for f in ["model.safetensors", "config.json", "train.json"] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let run = || {
+        let o = gamegen(&[
+            "ae",
+            "run",
+            "--model",
+            out.to_str().unwrap(),
+            "--count",
+            "2",
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()
+    };
+    let a = run();
+    assert_eq!(a["shape"], serde_json::json!([2, 3, 16, 16]));
+    assert_eq!(a["output"].as_array().unwrap().len(), 2 * 3 * 16 * 16);
+    assert_eq!(a["rgba"].as_array().unwrap().len(), 2 * 16 * 16 * 4);
+    assert_eq!(a, run(), "same checkpoint, same input, different output");
+    // Same seed, same training: byte-identical weights.
+    let out2 = dir.join("model2");
+    assert!(train(&out2).status.success());
+    assert_eq!(
+        std::fs::read(out.join("model.safetensors")).unwrap(),
+        std::fs::read(out2.join("model.safetensors")).unwrap()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn ae_run_rejects_bad_checkpoints_with_one_line() {
+    let dir = temp_dir("ae-bad");
+    let out = dir.join("model");
+    let t = gamegen(&[
+        "ae", "train", "--out", out.to_str().unwrap(), "--steps", "1", "--batch-size", "1",
+        "--image-size", "16",
+    ]);
+    assert!(t.status.success(), "{}", stderr(&t));
+    let run = || gamegen(&["ae", "run", "--model", out.to_str().unwrap()]);
+
+    // Truncated weights.
+    let w = std::fs::read(out.join("model.safetensors")).unwrap();
+    std::fs::write(out.join("model.safetensors"), &w[..w.len() / 2]).unwrap();
+    let o = run();
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.starts_with("error: ") && e.trim().lines().count() == 1, "{e}");
+    assert!(!e.contains("panicked"), "{e}");
+    std::fs::write(out.join("model.safetensors"), &w).unwrap();
+
+    // A config that does not match the weights: the error names a tensor.
+    std::fs::write(
+        out.join("config.json"),
+        r#"{"image_size": 16, "channels": [16, 32], "latent_channels": 5}"#,
+    )
+    .unwrap();
+    let e = stderr(&run());
+    assert!(e.contains("tensor `") && e.contains("shape"), "{e}");
+
+    // Absurd dimensions are refused before any allocation.
+    std::fs::write(
+        out.join("config.json"),
+        r#"{"image_size": 1000000, "channels": [16, 32], "latent_channels": 8}"#,
+    )
+    .unwrap();
+    let e = stderr(&run());
+    assert!(e.contains("image_size"), "{e}");
+
+    // Missing directory.
+    let o = gamegen(&["ae", "run", "--model", dir.join("nope").to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("config.json"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
