@@ -4,6 +4,7 @@
 pub use burn;
 
 pub mod backend;
+pub mod bytecraft;
 pub mod fsutil;
 pub mod frame_ae;
 pub mod progress;

@@ -3,6 +3,7 @@
 
 mod ae;
 mod backends;
+mod bytecraft;
 mod serve;
 mod validate;
 
@@ -27,6 +28,9 @@ pub enum Command {
     Ae(ae::Command),
     /// Validate SWF files: header and structure levels, one result per file.
     Validate(validate::Args),
+    /// ByteCraft model debug commands: logits and greedy decoding of a Qwen2 checkpoint.
+    #[command(subcommand)]
+    Bytecraft(bytecraft::Command),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -35,5 +39,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(a) => serve::run(a),
         Command::Ae(c) => ae::run(c),
         Command::Validate(a) => validate::run(a),
+        Command::Bytecraft(c) => bytecraft::run(c),
     }
 }

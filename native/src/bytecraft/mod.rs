@@ -1,0 +1,6 @@
+//! ByteCraft on native targets: checkpoint directories on disk (memory-mapped) and the jobs
+//! behind `gamegen bytecraft ...`.
+
+pub mod checkpoint;
+
+pub use checkpoint::{Checkpoint, CheckpointError};

@@ -1,0 +1,185 @@
+//! `gamegen bytecraft logits|greedy` end to end: the binary against the committed transformers
+//! fixtures (default `cpu` backend and `ndarray`), and bad checkpoints giving one error line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const TOLERANCE: f64 = 1e-4;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/bytecraft")
+        .join(name)
+}
+
+fn gamegen(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gamegen"))
+        .args(args)
+        .output()
+        .expect("run gamegen")
+}
+
+fn expected(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture(name).join("expected.json")).unwrap())
+        .unwrap()
+}
+
+fn ids_arg(ids: &Value) -> String {
+    ids.as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn stdout_json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "gamegen failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
+
+#[test]
+fn logits_match_transformers_on_cpu_and_ndarray() {
+    let exp = expected("gqa");
+    let case = &exp["sequences"][1];
+    let dir = fixture("gqa");
+    for backend in ["cpu", "ndarray"] {
+        let out = gamegen(&[
+            "bytecraft",
+            "logits",
+            "--model",
+            dir.to_str().unwrap(),
+            "--ids",
+            &ids_arg(&case["ids"]),
+            "--backend",
+            backend,
+        ]);
+        let got = stdout_json(&out);
+        let got = got["logits"].as_array().unwrap();
+        let want = case["logits"].as_array().unwrap();
+        assert_eq!(got.len(), want.len());
+        for (g_row, w_row) in got.iter().zip(want) {
+            let (g_row, w_row) = (g_row.as_array().unwrap(), w_row.as_array().unwrap());
+            assert_eq!(g_row.len(), 384);
+            for (g, w) in g_row.iter().zip(w_row) {
+                let (g, w) = (g.as_f64().unwrap(), w.as_f64().unwrap());
+                assert!((g - w).abs() <= TOLERANCE, "{backend}: {g} vs {w}");
+            }
+        }
+    }
+}
+
+#[test]
+fn greedy_matches_transformers_on_a_sharded_checkpoint() {
+    let exp = expected("sharded");
+    let case = &exp["greedy"][0];
+    let out = gamegen(&[
+        "bytecraft",
+        "greedy",
+        "--model",
+        fixture("sharded").to_str().unwrap(),
+        "--ids",
+        &ids_arg(&case["ids"]),
+        "--max-new",
+        &case["max_new"].to_string(),
+    ]);
+    assert_eq!(stdout_json(&out)["ids"], case["new_ids"]);
+}
+
+/// A scratch copy of a fixture that a test may damage.
+fn scratch_copy(name: &str, tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gamegen-bytecraft-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(fixture(name)).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    dir
+}
+
+/// Run `logits` on `dir` and return the single error line, checking the failure is clean.
+fn error_line(dir: &Path) -> String {
+    let out = gamegen(&[
+        "bytecraft",
+        "logits",
+        "--model",
+        dir.to_str().unwrap(),
+        "--ids",
+        "3,1,4",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    stderr
+}
+
+#[test]
+fn truncated_safetensors_is_one_clean_error() {
+    let dir = scratch_copy("mha_tied", "truncated");
+    let path = dir.join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let err = error_line(&dir);
+    assert!(
+        err.contains("model.safetensors") && err.contains("truncated"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn wrong_shape_names_the_tensor_and_both_shapes() {
+    let dir = scratch_copy("mha_tied", "shape");
+    let path = dir.join("config.json");
+    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config["intermediate_size"] = 48.into();
+    std::fs::write(&path, config.to_string()).unwrap();
+    let err = error_line(&dir);
+    assert!(
+        err.contains("model.layers.0.mlp.gate_proj.weight")
+            && err.contains("[64, 32]")
+            && err.contains("[48, 32]"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bad_config_missing_shard_and_bad_ids_are_clean_errors() {
+    let dir = scratch_copy("sharded", "config");
+    std::fs::write(dir.join("config.json"), "{\"hidden_size\": ").unwrap();
+    assert!(error_line(&dir).contains("config.json"));
+    std::fs::copy(
+        fixture("sharded").join("config.json"),
+        dir.join("config.json"),
+    )
+    .unwrap();
+    std::fs::remove_file(dir.join("model-00003-of-00004.safetensors")).unwrap();
+    assert!(error_line(&dir).contains("model-00003-of-00004.safetensors"));
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let out = gamegen(&[
+        "bytecraft",
+        "greedy",
+        "--model",
+        fixture("gqa").to_str().unwrap(),
+        "--ids",
+        "3,9999",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("9999") && stderr.contains("vocabulary"),
+        "{stderr}"
+    );
+}
