@@ -3,6 +3,7 @@
 
 mod ae;
 mod backends;
+mod play;
 mod bytecraft;
 mod serve;
 mod validate;
@@ -21,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// List the compute backends usable now, with device names.
     Backends(backends::Args),
+    /// Play a real game (traveler, pong, pacman) on a scripted action string, write a GIF.
+    Play(play::Args),
     /// Serve the demo pages (127.0.0.1 only unless --host is given).
     Serve(serve::Args),
     /// The frame autoencoder: the first model through the whole pipe.
@@ -36,6 +39,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Backends(a) => backends::run(a),
+        Command::Play(a) => play::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Ae(c) => ae::run(c),
         Command::Validate(a) => validate::run(a),

@@ -4,7 +4,9 @@
 //! checkpoints through a [`weights::TensorSource`] (core never opens files): [`config`] reads
 //! `config.json`, one module per part builds the network, [`decode`] runs it.
 
+pub mod alphabet;
 pub mod attention;
+pub mod byte_tokens;
 pub mod config;
 pub mod decode;
 pub mod decoder_layer;
@@ -13,6 +15,7 @@ pub mod hf_layout;
 pub mod kv_cache;
 pub mod mlp;
 pub mod model;
+pub mod prompts;
 pub mod rms_norm;
 pub mod rope;
 pub mod weights;
@@ -20,6 +23,8 @@ pub mod weights;
 #[cfg(test)]
 mod parity_tests;
 
+pub use alphabet::{Alphabet, AlphabetError, DecodedFile};
+pub use byte_tokens::{ByteTokens, TokenizerError};
 pub use config::{ConfigError, Qwen2Config};
 pub use decode::{InputError, greedy, logits};
 pub use kv_cache::KvCache;

@@ -1,3 +1,5 @@
 //! Data on disk and in memory: synthetic frames, episodes, collection, balancing, batches.
 
 pub mod synthetic;
+pub mod episode;
+pub mod shard;
