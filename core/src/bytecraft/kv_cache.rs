@@ -63,6 +63,40 @@ impl<B: Backend> KvCache<B> {
         self.len += count;
     }
 
+    /// Repeat every cached row `times` times along the batch (a prompt prefilled once, then
+    /// sampled `times` ways). Row `r` of the result is a copy of old row `r / times`.
+    pub fn repeat_rows(&mut self, times: usize) {
+        for layer in self.layers.iter_mut().flatten() {
+            let expand = |t: Tensor<B, 4>| {
+                let [b, h, s, d] = t.dims();
+                t.unsqueeze_dim::<5>(1)
+                    .expand([b, times, h, s, d])
+                    .reshape([b * times, h, s, d])
+            };
+            layer.key = expand(layer.key.clone());
+            layer.value = expand(layer.value.clone());
+        }
+    }
+
+    /// Keep only the batch rows listed in `rows` (finished sequences leave the batch).
+    pub fn retain_rows(&mut self, rows: &[usize]) {
+        let Some(Some(first)) = self.layers.first() else {
+            return;
+        };
+        let device = first.key.device();
+        let index = Tensor::<B, 1, burn::tensor::Int>::from_data(
+            burn::tensor::TensorData::new(
+                rows.iter().map(|&r| r as i64).collect::<Vec<_>>(),
+                [rows.len()],
+            ),
+            &device,
+        );
+        for layer in self.layers.iter_mut().flatten() {
+            layer.key = layer.key.clone().select(0, index.clone());
+            layer.value = layer.value.clone().select(0, index.clone());
+        }
+    }
+
     pub fn clear(&mut self) {
         self.layers.iter_mut().for_each(|l| *l = None);
         self.len = 0;

@@ -11,6 +11,7 @@ pub mod config;
 pub mod decode;
 pub mod decoder_layer;
 pub mod embedding;
+pub mod generate;
 pub mod hf_layout;
 pub mod kv_cache;
 pub mod mlp;
@@ -18,6 +19,7 @@ pub mod model;
 pub mod prompts;
 pub mod rms_norm;
 pub mod rope;
+pub mod sampler;
 pub mod weights;
 
 #[cfg(test)]

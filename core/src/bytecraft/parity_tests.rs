@@ -218,3 +218,86 @@ fn out_of_vocabulary_ids_are_an_error_not_a_panic() {
     );
     assert!(greedy(&model, &[], 3, &Default::default()).is_err());
 }
+
+mod batched_generation {
+    use super::*;
+    use crate::bytecraft::generate::{GenerationConfig, StopReason, generate};
+    use crate::bytecraft::sampler::SamplingConfig;
+
+    fn cfg(temperature: f32, max_new: usize) -> GenerationConfig {
+        GenerationConfig {
+            max_new,
+            sampling: SamplingConfig {
+                temperature,
+                ..Default::default()
+            },
+            stop: vec![],
+            allowed: None,
+        }
+    }
+
+    #[test]
+    fn temperature_zero_batch_equals_transformers_greedy() {
+        let (model, expected) = load("mqa");
+        let case = &expected.greedy[1];
+        let out = generate(
+            &model,
+            &case.ids,
+            &[1, 2, 3],
+            &cfg(0.0, case.max_new),
+            &Default::default(),
+            |_| {},
+        )
+        .unwrap();
+        for s in &out {
+            assert_eq!(s.tokens, case.new_ids);
+            assert_eq!(s.stop, StopReason::MaxTokens);
+        }
+    }
+
+    #[test]
+    fn stop_tokens_end_samples_and_the_batch_shrinks() {
+        let (model, expected) = load("gqa");
+        let case = &expected.greedy[0];
+        let stop = case.new_ids[4];
+        let first = case.new_ids.iter().position(|&t| t == stop).unwrap();
+        let mut config = cfg(0.0, case.max_new);
+        config.stop = vec![stop];
+        let mut steps = Vec::new();
+        let out = generate(
+            &model,
+            &case.ids,
+            &[5, 6],
+            &config,
+            &Default::default(),
+            |n| steps.push(n),
+        )
+        .unwrap();
+        for s in &out {
+            assert_eq!(s.tokens, case.new_ids[..=first]);
+            assert_eq!(s.stop, StopReason::StopToken);
+        }
+        assert_eq!(steps, vec![2; first + 1]);
+    }
+
+    #[test]
+    fn seeds_make_samples_reproducible_and_the_mask_holds() {
+        let (model, _) = load("gqa");
+        let device = Default::default();
+        let mut config = cfg(1.0, 12);
+        config.allowed = Some((100..200).collect());
+        let batch = generate(&model, &[3, 1, 4], &[11, 12, 11], &config, &device, |_| {}).unwrap();
+        assert_eq!(batch[0].tokens, batch[2].tokens);
+        assert_ne!(batch[0].tokens, batch[1].tokens);
+        let alone = generate(&model, &[3, 1, 4], &[12], &config, &device, |_| {}).unwrap();
+        assert_eq!(alone[0].tokens, batch[1].tokens);
+        for s in &batch {
+            assert_eq!(s.tokens.len(), 12);
+            assert!(
+                s.tokens.iter().all(|t| (100..200).contains(t)),
+                "{:?}",
+                s.tokens
+            );
+        }
+    }
+}
