@@ -14,6 +14,7 @@ pub mod decompress;
 pub mod header;
 pub mod report;
 pub mod structure;
+pub mod synth;
 
 pub use report::{Check, Finding, HeaderFacts, Report, Severity, Stats, Verdict};
 

@@ -333,3 +333,33 @@ fn level1_agrees_with_the_swf_crate_on_the_corpus() {
     }
     assert!(disagree.is_empty(), "{disagree:#?}");
 }
+
+/// Throughput of `validate` over the corpus held in memory (no file I/O), one thread, best of 5
+/// passes. Run: `cargo test --release -p gamegen-core swf::tests::bench -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn bench_validate_corpus_in_memory() {
+    let Some(files) = corpus() else { return };
+    let data: Vec<Vec<u8>> = files.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let bytes: usize = data.iter().map(|d| d.len()).sum();
+    let mut best = f64::MAX;
+    let mut uncompressed = 0u64;
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        uncompressed = 0;
+        for d in &data {
+            let r = validate(d);
+            uncompressed += r.header.map_or(0, |h| h.actual_length);
+        }
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    eprintln!(
+        "{} files, {:.1} MB on disk ({:.1} MB uncompressed): best pass {:.3} s = {:.1} MB/s on disk, {:.1} MB/s uncompressed",
+        data.len(),
+        bytes as f64 / 1e6,
+        uncompressed as f64 / 1e6,
+        best,
+        bytes as f64 / 1e6 / best,
+        uncompressed as f64 / 1e6 / best
+    );
+}
