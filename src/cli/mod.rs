@@ -5,6 +5,7 @@ mod ae;
 mod backends;
 mod play;
 mod bytecraft;
+mod generate;
 mod serve;
 mod validate;
 
@@ -34,6 +35,8 @@ pub enum Command {
     /// ByteCraft model debug commands: logits and greedy decoding of a Qwen2 checkpoint.
     #[command(subcommand)]
     Bytecraft(bytecraft::Command),
+    /// Sample SWF files from a ByteCraft checkpoint: one .swf per sample plus results.jsonl.
+    Generate(generate::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -44,5 +47,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ae(c) => ae::run(c),
         Command::Validate(a) => validate::run(a),
         Command::Bytecraft(c) => bytecraft::run(c),
+        Command::Generate(a) => generate::run(a),
     }
 }

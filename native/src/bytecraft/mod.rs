@@ -2,5 +2,7 @@
 //! behind `gamegen bytecraft ...`.
 
 pub mod checkpoint;
+pub mod generate;
+pub mod tokenizer;
 
 pub use checkpoint::{Checkpoint, CheckpointError};

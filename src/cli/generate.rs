@@ -1,0 +1,151 @@
+//! `gamegen generate`: sample SWF files from a ByteCraft checkpoint.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args as ClapArgs;
+use gamegen_core::bytecraft::generate::GenerationConfig;
+use gamegen_core::bytecraft::prompts::{Prompt, parse_jsonl, parse_prompt_file};
+use gamegen_core::bytecraft::sampler::SamplingConfig;
+use gamegen_native::backend::BackendChoice;
+use gamegen_native::bytecraft::Checkpoint;
+use gamegen_native::bytecraft::generate::{JobConfig, Shard, run as run_job};
+use gamegen_native::bytecraft::tokenizer::TextTokenizer;
+use gamegen_native::{progress, with_backend};
+
+#[derive(ClapArgs, Debug)]
+#[command(after_help = "Examples:
+  gamegen generate --model tests/fixtures/bytecraft/tokenizer_layout --prompt 'a pong game' -n 2 --max-new 64 --out /tmp/gen
+  gamegen generate --model ByteCraft --prompts prompts.txt -n 10 --temperature 0.1 --min-p 0.05 --max-new 32768 --out out/ --shard 0/4
+
+A prompt file separates prompts with lines holding only `Ŧ`; a .jsonl file holds one
+{\"id\": ..., \"prompt\": ...} (or structured fields with \"kind\") per line. Re-running skips
+the samples already in OUT/results.jsonl.")]
+pub struct Args {
+    /// Checkpoint directory (config.json, weights, tokenizer.json).
+    #[arg(long)]
+    model: PathBuf,
+    /// One prompt given on the command line (id `p0`).
+    #[arg(long, conflicts_with = "prompts", required_unless_present = "prompts")]
+    prompt: Option<String>,
+    /// Prompt file: text separated by `Ŧ` lines, or JSON Lines when it ends in .jsonl.
+    #[arg(long)]
+    prompts: Option<PathBuf>,
+    /// Samples per prompt.
+    #[arg(short = 'n', long = "samples", default_value_t = 10)]
+    samples: usize,
+    /// Output directory: one .swf per sample plus results.jsonl.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 0.3)]
+    temperature: f32,
+    #[arg(long, default_value_t = 0.9)]
+    top_p: f32,
+    #[arg(long, default_value_t = 0.0)]
+    min_p: f32,
+    /// 0 = off.
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    #[arg(long, default_value_t = 32768)]
+    max_new: usize,
+    /// Extra stop token ids (the eos byte token always stops).
+    #[arg(long, value_delimiter = ',')]
+    stop: Vec<u32>,
+    /// Let text tokens be drawn too (by default only byte tokens may be).
+    #[arg(long)]
+    allow_text: bool,
+    /// Run seed; each sample's seed derives from it, the prompt id and the sample index.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Samples decoded together in one batch.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// System prompt (default: Qwen's).
+    #[arg(long)]
+    system: Option<String>,
+    /// Handle prompts i, i+N, ... only ("i/N"); defaults to the Slurm array or Kubernetes
+    /// indexed-job environment (JOB_COMPLETION_INDEX with GAMEGEN_SHARDS), else everything.
+    #[arg(long)]
+    shard: Option<String>,
+    #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
+    backend: BackendChoice,
+}
+
+fn load_prompts(a: &Args) -> anyhow::Result<Vec<Prompt>> {
+    if let Some(text) = &a.prompt {
+        anyhow::ensure!(!text.trim().is_empty(), "--prompt is empty");
+        return Ok(vec![Prompt {
+            id: "p0".to_string(),
+            text: text.clone(),
+        }]);
+    }
+    let path = a
+        .prompts
+        .as_ref()
+        .expect("clap requires --prompt or --prompts");
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let parsed = if path.extension().is_some_and(|e| e == "jsonl") {
+        parse_jsonl(&text)
+    } else {
+        parse_prompt_file(&text)
+    };
+    parsed.with_context(|| path.display().to_string())
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    a.backend.ensure_usable()?;
+    anyhow::ensure!(a.samples > 0, "-n must be positive");
+    anyhow::ensure!(a.max_new > 0, "--max-new must be positive");
+    let sampling = SamplingConfig {
+        temperature: a.temperature,
+        top_p: a.top_p,
+        min_p: a.min_p,
+        top_k: a.top_k,
+    };
+    sampling.validate()?;
+    let shard = match (&a.shard, Shard::from_env()) {
+        (Some(s), _) => Shard::parse(s).map_err(anyhow::Error::msg)?,
+        (None, Some(env)) => env.map_err(anyhow::Error::msg)?,
+        (None, None) => Shard::ALL,
+    };
+    let prompts = load_prompts(&a)?;
+    let tokenizer = TextTokenizer::open(&a.model).context("cannot open tokenizer")?;
+    let checkpoint = Checkpoint::open(&a.model).context("cannot open checkpoint")?;
+    let cfg = JobConfig {
+        out: a.out.clone(),
+        samples_per_prompt: a.samples,
+        seed: a.seed,
+        batch: a.batch,
+        system_prompt: a.system.clone(),
+        generation: GenerationConfig {
+            max_new: a.max_new,
+            sampling,
+            stop: a.stop.clone(),
+            allowed: None,
+        },
+        allow_text: a.allow_text,
+        shard,
+    };
+    let owned = (0..prompts.len()).filter(|&i| shard.owns(i)).count();
+    let pb = progress::bar((owned * a.samples * a.max_new) as u64, "generate");
+    let summary = with_backend!(a.backend, |B, device| {
+        let model = checkpoint
+            .load_model::<B>(&device)
+            .context("cannot load model")?;
+        run_job(&model, &tokenizer, &prompts, &cfg, &device, |n| {
+            pb.inc(n as u64)
+        })?
+    });
+    pb.finish_and_clear();
+    println!(
+        "{} sample(s) generated, {} already done; {} tokens in {:.1} s ({:.1} tokens/s); results in {}",
+        summary.generated,
+        summary.skipped,
+        summary.tokens,
+        summary.seconds,
+        summary.tokens_per_second(),
+        a.out.join("results.jsonl").display()
+    );
+    Ok(())
+}
