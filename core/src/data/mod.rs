@@ -3,3 +3,6 @@
 pub mod synthetic;
 pub mod episode;
 pub mod shard;
+pub mod agents;
+pub mod collect;
+pub mod stats;

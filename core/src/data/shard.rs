@@ -270,7 +270,7 @@ pub fn decode(bytes: &[u8]) -> Result<Episode, ShardError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::games::{self, Game};
+    use crate::games;
 
     fn sample() -> Episode {
         let mut g = games::new_game(GameKind::Pacman, None).unwrap();
