@@ -50,6 +50,7 @@ export async function openPage(ctx, path) {
   const foreign = [];
   page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
   page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("response", (r) => { if (r.status() >= 400) errors.push(`HTTP ${r.status()} for ${r.url()}`); });
   page.on("request", (r) => { if (!r.url().startsWith(ctx.baseUrl) && !r.url().startsWith("data:") && !r.url().startsWith("blob:")) foreign.push(r.url()); });
   await page.goto(ctx.baseUrl + path);
   page.assertClean = () => {
