@@ -8,6 +8,7 @@ mod bytecraft;
 mod generate;
 mod serve;
 mod validate;
+mod corpus;
 
 use clap::{Parser, Subcommand};
 
@@ -32,6 +33,9 @@ pub enum Command {
     Ae(ae::Command),
     /// Validate SWF files: header and structure levels, one result per file.
     Validate(validate::Args),
+    /// SWF datasets: procedural synthesis.
+    #[command(subcommand)]
+    Corpus(corpus::Command),
     /// ByteCraft model debug commands: logits and greedy decoding of a Qwen2 checkpoint.
     #[command(subcommand)]
     Bytecraft(bytecraft::Command),
@@ -46,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(a) => serve::run(a),
         Command::Ae(c) => ae::run(c),
         Command::Validate(a) => validate::run(a),
+        Command::Corpus(c) => corpus::run(c),
         Command::Bytecraft(c) => bytecraft::run(c),
         Command::Generate(a) => generate::run(a),
     }

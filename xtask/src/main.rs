@@ -89,7 +89,10 @@ fn locked_wasm_bindgen_version() -> Result<String> {
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
         if line.trim() == "name = \"wasm-bindgen\"" {
-            if let Some(v) = lines.next().and_then(|l| l.trim().strip_prefix("version = ")) {
+            if let Some(v) = lines
+                .next()
+                .and_then(|l| l.trim().strip_prefix("version = "))
+            {
                 return Ok(v.trim_matches('"').to_string());
             }
         }
@@ -103,8 +106,8 @@ fn is_root() -> bool {
 
 /// Install what both entry points need. `for_tests` adds Debian's chromium.
 fn setup(for_tests: bool) -> Result<()> {
-    let installed = output(Command::new("rustup").args(["target", "list", "--installed"]))
-        .unwrap_or_default();
+    let installed =
+        output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
     if !installed.lines().any(|l| l.trim() == WASM_TARGET) {
         sh(Command::new("rustup").args(["target", "add", WASM_TARGET]))?;
     }
@@ -157,9 +160,13 @@ fn build_web() -> Result<()> {
         .join(WASM_TARGET)
         .join(WASM_PROFILE)
         .join("gamegen_wasm.wasm");
-    sh(Command::new("wasm-bindgen")
-        .arg(&wasm)
-        .args(["--target", "web", "--no-typescript", "--out-dir", "www/pkg"]))?;
+    sh(Command::new("wasm-bindgen").arg(&wasm).args([
+        "--target",
+        "web",
+        "--no-typescript",
+        "--out-dir",
+        "www/pkg",
+    ]))?;
     copy_models(Path::new("models"), Path::new("www/models"))?;
     Ok(())
 }
@@ -198,34 +205,64 @@ fn demo(args: &[String]) -> Result<()> {
     sh(Command::new("target/release/gamegen").args(["serve", "--dir", "www", "--port", &port]))
 }
 
-/// One named step of the test run, timed, so docs/ci.md can give the breakdown.
-fn step(name: &str, skip: &[String], f: impl FnOnce() -> Result<()>) -> Result<()> {
-    if skip.iter().any(|s| s == name) {
-        eprintln!("xtask: skipping {name}");
-        return Ok(());
+/// Runs the named steps of `cargo xtask test`, timing each so docs/ci.md can give the
+/// breakdown. With `keep_going`, a failed step is recorded and the next one still runs.
+struct Steps {
+    skip: Vec<String>,
+    keep_going: bool,
+    failed: Vec<String>,
+    timings: Vec<(String, f64)>,
+}
+
+impl Steps {
+    fn run(&mut self, name: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
+        if self.skip.iter().any(|s| s == name) {
+            eprintln!("xtask: skipping {name}");
+            return Ok(());
+        }
+        let t = Instant::now();
+        eprintln!("xtask: == {name}");
+        let result = f().with_context(|| format!("step `{name}`"));
+        let secs = t.elapsed().as_secs_f64();
+        self.timings.push((name.to_string(), secs));
+        match result {
+            Ok(()) => {
+                eprintln!("xtask: == {name} passed in {secs:.0} s");
+                Ok(())
+            }
+            Err(e) if self.keep_going => {
+                eprintln!("xtask: == {name} FAILED in {secs:.0} s: {e:#}");
+                self.failed.push(name.to_string());
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
-    let t = Instant::now();
-    eprintln!("xtask: == {name}");
-    f().with_context(|| format!("step `{name}`"))?;
-    eprintln!("xtask: == {name} passed in {:.0} s", t.elapsed().as_secs_f64());
-    Ok(())
 }
 
 fn test(args: &[String]) -> Result<()> {
-    let mut skip = Vec::new();
+    let mut steps = Steps {
+        skip: Vec::new(),
+        keep_going: false,
+        failed: Vec::new(),
+        timings: Vec::new(),
+    };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--skip" => skip.push(it.next().context("--skip needs a step name")?.clone()),
+            "--skip" => steps
+                .skip
+                .push(it.next().context("--skip needs a step name")?.clone()),
+            "--keep-going" => steps.keep_going = true,
             other => bail!("unknown option {other}"),
         }
     }
     let t = Instant::now();
-    step("setup", &skip, || setup(true))?;
-    step("fmt", &skip, || sh(cargo().args(["fmt", "--all", "--check"])))?;
+    steps.run("setup", || setup(true))?;
+    steps.run("fmt", || sh(cargo().args(["fmt", "--all", "--check"])))?;
     // The wasm crate is linted for its real target only: built for the host it would drag in
     // the whole native wgpu stack (hundreds of crates) that nothing else needs.
-    step("clippy", &skip, || {
+    steps.run("clippy", || {
         sh(cargo().args([
             "clippy",
             "--workspace",
@@ -250,7 +287,7 @@ fn test(args: &[String]) -> Result<()> {
             "warnings",
         ]))
     })?;
-    step("test", &skip, || {
+    steps.run("test", || {
         sh(cargo().args([
             "test",
             "--workspace",
@@ -259,17 +296,26 @@ fn test(args: &[String]) -> Result<()> {
             "--release",
         ]))
     })?;
-    step("cuda-build", &skip, || {
+    steps.run("cuda-build", || {
         sh(cargo().args(["build", "--release", "--features", "cuda"]))
     })?;
-    step("wasm-build", &skip, build_web)?;
-    step("browser", &skip, || {
+    steps.run("wasm-build", build_web)?;
+    steps.run("browser", || {
         sh(cargo().args(["build", "--release", "--bin", "gamegen"]))?;
         sh(Command::new("node").arg("tests/browser/run.mjs"))
     })?;
-    eprintln!(
-        "xtask: all checks passed in {:.1} min",
-        t.elapsed().as_secs_f64() / 60.0
-    );
+    eprintln!("xtask: step timings:");
+    for (name, secs) in &steps.timings {
+        eprintln!("xtask:   {name:<11} {:>6.1} min", secs / 60.0);
+    }
+    let total = t.elapsed().as_secs_f64() / 60.0;
+    if !steps.failed.is_empty() {
+        bail!(
+            "{} step(s) failed after {total:.1} min: {}",
+            steps.failed.len(),
+            steps.failed.join(", ")
+        );
+    }
+    eprintln!("xtask: all checks passed in {total:.1} min");
     Ok(())
 }
