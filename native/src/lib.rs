@@ -11,3 +11,4 @@ pub mod frame_ae;
 pub mod progress;
 pub mod serve;
 pub mod swf_batch;
+pub mod swf_synth;
