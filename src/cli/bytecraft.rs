@@ -60,8 +60,8 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             let m = &a.model;
             let checkpoint = open_checked(m)?;
             let rows: Vec<Vec<f32>> = with_backend!(m.backend, |B, device| {
-                let model = checkpoint
-                    .load_model::<B>(&device)
+                let (_, model) = checkpoint
+                    .into_model::<B>(&device)
                     .context("cannot load model")?;
                 logits(&model, &m.ids, &device)?
             });
@@ -71,8 +71,8 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             let m = &a.model;
             let checkpoint = open_checked(m)?;
             let ids = with_backend!(m.backend, |B, device| {
-                let model = checkpoint
-                    .load_model::<B>(&device)
+                let (_, model) = checkpoint
+                    .into_model::<B>(&device)
                     .context("cannot load model")?;
                 greedy(&model, &m.ids, a.max_new, &device)?
             });

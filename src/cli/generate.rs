@@ -130,8 +130,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let owned = (0..prompts.len()).filter(|&i| shard.owns(i)).count();
     let pb = progress::bar((owned * a.samples * a.max_new) as u64, "generate");
     let summary = with_backend!(a.backend, |B, device| {
-        let model = checkpoint
-            .load_model::<B>(&device)
+        let (_, model) = checkpoint
+            .into_model::<B>(&device)
             .context("cannot load model")?;
         run_job(&model, &tokenizer, &prompts, &cfg, &device, |n| {
             pb.inc(n as u64)

@@ -102,12 +102,22 @@ impl Checkpoint {
     }
 }
 
+impl Checkpoint {
+    /// Load the model and unmap the files at once, so the page cache of the source can be
+    /// reclaimed while the model runs.
+    pub fn into_model<B: Backend>(
+        self,
+        device: &B::Device,
+    ) -> Result<(Qwen2Config, Qwen2ForCausalLM<B>), CheckpointError> {
+        let model = self.load_model(device)?;
+        Ok((self.config, model))
+    }
+}
+
 /// Open `dir` and load its model in one call.
 pub fn load<B: Backend>(
     dir: &Path,
     device: &B::Device,
 ) -> Result<(Qwen2Config, Qwen2ForCausalLM<B>), CheckpointError> {
-    let checkpoint = Checkpoint::open(dir)?;
-    let model = checkpoint.load_model(device)?;
-    Ok((checkpoint.config.clone(), model))
+    Checkpoint::open(dir)?.into_model(device)
 }
