@@ -6,6 +6,7 @@ pub use burn;
 pub mod backend;
 pub mod bytecraft;
 pub mod fsutil;
+pub mod collect;
 pub mod gifenc;
 pub mod frame_ae;
 pub mod progress;
