@@ -42,10 +42,16 @@ fn backends_lists_a_usable_cpu() {
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let list = v.as_array().unwrap();
-    let cpu = list.iter().find(|b| b["name"] == "cpu").expect("cpu listed");
+    let cpu = list
+        .iter()
+        .find(|b| b["name"] == "cpu")
+        .expect("cpu listed");
     assert_eq!(cpu["usable"], true);
     assert!(!cpu["devices"].as_array().unwrap().is_empty());
-    let cuda = list.iter().find(|b| b["name"] == "cuda").expect("cuda listed");
+    let cuda = list
+        .iter()
+        .find(|b| b["name"] == "cuda")
+        .expect("cuda listed");
     // No GPU on the test machines: CUDA must be reported, never crash the probe.
     assert!(cuda["detail"].as_str().is_some());
 }
@@ -106,8 +112,16 @@ fn ae_run_rejects_bad_checkpoints_with_one_line() {
     let dir = temp_dir("ae-bad");
     let out = dir.join("model");
     let t = gamegen(&[
-        "ae", "train", "--out", out.to_str().unwrap(), "--steps", "1", "--batch-size", "1",
-        "--image-size", "16",
+        "ae",
+        "train",
+        "--out",
+        out.to_str().unwrap(),
+        "--steps",
+        "1",
+        "--batch-size",
+        "1",
+        "--image-size",
+        "16",
     ]);
     assert!(t.status.success(), "{}", stderr(&t));
     let run = || gamegen(&["ae", "run", "--model", out.to_str().unwrap()]);
@@ -118,7 +132,10 @@ fn ae_run_rejects_bad_checkpoints_with_one_line() {
     let o = run();
     assert!(!o.status.success());
     let e = stderr(&o);
-    assert!(e.starts_with("error: ") && e.trim().lines().count() == 1, "{e}");
+    assert!(
+        e.starts_with("error: ") && e.trim().lines().count() == 1,
+        "{e}"
+    );
     assert!(!e.contains("panicked"), "{e}");
     std::fs::write(out.join("model.safetensors"), &w).unwrap();
 

@@ -373,7 +373,13 @@ mod tests {
     #[test]
     fn mime_types() {
         assert_eq!(mime_type(Path::new("a.wasm")), "application/wasm");
-        assert_eq!(mime_type(Path::new("a.JS")), "text/javascript; charset=utf-8");
-        assert_eq!(mime_type(Path::new("a.safetensors")), "application/octet-stream");
+        assert_eq!(
+            mime_type(Path::new("a.JS")),
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(
+            mime_type(Path::new("a.safetensors")),
+            "application/octet-stream"
+        );
     }
 }

@@ -7,9 +7,11 @@ use clap::Args as ClapArgs;
 use gamegen_native::serve::Server;
 
 #[derive(ClapArgs, Debug)]
-#[command(after_help = "Examples:\n  gamegen serve\n  gamegen serve --port 0 --dir www   \
+#[command(
+    after_help = "Examples:\n  gamegen serve\n  gamegen serve --port 0 --dir www   \
                         # any free port; the URL is printed\n  \
-                        gamegen serve --host 0.0.0.0     # expose on the network (explicit only)")]
+                        gamegen serve --host 0.0.0.0     # expose on the network (explicit only)"
+)]
 pub struct Args {
     /// TCP port; 0 picks a free one.
     #[arg(long, default_value_t = 8080)]
