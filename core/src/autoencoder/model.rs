@@ -46,7 +46,7 @@ impl Default for FrameAutoencoderConfig {
 impl FrameAutoencoderConfig {
     /// Reject configs that would build a nonsensical or absurdly large model, before allocating.
     pub fn validate(&self) -> Result<(), String> {
-        if self.image_size == 0 || self.image_size % 4 != 0 || self.image_size > 1024 {
+        if self.image_size == 0 || !self.image_size.is_multiple_of(4) || self.image_size > 1024 {
             return Err(format!(
                 "image_size must be a positive multiple of 4 up to 1024, got {}",
                 self.image_size
@@ -135,7 +135,12 @@ impl<B: Backend> FrameAutoencoder<B> {
     }
 
     /// Build an input tensor from channel-major frames (`count * 3 * size * size` floats).
-    pub fn input_from_slice(&self, data: Vec<f32>, count: usize, device: &B::Device) -> Tensor<B, 4> {
+    pub fn input_from_slice(
+        &self,
+        data: Vec<f32>,
+        count: usize,
+        device: &B::Device,
+    ) -> Tensor<B, 4> {
         let s = self.image_size;
         Tensor::from_data(TensorData::new(data, [count, 3, s, s]), device)
     }
