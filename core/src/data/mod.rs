@@ -6,3 +6,5 @@ pub mod shard;
 pub mod agents;
 pub mod collect;
 pub mod stats;
+pub mod clips;
+pub mod longtail;
