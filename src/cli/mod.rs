@@ -5,8 +5,6 @@ mod ae;
 mod backends;
 mod collect;
 mod play;
-mod collect;
-mod play;
 mod bytecraft;
 mod generate;
 mod serve;
@@ -31,10 +29,6 @@ pub enum Command {
     Play(play::Args),
     /// Record episodes of a real game with PlayGen diverse agents into compressed shards.
     Collect(collect::Args),
-    /// Play a real game (traveler, pong, pacman) on a scripted action string, write a GIF.
-    Play(play::Args),
-    /// Record episodes of a real game with PlayGen diverse agents into compressed shards.
-    Collect(collect::Args),
     /// Serve the demo pages (127.0.0.1 only unless --host is given).
     Serve(serve::Args),
     /// The frame autoencoder: the first model through the whole pipe.
@@ -55,8 +49,6 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Backends(a) => backends::run(a),
-        Command::Play(a) => play::run(a),
-        Command::Collect(a) => collect::run(a),
         Command::Play(a) => play::run(a),
         Command::Collect(a) => collect::run(a),
         Command::Serve(a) => serve::run(a),
