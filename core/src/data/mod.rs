@@ -8,3 +8,4 @@ pub mod collect;
 pub mod stats;
 pub mod clips;
 pub mod longtail;
+pub mod balance;
