@@ -1,0 +1,329 @@
+//! An inference session: the neural game, one frame per `step(action)`.
+//!
+//! State is the hidden state z, the external score record and the external map, nothing else,
+//! so memory is constant however long the game runs. No threads, no file system: the same code
+//! runs natively and in wasm (weights come in as bytes through `checkpoint`). Per frame:
+//! LogicNet decides the events from `(z_{t-1}, a)`, the record turns them into the score digits,
+//! the local map is cropped around the player, DDIM runs `S + 1` DiT passes, the VAE decodes the
+//! frame, and the frame is linked back into the map.
+//!
+//! Reading results back (event probabilities, the frame) is synchronous, which is what the CPU
+//! backends (native and the browser's CPU fallback) do; a WebGPU caller can use
+//! [`WorldSession::step_latent`] and decode/read asynchronously itself, then hand the RGB frame
+//! to [`WorldSession::observe`].
+
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+
+use super::ddim::{MAX_DDIM_STEPS, ddim_plan, ddim_sample, gaussian};
+use super::model::{WorldConfig, WorldModel};
+use super::record::{ScoreRecord, events_from_probs};
+use super::schedule::{NUM_TIMESTEPS, Schedule};
+use super::spatial::{LinkResult, SpatialMap, crops_to_tensor};
+use super::vae::Vae;
+use crate::rng::Rng;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SessionError {
+    #[error("the session has no state yet: call reset() with a first frame")]
+    NotStarted,
+    #[error("DDIM steps must be in 1..={MAX_DDIM_STEPS}, got {0}")]
+    BadSteps(usize),
+    #[error("frame has {found} bytes, expected {expected} (RGB8, {width}x{height})")]
+    BadFrame {
+        found: usize,
+        expected: usize,
+        width: usize,
+        height: usize,
+    },
+    #[error("action {action} out of range (the game has {actions} actions)")]
+    BadAction { action: u32, actions: usize },
+    #[error(transparent)]
+    Config(#[from] super::ConfigError),
+}
+
+/// What one generated frame produced besides the pixels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepInfo {
+    /// Event bits LogicNet fired for this frame.
+    pub events: u8,
+    /// Score after the events (when the model has a record).
+    pub score: Option<u32>,
+    /// Where the frame was linked into the map (when the model has one).
+    pub link: Option<LinkResult>,
+}
+
+pub struct WorldSession<B: Backend> {
+    model: WorldModel<B>,
+    vae: Vae<B>,
+    config: WorldConfig,
+    schedule: Schedule,
+    z: Option<Tensor<B, 4>>,
+    pub record: Option<ScoreRecord>,
+    pub map: Option<SpatialMap>,
+    rng: Rng,
+    device: B::Device,
+    /// Frames generated since the last reset.
+    pub frames: u64,
+}
+
+/// RGB8 interleaved `h x w` frame -> `[1, 3, h, w]` in `[0, 1]`.
+pub fn rgb8_to_tensor<B: Backend>(
+    rgb: &[u8],
+    h: usize,
+    w: usize,
+    device: &B::Device,
+) -> Tensor<B, 4> {
+    crops_to_tensor(&[rgb.to_vec()], h, w, device)
+}
+
+/// `[1, 3, h, w]` in `[0, 1]` -> RGB8 interleaved.
+pub fn tensor_to_rgb8<B: Backend>(frame: Tensor<B, 4>) -> Vec<u8> {
+    let [_, _, h, w] = frame.dims();
+    let data: Vec<f32> = frame
+        .into_data()
+        .convert::<f32>()
+        .into_vec()
+        .expect("float frame");
+    let mut out = vec![0u8; h * w * 3];
+    for c in 0..3 {
+        for i in 0..h * w {
+            out[3 * i + c] = (data[c * h * w + i].clamp(0.0, 1.0) * 255.0).round() as u8;
+        }
+    }
+    out
+}
+
+impl<B: Backend> WorldSession<B> {
+    pub fn new(
+        model: WorldModel<B>,
+        vae: Vae<B>,
+        config: WorldConfig,
+        seed: u64,
+        device: B::Device,
+    ) -> Result<Self, SessionError> {
+        config.validate()?;
+        Ok(Self {
+            model,
+            vae,
+            config,
+            schedule: Schedule::default(),
+            z: None,
+            record: None,
+            map: None,
+            rng: Rng::new(seed),
+            device,
+            frames: 0,
+        })
+    }
+
+    pub fn config(&self) -> &WorldConfig {
+        &self.config
+    }
+
+    fn check_frame(&self, rgb: &[u8]) -> Result<(), SessionError> {
+        let (w, h) = (self.config.vae.width, self.config.vae.height);
+        if rgb.len() != w * h * 3 {
+            return Err(SessionError::BadFrame {
+                found: rgb.len(),
+                expected: w * h * 3,
+                width: w,
+                height: h,
+            });
+        }
+        Ok(())
+    }
+
+    fn map_crop(&self) -> Option<Tensor<B, 4>> {
+        let (map, s) = (self.map.as_ref()?, self.config.spatial.as_ref()?);
+        let (h, w) = (s.encoder.crop_height, s.encoder.crop_width);
+        Some(crops_to_tensor(&[map.local_crop(w, h)], h, w, &self.device))
+    }
+
+    /// Start from a real frame: the record starts at `score`, the map (when the model has one;
+    /// a preset map already in `self.map` is kept) gets the frame at world `position`, and the
+    /// frame is absorbed into z by one pass at noise level 0 with "no previous action".
+    pub fn reset(
+        &mut self,
+        first_frame: &[u8],
+        score: u32,
+        position: (i64, i64),
+    ) -> Result<(), SessionError> {
+        self.check_frame(first_frame)?;
+        let (w, h) = (self.config.vae.width, self.config.vae.height);
+        if let Some(r) = &self.config.record {
+            self.record = Some(ScoreRecord::new(score, r.scoring_events, r.ending_events));
+        }
+        if let Some(s) = &self.config.spatial {
+            let map = self
+                .map
+                .get_or_insert_with(|| SpatialMap::new(w, h, s.world_rows));
+            map.write_frame(first_frame, position);
+        }
+        let x0 = self
+            .vae
+            .encode_latent(rgb8_to_tensor(first_frame, h, w, &self.device));
+        let digits = [super::record::score_digits(score)];
+        let cond = self.model.condition(
+            &[self.config.dit.no_action()],
+            Some(&digits),
+            self.map_crop(),
+        );
+        let (z, _) = self
+            .model
+            .pass(self.model.initial_state(1), x0, &[0.0], &cond);
+        self.z = Some(z);
+        self.frames = 0;
+        Ok(())
+    }
+
+    /// Generate the next latent for `action` with `ddim_steps` DDIM steps; updates z and the
+    /// record. The caller decodes it (see [`WorldSession::step`] for the all-in-one path).
+    pub fn step_latent(
+        &mut self,
+        action: u32,
+        ddim_steps: usize,
+    ) -> Result<(Tensor<B, 4>, u8), SessionError> {
+        if !(1..=MAX_DDIM_STEPS).contains(&ddim_steps) {
+            return Err(SessionError::BadSteps(ddim_steps));
+        }
+        let n = self.config.dit.num_actions;
+        if action as usize >= n {
+            return Err(SessionError::BadAction { action, actions: n });
+        }
+        let z_prev = self.z.clone().ok_or(SessionError::NotStarted)?;
+
+        let mut events = 0u8;
+        if let (Some(logic), Some(rc)) = (&self.model.logic, &self.config.record) {
+            let probs: Vec<f32> = logic
+                .probabilities(z_prev.clone(), &[action])
+                .into_data()
+                .convert::<f32>()
+                .into_vec()
+                .expect("float probabilities");
+            events = events_from_probs(&probs, rc.threshold);
+        }
+        if let Some(rec) = &mut self.record {
+            rec.apply(events);
+        }
+        let digits = self.record.as_ref().map(|r| [r.digits()]);
+        let cond =
+            self.model
+                .condition(&[action], digits.as_ref().map(|d| &d[..]), self.map_crop());
+
+        let [c, h, w] = self.config.vae.latent_shape();
+        let noise = gaussian(&mut self.rng, [1, c, h, w], &self.device);
+        let plan = ddim_plan(ddim_steps, NUM_TIMESTEPS);
+        let model = &self.model;
+        let (x, z) = ddim_sample(&self.schedule, &plan, noise, |x, level| {
+            model.pass(z_prev.clone(), x, &[level as f32], &cond)
+        });
+        self.z = Some(z);
+        self.frames += 1;
+        Ok((x, events))
+    }
+
+    /// Link a generated (or real) RGB frame into the map; `None` without a spatial module.
+    pub fn observe(&mut self, frame: &[u8]) -> Result<Option<LinkResult>, SessionError> {
+        self.check_frame(frame)?;
+        Ok(match (&mut self.map, &self.config.spatial) {
+            (Some(map), Some(s)) => Some(map.observe(frame, s.link_range, s.mask)),
+            _ => None,
+        })
+    }
+
+    /// One frame: generate, decode to RGB8 (`width * height * 3`), link into the map.
+    pub fn step(
+        &mut self,
+        action: u32,
+        ddim_steps: usize,
+    ) -> Result<(Vec<u8>, StepInfo), SessionError> {
+        let (x, events) = self.step_latent(action, ddim_steps)?;
+        let frame = tensor_to_rgb8(self.vae.decode_latent(x));
+        let link = self.observe(&frame)?;
+        Ok((
+            frame,
+            StepInfo {
+                events,
+                score: self.record.as_ref().map(|r| r.score),
+                link,
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::model::SpatialConfig;
+    use crate::world::spatial::{MapEncoderConfig, MatchMask};
+    use burn::backend::NdArray;
+    use std::time::Instant;
+
+    type B = NdArray;
+
+    fn traveler_tiny() -> WorldConfig {
+        WorldConfig::tiny(96, 96, 3, 1).with_spatial(SpatialConfig {
+            encoder: MapEncoderConfig::tiny(76, 128, [5, 8]),
+            world_rows: (20, 96),
+            link_range: (10, 0),
+            mask: MatchMask::All,
+        })
+    }
+
+    fn session(cfg: &WorldConfig, seed: u64) -> WorldSession<B> {
+        let dev = Default::default();
+        let model = cfg.init_seeded::<B>(seed, &dev).unwrap();
+        let vae = cfg.vae.init_seeded::<B>(seed + 1, &dev).unwrap();
+        WorldSession::new(model, vae, cfg.clone(), seed, dev).unwrap()
+    }
+
+    #[test]
+    fn session_runs_frames_and_is_deterministic() {
+        let cfg = traveler_tiny();
+        let first: Vec<u8> = (0..96 * 96 * 3).map(|i| (i % 251) as u8).collect();
+        let mut outs = Vec::new();
+        for _ in 0..2 {
+            let mut s = session(&cfg, 3);
+            assert_eq!(s.step(0, 4).unwrap_err(), SessionError::NotStarted);
+            s.reset(&first, 12, (0, 0)).unwrap();
+            let mut frames = Vec::new();
+            for a in [2u32, 2, 1, 0] {
+                let (f, info) = s.step(a, 2).unwrap();
+                assert_eq!(f.len(), 96 * 96 * 3);
+                assert!(info.score.unwrap() >= 12);
+                assert!(info.link.is_some());
+                frames.push(f);
+            }
+            assert!(matches!(s.step(0, 17), Err(SessionError::BadSteps(17))));
+            assert!(matches!(s.step(3, 4), Err(SessionError::BadAction { .. })));
+            outs.push(frames);
+        }
+        assert_eq!(outs[0], outs[1]);
+    }
+
+    /// Not an assertion on speed (shared machine): prints the per-frame cost of the tiny model
+    /// so `cargo test -- --nocapture` shows it.
+    #[test]
+    fn tiny_frame_cost_report() {
+        let cfg = traveler_tiny();
+        let mut s = session(&cfg, 1);
+        let first = vec![128u8; 96 * 96 * 3];
+        s.reset(&first, 0, (0, 0)).unwrap();
+        s.step(0, 4).unwrap();
+        let n = 5;
+        let t = Instant::now();
+        for _ in 0..n {
+            s.step(2, 4).unwrap();
+        }
+        let per_frame = t.elapsed().as_secs_f64() * 1000.0 / n as f64;
+        let dev = Default::default();
+        let z = Tensor::<B, 4>::zeros([1, 4, 24, 24], &dev);
+        let t = Instant::now();
+        for _ in 0..n {
+            let _ = tensor_to_rgb8(s.vae.decode_latent(z.clone()));
+        }
+        let decode = t.elapsed().as_secs_f64() * 1000.0 / n as f64;
+        eprintln!("tiny traveler frame at S=4: {per_frame:.1} ms (decoder alone {decode:.1} ms)");
+    }
+}

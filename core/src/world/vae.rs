@@ -1,0 +1,482 @@
+//! KL autoencoder: frames <-> a small latent grid (latent-diffusion style, as PlayGen).
+//!
+//! The encoder runs at training time and once per session (the first real frame); the decoder
+//! runs on every generated frame, in the browser too, so it gets its own (smaller) width: the
+//! `tiny` decoder is a few tens of MFLOPs. LPIPS needs pretrained weights we cannot fetch, so
+//! the perceptual term is replaced by an image-gradient L1 (edges and flat regions are what
+//! these games are made of); the KL weight is tiny as in PlayGen (1e-6), only keeping the latent
+//! well-scaled for diffusion.
+
+use burn::module::Module;
+use burn::nn::conv::Conv2d;
+use burn::nn::{GroupNorm, PaddingConfig2d};
+use burn::tensor::Tensor;
+use burn::tensor::activation::{silu, softmax};
+use burn::tensor::backend::Backend;
+use serde::{Deserialize, Serialize};
+
+use super::blocks::{ResBlock, conv1, conv3, group_norm, upsample2};
+use super::{ConfigError, check_range};
+use crate::rng::Rng;
+
+/// Shape and loss weights of the autoencoder. Saved in `config.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaeConfig {
+    /// Frame height and width in pixels; divisible by the downsampling factor.
+    pub height: usize,
+    pub width: usize,
+    /// Base channel count of the encoder.
+    pub channels: usize,
+    /// Channel multiplier per level; the grid shrinks by 2 between levels, so the latent is
+    /// `2^(levels-1)` times smaller on a side.
+    pub channel_mult: Vec<usize>,
+    /// Residual blocks per encoder level.
+    pub num_res_blocks: usize,
+    /// Base channel count of the decoder (it runs every frame: keep it small for `tiny`).
+    pub decoder_channels: usize,
+    /// Residual blocks per decoder level.
+    pub decoder_res_blocks: usize,
+    /// A middle block (res, optional attention, res) at the latent resolution.
+    pub mid_block: bool,
+    /// Self-attention inside the middle block (PlayGen has it only there).
+    pub mid_attention: bool,
+    /// Channels of the latent grid.
+    pub latent_channels: usize,
+    /// The diffusion model sees `mean * latent_scale`, so its latents have roughly unit scale.
+    pub latent_scale: f64,
+    /// Weight of the KL term (per pixel value, as the reconstruction terms are means).
+    pub kl_weight: f64,
+    /// Weight of the image-gradient structure term.
+    pub structure_weight: f64,
+}
+
+impl VaeConfig {
+    /// CPU-trainable, with a decoder cheap enough for every browser frame.
+    pub fn tiny(height: usize, width: usize) -> Self {
+        Self {
+            height,
+            width,
+            channels: 32,
+            channel_mult: vec![1, 2, 2],
+            num_res_blocks: 1,
+            decoder_channels: 8,
+            decoder_res_blocks: 1,
+            mid_block: false,
+            mid_attention: false,
+            latent_channels: 4,
+            latent_scale: 1.0,
+            kl_weight: 1e-6,
+            structure_weight: 1.0,
+        }
+    }
+
+    /// PlayGen's sizes: channels 128, multipliers [1, 2, 4], 2 res blocks, attention only in the
+    /// middle, 4 latent channels at x4 down, latent scaled by 0.64.
+    pub fn paper(height: usize, width: usize) -> Self {
+        Self {
+            height,
+            width,
+            channels: 128,
+            channel_mult: vec![1, 2, 4],
+            num_res_blocks: 2,
+            decoder_channels: 128,
+            decoder_res_blocks: 3,
+            mid_block: true,
+            mid_attention: true,
+            latent_channels: 4,
+            latent_scale: 0.64,
+            kl_weight: 1e-6,
+            structure_weight: 1.0,
+        }
+    }
+
+    /// How much smaller the latent grid is on a side.
+    pub fn downsample(&self) -> usize {
+        1 << (self.channel_mult.len().saturating_sub(1))
+    }
+
+    /// `[latent_channels, height / f, width / f]`.
+    pub fn latent_shape(&self) -> [usize; 3] {
+        let f = self.downsample();
+        [self.latent_channels, self.height / f, self.width / f]
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_range("vae.channel_mult length", self.channel_mult.len(), 6)?;
+        let f = self.downsample();
+        for (name, v) in [("vae.height", self.height), ("vae.width", self.width)] {
+            check_range(name, v, 2048)?;
+            if v % f != 0 {
+                return Err(ConfigError(format!(
+                    "{name} = {v} is not divisible by the downsampling factor {f}"
+                )));
+            }
+        }
+        check_range("vae.channels", self.channels, 1024)?;
+        check_range("vae.decoder_channels", self.decoder_channels, 1024)?;
+        check_range("vae.latent_channels", self.latent_channels, 64)?;
+        if self.num_res_blocks > 8 || self.decoder_res_blocks > 8 {
+            return Err(ConfigError("vae res blocks per level must be <= 8".into()));
+        }
+        for &m in &self.channel_mult {
+            check_range("vae.channel_mult entry", m, 16)?;
+            check_range("vae channels x mult", self.channels * m, 2048)?;
+            check_range(
+                "vae decoder channels x mult",
+                self.decoder_channels * m,
+                2048,
+            )?;
+        }
+        if !(self.latent_scale.is_finite() && self.latent_scale > 0.0) {
+            return Err(ConfigError("vae.latent_scale must be positive".into()));
+        }
+        if !(self.kl_weight >= 0.0 && self.structure_weight >= 0.0) {
+            return Err(ConfigError("vae loss weights must be >= 0".into()));
+        }
+        Ok(())
+    }
+
+    /// Build the VAE with weights that are a pure function of `seed` (see `blocks::reseed`).
+    pub fn init_seeded<B: Backend>(
+        &self,
+        seed: u64,
+        device: &B::Device,
+    ) -> Result<Vae<B>, ConfigError> {
+        Ok(super::blocks::reseed(self.init(device)?, seed))
+    }
+
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Vae<B>, ConfigError> {
+        self.validate()?;
+        let levels = self.channel_mult.len();
+        let ch = |m: usize| self.channels * m;
+        let dch = |m: usize| self.decoder_channels * m;
+
+        // Encoder.
+        let mut enc_blocks = Vec::new();
+        let mut downs = Vec::new();
+        let mut cin = self.channels;
+        for (i, &m) in self.channel_mult.iter().enumerate() {
+            let mut level = Vec::new();
+            for _ in 0..self.num_res_blocks {
+                level.push(ResBlock::new(cin, ch(m), device));
+                cin = ch(m);
+            }
+            enc_blocks.push(level);
+            if i + 1 < levels {
+                downs.push(
+                    burn::nn::conv::Conv2dConfig::new([cin, cin], [3, 3])
+                        .with_stride([2, 2])
+                        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                        .init(device),
+                );
+            }
+        }
+        let enc_mid = self
+            .mid_block
+            .then(|| MidBlock::new(cin, self.mid_attention, device));
+        let encoder = Encoder {
+            conv_in: conv3(3, self.channels, 1, device),
+            blocks: enc_blocks,
+            downs,
+            mid: enc_mid,
+            norm_out: group_norm(cin, device),
+            conv_out: conv3(cin, 2 * self.latent_channels, 1, device),
+        };
+
+        // Decoder, coarse to fine.
+        let top = dch(*self.channel_mult.last().expect("validated non-empty"));
+        let mut dec_blocks = Vec::new();
+        let mut ups = Vec::new();
+        let mut cin = top;
+        for i in (0..levels).rev() {
+            let cout = dch(self.channel_mult[i]);
+            let mut level = Vec::new();
+            for _ in 0..self.decoder_res_blocks {
+                level.push(ResBlock::new(cin, cout, device));
+                cin = cout;
+            }
+            dec_blocks.push(level);
+            if i > 0 {
+                let next = dch(self.channel_mult[i - 1]);
+                ups.push(conv3(cin, next, 1, device));
+                cin = next;
+            }
+        }
+        let decoder = Decoder {
+            conv_in: conv3(self.latent_channels, top, 1, device),
+            mid: self
+                .mid_block
+                .then(|| MidBlock::new(top, self.mid_attention, device)),
+            blocks: dec_blocks,
+            ups,
+            norm_out: group_norm(cin, device),
+            conv_out: conv3(cin, 3, 1, device),
+        };
+        Ok(Vae {
+            encoder,
+            decoder,
+            latent_channels: self.latent_channels,
+            latent_scale: self.latent_scale,
+            kl_weight: self.kl_weight,
+            structure_weight: self.structure_weight,
+        })
+    }
+}
+
+/// Single-head spatial self-attention with a residual connection (the LDM middle block's).
+#[derive(Module, Debug)]
+pub struct SpatialAttention<B: Backend> {
+    norm: GroupNorm<B>,
+    q: Conv2d<B>,
+    k: Conv2d<B>,
+    v: Conv2d<B>,
+    proj: Conv2d<B>,
+}
+
+impl<B: Backend> SpatialAttention<B> {
+    fn new(c: usize, device: &B::Device) -> Self {
+        Self {
+            norm: group_norm(c, device),
+            q: conv1(c, c, device),
+            k: conv1(c, c, device),
+            v: conv1(c, c, device),
+            proj: conv1(c, c, device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let [b, c, h, w] = x.dims();
+        let n = self.norm.forward(x.clone());
+        let q = self
+            .q
+            .forward(n.clone())
+            .reshape([b, c, h * w])
+            .swap_dims(1, 2);
+        let k = self.k.forward(n.clone()).reshape([b, c, h * w]);
+        let v = self.v.forward(n).reshape([b, c, h * w]).swap_dims(1, 2);
+        let attn = softmax(q.matmul(k).div_scalar((c as f64).sqrt()), 2);
+        let out = attn.matmul(v).swap_dims(1, 2).reshape([b, c, h, w]);
+        x + self.proj.forward(out)
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct MidBlock<B: Backend> {
+    res1: ResBlock<B>,
+    attn: Option<SpatialAttention<B>>,
+    res2: ResBlock<B>,
+}
+
+impl<B: Backend> MidBlock<B> {
+    fn new(c: usize, attention: bool, device: &B::Device) -> Self {
+        Self {
+            res1: ResBlock::new(c, c, device),
+            attn: attention.then(|| SpatialAttention::new(c, device)),
+            res2: ResBlock::new(c, c, device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let x = self.res1.forward(x);
+        let x = match &self.attn {
+            Some(a) => a.forward(x),
+            None => x,
+        };
+        self.res2.forward(x)
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Encoder<B: Backend> {
+    conv_in: Conv2d<B>,
+    blocks: Vec<Vec<ResBlock<B>>>,
+    downs: Vec<Conv2d<B>>,
+    mid: Option<MidBlock<B>>,
+    norm_out: GroupNorm<B>,
+    conv_out: Conv2d<B>,
+}
+
+#[derive(Module, Debug)]
+pub struct Decoder<B: Backend> {
+    conv_in: Conv2d<B>,
+    mid: Option<MidBlock<B>>,
+    blocks: Vec<Vec<ResBlock<B>>>,
+    ups: Vec<Conv2d<B>>,
+    norm_out: GroupNorm<B>,
+    conv_out: Conv2d<B>,
+}
+
+/// The loss terms of one VAE batch (all means, so comparable across frame sizes).
+#[derive(Debug, Clone)]
+pub struct VaeLoss<B: Backend> {
+    pub total: Tensor<B, 1>,
+    pub l1: Tensor<B, 1>,
+    pub structure: Tensor<B, 1>,
+    pub kl: Tensor<B, 1>,
+}
+
+#[derive(Module, Debug)]
+pub struct Vae<B: Backend> {
+    pub encoder: Encoder<B>,
+    pub decoder: Decoder<B>,
+    latent_channels: usize,
+    latent_scale: f64,
+    kl_weight: f64,
+    structure_weight: f64,
+}
+
+/// Mean absolute difference of horizontal and vertical finite differences: penalises blurred
+/// edges, which plain L1 tolerates.
+fn gradient_l1<B: Backend>(a: Tensor<B, 4>, b: Tensor<B, 4>) -> Tensor<B, 1> {
+    let [_, _, h, w] = a.dims();
+    let dx = |t: Tensor<B, 4>| t.clone().narrow(3, 1, w - 1) - t.narrow(3, 0, w - 1);
+    let dy = |t: Tensor<B, 4>| t.clone().narrow(2, 1, h - 1) - t.narrow(2, 0, h - 1);
+    let gx = (dx(a.clone()) - dx(b.clone())).abs().mean();
+    let gy = (dy(a) - dy(b)).abs().mean();
+    (gx + gy).div_scalar(2.0)
+}
+
+impl<B: Backend> Vae<B> {
+    /// Frames `[B, 3, H, W]` in `[0, 1]` -> `(mean, logvar)` of the latent posterior.
+    pub fn encode(&self, frames: Tensor<B, 4>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        let e = &self.encoder;
+        let mut x = e.conv_in.forward(frames.mul_scalar(2.0).sub_scalar(1.0));
+        for (i, level) in e.blocks.iter().enumerate() {
+            for block in level {
+                x = block.forward(x);
+            }
+            if let Some(down) = e.downs.get(i) {
+                x = down.forward(x);
+            }
+        }
+        if let Some(mid) = &e.mid {
+            x = mid.forward(x);
+        }
+        let x = e.conv_out.forward(silu(e.norm_out.forward(x)));
+        let c = self.latent_channels;
+        let mean = x.clone().narrow(1, 0, c);
+        let logvar = x.narrow(1, c, c).clamp(-30.0, 20.0);
+        (mean, logvar)
+    }
+
+    /// Latent grid (unscaled) -> image in `[-1, 1]`-ish (no clamp, for the loss).
+    pub fn decode_raw(&self, latent: Tensor<B, 4>) -> Tensor<B, 4> {
+        let d = &self.decoder;
+        let mut x = d.conv_in.forward(latent);
+        if let Some(mid) = &d.mid {
+            x = mid.forward(x);
+        }
+        for (i, level) in d.blocks.iter().enumerate() {
+            for block in level {
+                x = block.forward(x);
+            }
+            if let Some(up) = d.ups.get(i) {
+                x = up.forward(upsample2(x));
+            }
+        }
+        d.conv_out.forward(silu(d.norm_out.forward(x)))
+    }
+
+    /// Frames -> the diffusion latent (`mean * latent_scale`): deterministic, as at inference.
+    pub fn encode_latent(&self, frames: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.encode(frames).0.mul_scalar(self.latent_scale)
+    }
+
+    /// Diffusion latent -> frames in `[0, 1]`.
+    pub fn decode_latent(&self, latent: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.decode_raw(latent.div_scalar(self.latent_scale))
+            .add_scalar(1.0)
+            .div_scalar(2.0)
+            .clamp(0.0, 1.0)
+    }
+
+    pub fn latent_scale(&self) -> f64 {
+        self.latent_scale
+    }
+
+    /// The loss of a batch of frames in `[0, 1]`: L1 + structure + KL, with the latent sampled
+    /// from the posterior using `rng` (so a seed fixes the whole step).
+    pub fn loss(&self, frames: Tensor<B, 4>, rng: &mut Rng) -> VaeLoss<B> {
+        let device = frames.device();
+        let [b, _, h, w] = frames.dims();
+        let (mean, logvar) = self.encode(frames.clone());
+        let eps: Tensor<B, 4> = super::ddim::gaussian(rng, mean.dims(), &device);
+        let z = mean.clone() + logvar.clone().mul_scalar(0.5).exp() * eps;
+        let recon = self.decode_raw(z);
+        let target = frames.mul_scalar(2.0).sub_scalar(1.0);
+        let l1 = (recon.clone() - target.clone()).abs().mean();
+        let structure = gradient_l1(recon, target);
+        // KL(q || N(0, I)) summed over latent values, per pixel value of the batch.
+        let kl = (mean.powi_scalar(2) + logvar.clone().exp() - logvar.add_scalar(1.0))
+            .sum()
+            .mul_scalar(0.5 / (b * 3 * h * w) as f64);
+        let total = l1.clone()
+            + structure.clone().mul_scalar(self.structure_weight)
+            + kl.clone().mul_scalar(self.kl_weight);
+        VaeLoss {
+            total,
+            l1,
+            structure,
+            kl,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+
+    type B = NdArray;
+
+    #[test]
+    fn tiny_and_paper_shapes() {
+        let dev = Default::default();
+        for (cfg, side) in [
+            (VaeConfig::tiny(96, 96), 96),
+            (VaeConfig::tiny(128, 128), 128),
+        ] {
+            let vae = cfg.init::<B>(&dev).unwrap();
+            let x = Tensor::<B, 4>::ones([2, 3, side, side], &dev).mul_scalar(0.5);
+            let z = vae.encode_latent(x);
+            assert_eq!(z.dims(), [2, 4, side / 4, side / 4]);
+            let y = vae.decode_latent(z);
+            assert_eq!(y.dims(), [2, 3, side, side]);
+        }
+        // The paper sizes on a small frame (the layer shapes are the same at 128x128).
+        let cfg = VaeConfig::paper(16, 16);
+        let vae = cfg.init::<B>(&dev).unwrap();
+        let x = Tensor::<B, 4>::zeros([1, 3, 16, 16], &dev);
+        let (mean, logvar) = vae.encode(x);
+        assert_eq!(mean.dims(), [1, 4, 4, 4]);
+        assert_eq!(logvar.dims(), [1, 4, 4, 4]);
+        assert_eq!(vae.decode_latent(mean).dims(), [1, 3, 16, 16]);
+        assert_eq!(VaeConfig::paper(128, 128).latent_shape(), [4, 32, 32]);
+    }
+
+    #[test]
+    fn absurd_configs_are_rejected_before_allocating() {
+        let mut c = VaeConfig::tiny(96, 96);
+        c.height = 97;
+        assert!(c.validate().is_err());
+        let mut c = VaeConfig::tiny(96, 96);
+        c.channels = 1 << 20;
+        assert!(c.init::<B>(&Default::default()).is_err());
+        let mut c = VaeConfig::tiny(96, 96);
+        c.channel_mult.clear();
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn loss_terms_are_finite_and_positive() {
+        let dev = Default::default();
+        let vae = VaeConfig::tiny(16, 16).init::<B>(&dev).unwrap();
+        let x = Tensor::<B, 4>::ones([2, 3, 16, 16], &dev).mul_scalar(0.3);
+        let loss = vae.loss(x, &mut Rng::new(1));
+        for t in [loss.total, loss.l1, loss.structure, loss.kl] {
+            let v: f32 = t.into_scalar();
+            assert!(v.is_finite() && v >= 0.0);
+        }
+    }
+}
