@@ -189,3 +189,38 @@ fn play_writes_a_gif_and_rejects_bad_actions() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("bad action 'R'"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn balance_writes_a_balanced_manifest() {
+    let data = tmp("bal-data");
+    assert!(collect(&data, 60, 2, "traveler").status.success());
+    let out_dir = tmp("bal-out");
+    let out = bin()
+        .args(["balance", "--clusters", "4", "--json", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kept = v["after"]["episodes"].as_u64().unwrap();
+    assert!(kept > 0 && kept <= 60);
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["episodes"].as_array().unwrap().len() as u64, kept);
+    // Missing data is one clear error.
+    let bad = bin()
+        .args(["balance", "--data", "/nonexistent/gamegen", "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert_eq!(String::from_utf8_lossy(&bad.stderr).lines().count(), 1);
+    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&out_dir);
+}

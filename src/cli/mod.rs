@@ -3,6 +3,7 @@
 
 mod ae;
 mod backends;
+mod balance;
 mod collect;
 mod play;
 mod bytecraft;
@@ -29,6 +30,8 @@ pub enum Command {
     Play(play::Args),
     /// Record episodes of a real game with PlayGen diverse agents into compressed shards.
     Collect(collect::Args),
+    /// Balanced sampling (PlayGen Alg. 2): k-means + NNLS over a collected dataset.
+    Balance(balance::Args),
     /// Serve the demo pages (127.0.0.1 only unless --host is given).
     Serve(serve::Args),
     /// The frame autoencoder: the first model through the whole pipe.
@@ -51,6 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backends(a) => backends::run(a),
         Command::Play(a) => play::run(a),
         Command::Collect(a) => collect::run(a),
+        Command::Balance(a) => balance::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Ae(c) => ae::run(c),
         Command::Validate(a) => validate::run(a),
