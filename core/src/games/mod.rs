@@ -11,6 +11,7 @@
 pub mod actions;
 pub mod canvas;
 pub mod font;
+pub mod keys;
 pub mod maps;
 pub mod pacman;
 pub mod pong;
@@ -19,6 +20,7 @@ pub mod traveler;
 use serde::{Deserialize, Serialize};
 
 pub use actions::{ActionScript, parse_actions};
+pub use keys::{Keys, action_for_keys};
 pub use maps::{MapPreset, MazePreset, StripPreset};
 
 /// Game time: one step is one frame at 30 FPS, as in MaaG.
