@@ -164,7 +164,7 @@ pub fn balance(stats: &[EpisodeStats], k: usize, seed: u64) -> BalanceResult {
     } else {
         sizes.clone()
     };
-    let mut rng = Rng::new(seed ^ 0xBA1A_4CE);
+    let mut rng = Rng::new(seed ^ 0x0BA1_A4CE);
     let mut selected = Vec::new();
     for (c, &want) in counts.iter().enumerate() {
         let mut members: Vec<usize> = (0..stats.len()).filter(|&i| assignment[i] == c).collect();
