@@ -16,7 +16,9 @@ pub enum CheckpointError {
     Config(String),
     #[error("unreadable safetensors: {0}")]
     Format(String),
-    #[error("tensor `{path}` has shape {found:?} in the checkpoint but the model expects {expected:?}")]
+    #[error(
+        "tensor `{path}` has shape {found:?} in the checkpoint but the model expects {expected:?}"
+    )]
     Shape {
         path: String,
         expected: Vec<usize>,

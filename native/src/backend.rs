@@ -234,7 +234,10 @@ fn probe_cuda() -> BackendProbe {
                 let name = result::device::get_name(dev).unwrap_or_else(|_| "?".into());
                 // SAFETY: `dev` was returned by `device::get`.
                 let mem = unsafe { result::device::total_mem(dev) }.unwrap_or(0);
-                format!("cuda:{i} {name}, {:.1} GiB", mem as f64 / (1u64 << 30) as f64)
+                format!(
+                    "cuda:{i} {name}, {:.1} GiB",
+                    mem as f64 / (1u64 << 30) as f64
+                )
             }
             Err(e) => format!("cuda:{i} (error: {e})"),
         })

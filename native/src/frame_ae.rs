@@ -8,7 +8,9 @@ use anyhow::Context;
 use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::Backend;
-use gamegen_core::autoencoder::{AeTrainConfig, AeTrainer, FrameAutoencoder, FrameAutoencoderConfig};
+use gamegen_core::autoencoder::{
+    AeTrainConfig, AeTrainer, FrameAutoencoder, FrameAutoencoderConfig,
+};
 use gamegen_core::checkpoint;
 use gamegen_core::data::synthetic::synthetic_batch;
 use serde::Serialize;
@@ -45,7 +47,8 @@ pub fn train<B: Backend>(
 ) -> anyhow::Result<TrainReport> {
     model_config.validate().map_err(anyhow::Error::msg)?;
     let start = Instant::now();
-    let mut trainer = AeTrainer::<Autodiff<B>>::new(model_config.clone(), train_config.clone(), device);
+    let mut trainer =
+        AeTrainer::<Autodiff<B>>::new(model_config.clone(), train_config.clone(), device);
     let initial_val_mse = trainer.validation_mse(64);
     let mut loss_curve = Vec::new();
     for step in 0..train_config.steps {
@@ -68,7 +71,10 @@ pub fn train<B: Backend>(
         loss_curve,
     };
     save(&model, &model_config, out)?;
-    write_atomic(&out.join(TRAIN_FILE), serde_json::to_string_pretty(&report)?.as_bytes())?;
+    write_atomic(
+        &out.join(TRAIN_FILE),
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
     Ok(report)
 }
 
@@ -82,8 +88,11 @@ pub fn save<B: Backend>(
     let bytes = checkpoint::to_safetensors(model)?;
     write_atomic(&out.join(WEIGHTS_FILE), &bytes)
         .with_context(|| format!("cannot write {}", out.join(WEIGHTS_FILE).display()))?;
-    write_atomic(&out.join(CONFIG_FILE), checkpoint::config_to_json(config).as_bytes())
-        .with_context(|| format!("cannot write {}", out.join(CONFIG_FILE).display()))?;
+    write_atomic(
+        &out.join(CONFIG_FILE),
+        checkpoint::config_to_json(config).as_bytes(),
+    )
+    .with_context(|| format!("cannot write {}", out.join(CONFIG_FILE).display()))?;
     Ok(())
 }
 

@@ -15,7 +15,9 @@ pub enum Command {
     #[command(after_help = "Example:\n  gamegen ae train --out models/frame-ae --steps 400")]
     Train(TrainArgs),
     /// Reconstruct synthetic frames with a checkpoint and print the output.
-    #[command(after_help = "Example:\n  gamegen ae run --model models/frame-ae --seed 7 --count 2 --json")]
+    #[command(
+        after_help = "Example:\n  gamegen ae run --model models/frame-ae --seed 7 --count 2 --json"
+    )]
     Run(RunArgs),
     /// Compare training and inference speed of the CPU backends side by side.
     #[command(after_help = "Example:\n  gamegen ae bench --iters 20")]

@@ -73,7 +73,12 @@ impl FrameAe {
 
     /// Reconstruct `count` synthetic frames of stream `seed` from `index`: flat
     /// `[count, 3, size, size]` floats.
-    pub async fn reconstruct(&self, seed: u32, index: u32, count: usize) -> Result<Vec<f32>, JsValue> {
+    pub async fn reconstruct(
+        &self,
+        seed: u32,
+        index: u32,
+        count: usize,
+    ) -> Result<Vec<f32>, JsValue> {
         if !(1..=256).contains(&count) {
             return Err(js_err("count must be in 1..=256"));
         }

@@ -41,7 +41,11 @@ pub struct AeTrainer<B: AutodiffBackend> {
 }
 
 impl<B: AutodiffBackend> AeTrainer<B> {
-    pub fn new(model_config: FrameAutoencoderConfig, config: AeTrainConfig, device: B::Device) -> Self {
+    pub fn new(
+        model_config: FrameAutoencoderConfig,
+        config: AeTrainConfig,
+        device: B::Device,
+    ) -> Self {
         B::seed(&device, config.seed);
         let model = model_config.init::<B>(&device);
         Self {

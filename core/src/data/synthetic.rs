@@ -56,7 +56,9 @@ pub fn planar_to_rgba(data: &[f32], count: usize, plane: usize) -> Vec<u8> {
         let base = f * 3 * plane;
         for i in 0..plane {
             for c in 0..3 {
-                out.push(quantize(data.get(base + c * plane + i).copied().unwrap_or(0.0)));
+                out.push(quantize(
+                    data.get(base + c * plane + i).copied().unwrap_or(0.0),
+                ));
             }
             out.push(255);
         }
