@@ -51,7 +51,9 @@ pub fn from_safetensors<B: Backend, M: Module<B> + ModuleSnapshot<B>>(
     mut module: M,
     bytes: Vec<u8>,
 ) -> Result<M, CheckpointError> {
-    let mut store = SafetensorsStore::from_bytes(Some(bytes)).allow_partial(true);
+    let mut store = SafetensorsStore::from_bytes(Some(bytes))
+        .allow_partial(true)
+        .validate(false);
     let result = module
         .load_from(&mut store)
         .map_err(|e| CheckpointError::Format(e.to_string()))?;

@@ -5,10 +5,10 @@ pub use burn;
 
 pub mod backend;
 pub mod bytecraft;
-pub mod fsutil;
 pub mod collect;
-pub mod gifenc;
 pub mod frame_ae;
+pub mod fsutil;
+pub mod gifenc;
 pub mod progress;
 pub mod serve;
 pub mod swf_batch;

@@ -4,13 +4,14 @@
 mod ae;
 mod backends;
 mod balance;
-mod collect;
-mod play;
 mod bytecraft;
+mod collect;
+mod corpus;
 mod generate;
+mod play;
+mod repair;
 mod serve;
 mod validate;
-mod corpus;
 
 use clap::{Parser, Subcommand};
 
@@ -42,6 +43,8 @@ pub enum Command {
     /// SWF datasets: procedural synthesis.
     #[command(subcommand)]
     Corpus(corpus::Command),
+    /// Fix the length field and frame count of SWF files in place.
+    Repair(repair::Args),
     /// ByteCraft model debug commands: logits and greedy decoding of a Qwen2 checkpoint.
     #[command(subcommand)]
     Bytecraft(bytecraft::Command),
@@ -59,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ae(c) => ae::run(c),
         Command::Validate(a) => validate::run(a),
         Command::Corpus(c) => corpus::run(c),
+        Command::Repair(a) => repair::run(a),
         Command::Bytecraft(c) => bytecraft::run(c),
         Command::Generate(a) => generate::run(a),
     }

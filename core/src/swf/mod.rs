@@ -12,6 +12,7 @@
 pub mod actions;
 pub mod decompress;
 pub mod header;
+pub mod repair;
 pub mod report;
 pub mod structure;
 pub mod synth;

@@ -170,7 +170,7 @@ fn define_shape(id: u16, o: &Object) -> Tag<'static> {
     Tag::DefineShape(Box::new(Shape {
         version: 3,
         id,
-        shape_bounds: bounds.clone(),
+        shape_bounds: bounds,
         edge_bounds: bounds,
         flags: ShapeFlag::empty(),
         styles: ShapeStyles {
