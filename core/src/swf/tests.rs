@@ -53,7 +53,7 @@ fn shape(id: u16) -> Tag<'static> {
     Tag::DefineShape(Box::new(Shape {
         version: 1,
         id,
-        shape_bounds: r.clone(),
+        shape_bounds: r,
         edge_bounds: r,
         flags: ShapeFlag::empty(),
         styles: ShapeStyles {
