@@ -166,7 +166,7 @@ mod tests {
         validate_all(&paths, 4, &Options::default(), |r| seen.push(r.path));
         let want: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         assert_eq!(seen, want);
-        let expanded = expand_paths(&[dir.clone()]).unwrap();
+        let expanded = expand_paths(std::slice::from_ref(&dir)).unwrap();
         assert_eq!(expanded, paths);
         std::fs::remove_dir_all(&dir).unwrap();
     }

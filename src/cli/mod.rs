@@ -12,6 +12,7 @@ mod play;
 mod repair;
 mod serve;
 mod validate;
+mod world;
 
 use clap::{Parser, Subcommand};
 
@@ -50,6 +51,9 @@ pub enum Command {
     Bytecraft(bytecraft::Command),
     /// Sample SWF files from a ByteCraft checkpoint: one .swf per sample plus results.jsonl.
     Generate(generate::Args),
+    /// Neural game engines: train on collected episodes, roll out from a real first frame.
+    #[command(subcommand)]
+    World(world::Command),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -65,5 +69,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Repair(a) => repair::run(a),
         Command::Bytecraft(c) => bytecraft::run(c),
         Command::Generate(a) => generate::run(a),
+        Command::World(c) => world::run(c),
     }
 }

@@ -13,6 +13,7 @@
 //! - [`engine`]: an inference session (native and wasm: no threads, no file system).
 
 pub mod blocks;
+pub mod checkpoint;
 pub mod ddim;
 pub mod dit;
 pub mod engine;
@@ -24,6 +25,7 @@ pub mod spatial;
 pub mod train;
 pub mod vae;
 
+pub use checkpoint::{TrainingState, WorldCheckpoint};
 pub use ddim::{DdimPlan, ddim_plan};
 pub use dit::{DitCell, DitConfig, DitInput, VHead};
 pub use engine::{SessionError, WorldSession};

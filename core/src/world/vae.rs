@@ -57,7 +57,7 @@ impl VaeConfig {
         Self {
             height,
             width,
-            channels: 32,
+            channels: 16,
             channel_mult: vec![1, 2, 2],
             num_res_blocks: 1,
             decoder_channels: 8,

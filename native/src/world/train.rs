@@ -1,0 +1,486 @@
+//! `gamegen world train`: PlayGen's two stages on a collected dataset, with periodic atomic
+//! checkpoints, a JSON-lines log, loss curves as PNG, and resume after a kill.
+//!
+//! Stage one trains the VAE on single frames; stage two freezes it, encodes every frame once
+//! (the latent cache) and trains the dynamics model with diffusion forcing on clips drawn
+//! through the long-tail sampler. A checkpoint is `vae.safetensors`, `dynamics.safetensors`
+//! and, written last, `config.json` with the step counts: a run killed between two files
+//! resumes from the step `config.json` names (the weights may be a few steps newer, never
+//! older or torn). On resume the optimiser moments restart (Burn's optimiser records are not
+//! saved); the warm-up is not repeated.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use burn::backend::Autodiff;
+use burn::module::{AutodiffModule, Module};
+use burn::tensor::backend::Backend;
+use gamegen_core::checkpoint;
+use gamegen_core::data::longtail::{Draw, LongTailConfig, LongTailSampler};
+use gamegen_core::games::GameKind;
+use gamegen_core::rng::Rng;
+use gamegen_core::world::checkpoint::{CONFIG_FILE, DYNAMICS_FILE, VAE_FILE};
+use gamegen_core::world::train::VaeTrainer;
+use gamegen_core::world::{TrainConfig, WorldCheckpoint, WorldConfig, WorldTrainer};
+use serde::{Deserialize, Serialize};
+
+use super::data::{Dataset, clip_from_id, game_events};
+use crate::fsutil::write_atomic;
+use crate::plot::{Panel, Series, write_png};
+
+pub const LOG_FILE: &str = "train-log.jsonl";
+pub const LOSS_PNG: &str = "loss.png";
+
+/// Model size presets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Preset {
+    Tiny,
+    Paper,
+}
+
+impl Preset {
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Tiny => "tiny",
+            Preset::Paper => "paper",
+        }
+    }
+
+    pub fn world_config(self, game: GameKind) -> WorldConfig {
+        let (w, h) = game.frame_size();
+        let (a, e) = (game.num_actions(), game_events(game).len());
+        let mut cfg = match self {
+            Preset::Tiny => WorldConfig::tiny(h, w, a, e),
+            Preset::Paper => WorldConfig::paper(h, w, a, e),
+        };
+        if let Some(r) = &mut cfg.record {
+            r.scoring_events = 1;
+            r.ending_events = if e > 1 { 2 } else { 0 };
+        }
+        cfg
+    }
+
+    pub fn train_config(self, seed: u64) -> TrainConfig {
+        let t = match self {
+            Preset::Tiny => TrainConfig::tiny(),
+            Preset::Paper => TrainConfig::paper(),
+        };
+        TrainConfig { seed, ..t }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    pub game: GameKind,
+    pub data: PathBuf,
+    pub out: PathBuf,
+    pub preset: Preset,
+    /// Target VAE steps (stage one), counted over all runs.
+    pub vae_steps: usize,
+    /// Target dynamics steps (stage two), counted over all runs.
+    pub steps: usize,
+    pub batch: usize,
+    pub vae_batch: usize,
+    pub clip_len: usize,
+    pub seed: u64,
+    pub checkpoint_every: usize,
+    pub resume: bool,
+    pub learning_rate: Option<f64>,
+    pub max_episodes: Option<usize>,
+}
+
+/// One line of `train-log.jsonl`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LogLine {
+    /// "vae", "vae-eval", "dynamics", "dynamics-eval".
+    pub stage: String,
+    pub step: usize,
+    pub loss: f64,
+    /// VAE: L1; dynamics: diffusion part.
+    #[serde(default)]
+    pub part: f64,
+    /// Dynamics: LogicNet cross-entropy; VAE eval: PSNR (dB).
+    #[serde(default)]
+    pub extra: f64,
+    pub wall: f64,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Serialize)]
+pub struct TrainReport {
+    pub out: String,
+    pub vae_steps: usize,
+    pub dynamics_steps: usize,
+    pub wall_seconds: f64,
+    pub vae_eval_l1: Option<f64>,
+    pub vae_eval_psnr: Option<f64>,
+    pub dynamics_eval_loss: Option<f64>,
+    pub parameters_vae: usize,
+    pub parameters_dynamics: usize,
+}
+
+/// Progress callback: `(stage, step, target, loss)`.
+pub type Progress<'a> = &'a dyn Fn(&str, usize, usize, f64);
+
+struct Run<'a> {
+    opts: &'a TrainOptions,
+    ckpt: WorldCheckpoint,
+    log: std::fs::File,
+    lines: Vec<LogLine>,
+    start: Instant,
+    /// Wall seconds of earlier runs (resume).
+    wall_before: f64,
+}
+
+impl Run<'_> {
+    fn wall(&self) -> f64 {
+        self.wall_before + self.start.elapsed().as_secs_f64()
+    }
+
+    fn log(
+        &mut self,
+        stage: &str,
+        step: usize,
+        loss: f64,
+        part: f64,
+        extra: f64,
+    ) -> anyhow::Result<()> {
+        let line = LogLine {
+            stage: stage.into(),
+            step,
+            loss,
+            part,
+            extra,
+            wall: self.wall(),
+        };
+        writeln!(self.log, "{}", serde_json::to_string(&line)?)?;
+        self.lines.push(line);
+        Ok(())
+    }
+
+    fn series(&self, stage: &str) -> Vec<(f64, f64)> {
+        self.lines
+            .iter()
+            .filter(|l| l.stage == stage)
+            .map(|l| (l.step as f64, l.loss))
+            .collect()
+    }
+
+    fn plot(&self) -> anyhow::Result<()> {
+        let (v, ve) = (self.series("vae"), self.series("vae-eval"));
+        let (d, de) = (self.series("dynamics"), self.series("dynamics-eval"));
+        write_png(
+            &self.opts.out.join(LOSS_PNG),
+            &[
+                Panel {
+                    series: vec![
+                        Series {
+                            points: &v,
+                            rgb: [70, 110, 220],
+                        },
+                        Series {
+                            points: &ve,
+                            rgb: [220, 60, 40],
+                        },
+                    ],
+                },
+                Panel {
+                    series: vec![
+                        Series {
+                            points: &d,
+                            rgb: [70, 110, 220],
+                        },
+                        Series {
+                            points: &de,
+                            rgb: [220, 60, 40],
+                        },
+                    ],
+                },
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Write the weights given, then `config.json` (last, so it never names steps whose
+    /// weights are not on disk).
+    fn save(&mut self, vae: Option<Vec<u8>>, dynamics: Option<Vec<u8>>) -> anyhow::Result<()> {
+        let out = &self.opts.out;
+        if let Some(b) = vae {
+            write_atomic(&out.join(VAE_FILE), &b)?;
+        }
+        if let Some(b) = dynamics {
+            write_atomic(&out.join(DYNAMICS_FILE), &b)?;
+        }
+        self.ckpt.training.wall_seconds = self.wall();
+        write_atomic(&out.join(CONFIG_FILE), self.ckpt.to_json().as_bytes())?;
+        self.plot()
+    }
+}
+
+fn read_log(path: &Path) -> Vec<LogLine> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Open or create the run directory: a fresh checkpoint, or (with `--resume`) the one on disk,
+/// checked against the options.
+fn open_run(opts: &TrainOptions) -> anyhow::Result<(WorldCheckpoint, bool)> {
+    let cfg_path = opts.out.join(CONFIG_FILE);
+    if cfg_path.exists() {
+        if !opts.resume {
+            anyhow::bail!(
+                "{} already holds a model; pass --resume to continue it or choose another --out",
+                opts.out.display()
+            );
+        }
+        let text = std::fs::read_to_string(&cfg_path)
+            .with_context(|| format!("reading {}", cfg_path.display()))?;
+        let c =
+            WorldCheckpoint::from_json(&text).with_context(|| format!("{}", cfg_path.display()))?;
+        if c.game != opts.game || c.preset != opts.preset.name() {
+            anyhow::bail!(
+                "{} is a {} {} model, not {} {}",
+                opts.out.display(),
+                c.preset,
+                c.game.name(),
+                opts.preset.name(),
+                opts.game.name()
+            );
+        }
+        return Ok((c, true));
+    }
+    std::fs::create_dir_all(&opts.out)
+        .with_context(|| format!("creating {}", opts.out.display()))?;
+    let mut c = WorldCheckpoint::new(
+        opts.game,
+        opts.preset.name(),
+        opts.preset.world_config(opts.game),
+    );
+    c.training.seed = opts.seed;
+    c.training.clip_len = opts.clip_len;
+    Ok((c, false))
+}
+
+fn check_options(o: &TrainOptions) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        o.batch > 0 && o.vae_batch > 0,
+        "batch sizes must be positive"
+    );
+    anyhow::ensure!(
+        (2..=64).contains(&o.clip_len),
+        "--clip-len must be in 2..=64"
+    );
+    anyhow::ensure!(
+        o.checkpoint_every > 0,
+        "--checkpoint-every must be positive"
+    );
+    if let Some(lr) = o.learning_rate {
+        anyhow::ensure!(lr > 0.0 && lr.is_finite(), "--lr must be a positive number");
+    }
+    Ok(())
+}
+
+/// Train (or resume) a world model. `B` is the inner backend; training runs on `Autodiff<B>`.
+pub fn train<B: Backend>(
+    device: B::Device,
+    opts: &TrainOptions,
+    progress: Progress,
+) -> anyhow::Result<TrainReport> {
+    check_options(opts)?;
+    let (ckpt, resumed) = open_run(opts)?;
+    let mut data = Dataset::load(&opts.data, opts.game, opts.max_episodes)?;
+    let (train_ok, _) = data.has_clips(opts.clip_len);
+    anyhow::ensure!(
+        train_ok,
+        "no training episode has {} frames (--clip-len)",
+        opts.clip_len
+    );
+    let log_path = opts.out.join(LOG_FILE);
+    let lines = if resumed {
+        read_log(&log_path)
+    } else {
+        Vec::new()
+    };
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(resumed)
+        .write(true)
+        .truncate(!resumed)
+        .open(&log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
+    let wall_before = ckpt.training.wall_seconds;
+    let mut run = Run {
+        opts,
+        ckpt,
+        log,
+        lines,
+        start: Instant::now(),
+        wall_before,
+    };
+    let mut train_cfg = opts.preset.train_config(run.ckpt.training.seed);
+    if let Some(lr) = opts.learning_rate {
+        train_cfg.learning_rate = lr;
+    }
+    let model_cfg = run.ckpt.model.clone();
+
+    // ---- Stage one: the VAE.
+    let vae_init = if resumed && opts.out.join(VAE_FILE).exists() {
+        let bytes = std::fs::read(opts.out.join(VAE_FILE))?;
+        run.ckpt
+            .load_vae::<Autodiff<B>>(bytes, &device)
+            .with_context(|| format!("{}", opts.out.join(VAE_FILE).display()))?
+    } else {
+        run.ckpt.training.vae_steps = 0;
+        model_cfg
+            .vae
+            .init_seeded::<Autodiff<B>>(train_cfg.seed, &device)?
+    };
+    let mut vt = VaeTrainer::new(vae_init, train_cfg.clone());
+    vt.step = run.ckpt.training.vae_steps;
+    let eval_frames = data.eval_frames(32);
+    let eval_vae = |vae: &gamegen_core::world::Vae<B>| -> (f64, f64) {
+        let x = data.frames_tensor::<B>(&eval_frames, &device);
+        let y = vae.decode_latent(vae.encode_latent(x.clone()));
+        let l1: f64 = (y.clone() - x.clone()).abs().mean().into_scalar().to_f64();
+        let mse: f64 = (y - x).powi_scalar(2).mean().into_scalar().to_f64();
+        (l1, 10.0 * (1.0 / mse.max(1e-12)).log10())
+    };
+    let mut vae_eval = None;
+    if vt.step < opts.vae_steps {
+        let mut rng = Rng::for_stream(train_cfg.seed ^ 0x5641_4500, vt.step as u64);
+        while vt.step < opts.vae_steps {
+            let picks = data.sample_frames(opts.vae_batch, &mut rng);
+            let (total, l1) = vt.step(data.frames_tensor::<Autodiff<B>>(&picks, &device));
+            anyhow::ensure!(
+                total.is_finite(),
+                "VAE loss became {total} at step {}; lower --lr",
+                vt.step
+            );
+            if vt.step.is_multiple_of(10) || vt.step == opts.vae_steps {
+                run.log("vae", vt.step, total as f64, l1 as f64, 0.0)?;
+            }
+            progress("vae", vt.step, opts.vae_steps, total as f64);
+            if vt.step.is_multiple_of(opts.checkpoint_every) || vt.step == opts.vae_steps {
+                let (l1, psnr) = eval_vae(&vt.vae.valid());
+                vae_eval = Some((l1, psnr));
+                run.log("vae-eval", vt.step, l1, l1, psnr)?;
+                run.ckpt.training.vae_steps = vt.step;
+                run.save(Some(checkpoint::to_safetensors(&vt.vae)?), None)?;
+            }
+        }
+    }
+    let vae = vt.vae.valid();
+    if vae_eval.is_none() {
+        vae_eval = Some(eval_vae(&vae));
+    }
+
+    // ---- Stage two: dynamics on cached latents.
+    let total_frames: usize = data.episodes.iter().map(|e| e.len()).sum();
+    data.encode_latents::<B>(&vae, 32, &device, &|done| {
+        progress("encode", done, total_frames, 0.0)
+    });
+    let model =
+        if resumed && run.ckpt.training.dynamics_steps > 0 && opts.out.join(DYNAMICS_FILE).exists()
+        {
+            let bytes = std::fs::read(opts.out.join(DYNAMICS_FILE))?;
+            run.ckpt
+                .load_dynamics::<Autodiff<B>>(bytes, &device)
+                .with_context(|| format!("{}", opts.out.join(DYNAMICS_FILE).display()))?
+        } else {
+            run.ckpt.training.dynamics_steps = 0;
+            model_cfg.init_seeded::<Autodiff<B>>(train_cfg.seed.wrapping_add(1), &device)?
+        };
+    let mut wt =
+        WorldTrainer::<Autodiff<B>>::from_model(model, model_cfg.clone(), train_cfg.clone(), None);
+    wt.step = run.ckpt.training.dynamics_steps;
+    let no_action = model_cfg.dit.no_action();
+    let eval_clips = data.eval_clips(16, opts.clip_len);
+    let eval_batch = data.clip_batch::<B>(&eval_clips, opts.clip_len, no_action, &device);
+    let eval_dyn = |wt: &WorldTrainer<Autodiff<B>>| -> anyhow::Result<f64> {
+        let mut s = 0.0;
+        for seed in 0..3 {
+            s += wt.eval_loss(&eval_batch, seed)? as f64;
+        }
+        Ok(s / 3.0)
+    };
+    let mut sampler = LongTailSampler::new(LongTailConfig {
+        queue_size: 256,
+        window: 50,
+        p_max: 0.5,
+    });
+    let mut rng = Rng::for_stream(train_cfg.seed ^ 0x4459_4e00, wt.step as u64);
+    let mut dyn_eval = None;
+    while wt.step < opts.steps {
+        let clips = match sampler.draw(opts.batch, &mut rng) {
+            Draw::Queue(c) => c,
+            Draw::Dataset => data.sample_clips(opts.batch, opts.clip_len, &mut rng),
+        };
+        let batch = data.clip_batch::<B>(&clips, opts.clip_len, no_action, &device);
+        let stats = wt.step(&batch)?;
+        anyhow::ensure!(
+            stats.loss.is_finite(),
+            "dynamics loss became {} at step {}; lower --lr",
+            stats.loss,
+            stats.step
+        );
+        if let Some(ids) = &stats.ids {
+            for (&id, &l) in ids.iter().zip(&stats.per_clip) {
+                sampler.record(clip_from_id(id), l as f64);
+            }
+        }
+        if wt.step.is_multiple_of(10) || wt.step == opts.steps {
+            run.log(
+                "dynamics",
+                wt.step,
+                stats.loss as f64,
+                stats.diffusion as f64,
+                stats.logic as f64,
+            )?;
+        }
+        progress("dynamics", wt.step, opts.steps, stats.loss as f64);
+        if wt.step.is_multiple_of(opts.checkpoint_every) || wt.step == opts.steps {
+            let e = eval_dyn(&wt)?;
+            dyn_eval = Some(e);
+            run.log("dynamics-eval", wt.step, e, e, sampler.probability())?;
+            run.ckpt.training.dynamics_steps = wt.step;
+            run.ckpt.training.clip_len = opts.clip_len;
+            let bytes = checkpoint::to_safetensors(&wt.model.valid())?;
+            run.save(None, Some(bytes))?;
+        }
+    }
+    if dyn_eval.is_none() && wt.step > 0 {
+        dyn_eval = Some(eval_dyn(&wt)?);
+    }
+    // A run with nothing left to do still leaves a complete directory.
+    if !opts.out.join(DYNAMICS_FILE).exists() {
+        let bytes = checkpoint::to_safetensors(&wt.model.valid())?;
+        run.save(None, Some(bytes))?;
+    }
+    Ok(TrainReport {
+        out: opts.out.display().to_string(),
+        vae_steps: run.ckpt.training.vae_steps,
+        dynamics_steps: run.ckpt.training.dynamics_steps,
+        wall_seconds: run.wall(),
+        vae_eval_l1: vae_eval.map(|v| v.0),
+        vae_eval_psnr: vae_eval.map(|v| v.1),
+        dynamics_eval_loss: dyn_eval,
+        parameters_vae: vae.num_params(),
+        parameters_dynamics: wt.model.num_params(),
+    })
+}
+
+/// f32/f64 scalars from `into_scalar` as f64.
+trait ToF64 {
+    fn to_f64(self) -> f64;
+}
+
+impl<E: burn::tensor::ElementConversion> ToF64 for E {
+    fn to_f64(self) -> f64 {
+        self.elem::<f64>()
+    }
+}

@@ -1,0 +1,197 @@
+//! `gamegen world`: train neural game engines on collected data, roll them out.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use gamegen_core::games::{self, GameKind, maps::parse_map};
+use gamegen_native::backend::BackendChoice;
+use gamegen_native::world::rollout;
+use gamegen_native::world::train::{self, Preset, TrainOptions};
+use gamegen_native::{fsutil, gifenc, progress, with_backend};
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train the VAE, then the dynamics model (diffusion forcing), with resumable checkpoints.
+    #[command(after_help = "\
+Examples:
+  gamegen collect traveler --episodes 64 --out data/traveler
+  gamegen world train --game traveler --data data/traveler --out models/world-traveler
+  gamegen world train --game traveler --data data/traveler --out models/world-traveler --resume --steps 6000
+
+Writes config.json, vae.safetensors, dynamics.safetensors, train-log.jsonl and loss.png
+(top: VAE loss, bottom: dynamics loss; blue = training, red = held-out evaluation).")]
+    Train(TrainArgs),
+    /// Roll a trained model out on an action script from a real first frame; write a GIF.
+    #[command(after_help = "\
+Example:
+  gamegen world rollout --model models/world-traveler --actions R*40,S*20,L*40 --out run.gif
+
+The GIF shows the model (left) beside the real game (right) on the same actions; the
+record (scores, events, per-frame error) goes to the --out path with .json.")]
+    Rollout(RolloutArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum PresetArg {
+    Tiny,
+    Paper,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[arg(long)]
+    game: String,
+    /// A `gamegen collect` output directory.
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value_t = PresetArg::Tiny)]
+    config: PresetArg,
+    /// Continue the model in --out (step counts are totals over all runs).
+    #[arg(long)]
+    resume: bool,
+    /// Dynamics steps (stage two), total.
+    #[arg(long, default_value_t = 4000)]
+    steps: usize,
+    /// VAE steps (stage one), total.
+    #[arg(long, default_value_t = 1500)]
+    vae_steps: usize,
+    /// Clips per dynamics step.
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Frames per VAE step.
+    #[arg(long, default_value_t = 16)]
+    vae_batch_size: usize,
+    /// Frames per clip (backpropagation through z spans the clip).
+    #[arg(long, default_value_t = 8)]
+    clip_len: usize,
+    #[arg(long)]
+    lr: Option<f64>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Steps between checkpoints (and held-out evaluations).
+    #[arg(long, default_value_t = 250)]
+    checkpoint_every: usize,
+    /// Use only the first N episodes of --data.
+    #[arg(long)]
+    max_episodes: Option<usize>,
+    #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
+    backend: BackendChoice,
+}
+
+#[derive(Args, Debug)]
+pub struct RolloutArgs {
+    /// A world-model directory (config.json, vae.safetensors, dynamics.safetensors).
+    #[arg(long)]
+    model: PathBuf,
+    /// Action script, as for `gamegen play` (e.g. R*40,S*20,L*40).
+    #[arg(long)]
+    actions: String,
+    /// DDIM steps per frame (1..=16).
+    #[arg(long, default_value_t = 4)]
+    steps: usize,
+    /// Seed of the real game's first frame (and of the sampling noise).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// A map preset for the real game (docs/maps.md).
+    #[arg(long)]
+    map: Option<PathBuf>,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=8))]
+    scale: u32,
+    #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
+    backend: BackendChoice,
+}
+
+pub fn run(cmd: Command) -> anyhow::Result<()> {
+    match cmd {
+        Command::Train(a) => train_cmd(a),
+        Command::Rollout(a) => rollout_cmd(a),
+    }
+}
+
+fn train_cmd(a: TrainArgs) -> anyhow::Result<()> {
+    a.backend.ensure_usable()?;
+    let game: GameKind = a.game.parse()?;
+    let opts = TrainOptions {
+        game,
+        data: a.data,
+        out: a.out,
+        preset: match a.config {
+            PresetArg::Tiny => Preset::Tiny,
+            PresetArg::Paper => Preset::Paper,
+        },
+        vae_steps: a.vae_steps,
+        steps: a.steps,
+        batch: a.batch_size,
+        vae_batch: a.vae_batch_size,
+        clip_len: a.clip_len,
+        seed: a.seed,
+        checkpoint_every: a.checkpoint_every,
+        resume: a.resume,
+        learning_rate: a.lr,
+        max_episodes: a.max_episodes,
+    };
+    let pb = progress::bar(1, "world");
+    let report = with_backend!(a.backend, |B, device| {
+        train::train::<B>(device, &opts, &|stage, step, target, loss| {
+            pb.set_length(target as u64);
+            pb.set_position(step as u64);
+            if stage == "encode" {
+                pb.set_message("encoding frames into the latent cache".to_string());
+            } else {
+                pb.set_message(format!("{stage} loss {loss:.4}"));
+            }
+        })?
+    });
+    pb.finish_and_clear();
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+fn rollout_cmd(a: RolloutArgs) -> anyhow::Result<()> {
+    a.backend.ensure_usable()?;
+    anyhow::ensure!(
+        (1..=16).contains(&a.steps),
+        "--steps must be in 1..=16 (DDIM steps)"
+    );
+    let preset = match &a.map {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading map {}", p.display()))?;
+            Some(parse_map(&text).with_context(|| format!("map {}", p.display()))?)
+        }
+        None => None,
+    };
+    let (report, pairs) = with_backend!(a.backend, |B, device| {
+        let mut world = rollout::load::<B>(&a.model, a.seed, &device)?;
+        let script = games::parse_actions(world.checkpoint.game, &a.actions)?;
+        rollout::rollout(&mut world, &script, a.steps, a.seed, preset.as_ref())?
+    });
+    let (w, h) = report.game.frame_size();
+    let (frames, ow) = rollout::side_by_side(&pairs, w, h);
+    gifenc::write_gif(&a.out, &frames, ow, h, a.scale as usize, games::FPS)?;
+    let record_path = a.out.with_extension("json");
+    fsutil::write_atomic(
+        &record_path,
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
+    println!(
+        "{}: {} frames at {:.1} FPS (DDIM {}), mean abs error to the real game {:.1}/255, score {} (real {}); wrote {} and {}",
+        report.game,
+        report.frames,
+        report.frames_per_second,
+        report.ddim_steps,
+        report.mean_mae,
+        report
+            .final_score
+            .map_or("-".to_string(), |s| s.to_string()),
+        report.real_final_score,
+        a.out.display(),
+        record_path.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! End-to-end tests of `gamegen world train` and `gamegen world rollout` on a tiny dataset:
+//! the files a run leaves, resume continuing the step count, refusing to overwrite, rollout
+//! output, and clear errors on damaged checkpoints.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gamegen"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gamegen-world-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fails(out: Output) -> String {
+    assert!(!out.status.success(), "expected a failure");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!err.contains("panicked"), "panic instead of an error: {err}");
+    err
+}
+
+fn collect(dir: &Path) {
+    ok(bin()
+        .args(["collect", "--game", "traveler", "--episodes", "4", "--frames", "10"])
+        .arg("--out")
+        .arg(dir)
+        .output()
+        .unwrap());
+}
+
+fn train(data: &Path, out: &Path, steps: u32, extra: &[&str]) -> Output {
+    bin()
+        .args(["world", "train", "--game", "traveler", "--vae-steps", "2"])
+        .args(["--steps", &steps.to_string()])
+        .args(["--batch-size", "2", "--vae-batch-size", "2", "--clip-len", "3"])
+        .args(["--checkpoint-every", "2"])
+        .arg("--data")
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn config(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn train_resume_rollout_and_damaged_files() {
+    let data = tmp("data");
+    let out = tmp("model");
+    collect(&data);
+
+    ok(train(&data, &out, 2, &[]));
+    for f in [
+        "config.json",
+        "vae.safetensors",
+        "dynamics.safetensors",
+        "train-log.jsonl",
+        "loss.png",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let c = config(&out);
+    assert_eq!(c["training"]["vae_steps"], 2);
+    assert_eq!(c["training"]["dynamics_steps"], 2);
+
+    // A second run on the same --out without --resume must not overwrite the model.
+    let before = std::fs::read(out.join("dynamics.safetensors")).unwrap();
+    let err = fails(train(&data, &out, 4, &[]));
+    assert!(err.contains("--resume"), "{err}");
+    assert_eq!(
+        std::fs::read(out.join("dynamics.safetensors")).unwrap(),
+        before
+    );
+
+    // Resume continues the count (and the VAE, already done, is not retrained).
+    ok(train(&data, &out, 4, &["--resume"]));
+    let c = config(&out);
+    assert_eq!(c["training"]["vae_steps"], 2);
+    assert_eq!(c["training"]["dynamics_steps"], 4);
+    let log = std::fs::read_to_string(out.join("train-log.jsonl")).unwrap();
+    let dyn_steps: Vec<u64> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["stage"] == "dynamics-eval")
+        .map(|v| v["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(dyn_steps, vec![2, 4]);
+
+    // Resume with another game is refused.
+    let err = fails(
+        bin()
+            .args(["world", "train", "--game", "pong", "--resume"])
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("not tiny pong"), "{err}");
+
+    // Rollout: GIF + record with one entry per action.
+    let gif = out.join("run.gif");
+    let text = ok(bin()
+        .args(["world", "rollout", "--actions", "R*3,S,L*2", "--steps", "2"])
+        .arg("--model")
+        .arg(&out)
+        .arg("--out")
+        .arg(&gif)
+        .output()
+        .unwrap());
+    assert!(text.contains("6 frames"), "{text}");
+    assert!(std::fs::read(&gif).unwrap().starts_with(b"GIF89a"));
+    let rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(rec["record"].as_array().unwrap().len(), 6);
+    assert_eq!(rec["record"][0]["action"], 2);
+
+    // Bad DDIM steps and a truncated checkpoint are one-line errors.
+    let err = fails(
+        bin()
+            .args(["world", "rollout", "--actions", "R", "--steps", "0"])
+            .arg("--model")
+            .arg(&out)
+            .arg("--out")
+            .arg(&gif)
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("--steps must be in 1..=16"), "{err}");
+    let weights = std::fs::read(out.join("dynamics.safetensors")).unwrap();
+    std::fs::write(out.join("dynamics.safetensors"), &weights[..weights.len() / 3]).unwrap();
+    let err = fails(
+        bin()
+            .args(["world", "rollout", "--actions", "R"])
+            .arg("--model")
+            .arg(&out)
+            .arg("--out")
+            .arg(&gif)
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("dynamics.safetensors"), "{err}");
+
+    // Missing data directory.
+    let err = fails(train(&tmp("nothing"), &tmp("model2"), 2, &[]));
+    assert!(err.contains("no manifest.json"), "{err}");
+
+    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&out);
+}
