@@ -92,26 +92,28 @@ impl<B: AutodiffBackend> AeTrainer<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::{Autodiff, NdArray};
+    use burn::backend::{Autodiff, Flex};
 
-    type B = Autodiff<NdArray>;
+    /// Flex, the shipped default: on this tiny net Autodiff<NdArray> plateaus at the mean frame
+    /// (MSE 0.093 -> 0.070 in 100 steps where Flex reaches 0.04), so NdArray would test a
+    /// backend quirk, not the trainer.
+    type B = Autodiff<Flex>;
 
     #[test]
     fn training_lowers_the_loss() {
         let cfg = FrameAutoencoderConfig {
-            image_size: 16,
-            channels: [8, 8],
-            latent_channels: 4,
+            image_size: 32,
+            ..Default::default()
         };
         let train = AeTrainConfig {
-            steps: 40,
-            batch_size: 8,
+            steps: 100,
+            batch_size: 16,
             learning_rate: 3e-3,
             seed: 1,
         };
         let mut t = AeTrainer::<B>::new(cfg, train, Default::default());
         let before = t.validation_mse(16);
-        for _ in 0..40 {
+        for _ in 0..100 {
             t.step();
         }
         let after = t.validation_mse(16);
