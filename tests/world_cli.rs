@@ -29,13 +29,24 @@ fn ok(out: Output) -> String {
 fn fails(out: Output) -> String {
     assert!(!out.status.success(), "expected a failure");
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!err.contains("panicked"), "panic instead of an error: {err}");
+    assert!(
+        !err.contains("panicked"),
+        "panic instead of an error: {err}"
+    );
     err
 }
 
 fn collect(dir: &Path) {
     ok(bin()
-        .args(["collect", "--game", "traveler", "--episodes", "4", "--frames", "10"])
+        .args([
+            "collect",
+            "--game",
+            "traveler",
+            "--episodes",
+            "4",
+            "--frames",
+            "10",
+        ])
         .arg("--out")
         .arg(dir)
         .output()
@@ -46,7 +57,14 @@ fn train(data: &Path, out: &Path, steps: u32, extra: &[&str]) -> Output {
     bin()
         .args(["world", "train", "--game", "traveler", "--vae-steps", "2"])
         .args(["--steps", &steps.to_string()])
-        .args(["--batch-size", "2", "--vae-batch-size", "2", "--clip-len", "3"])
+        .args([
+            "--batch-size",
+            "2",
+            "--vae-batch-size",
+            "2",
+            "--clip-len",
+            "3",
+        ])
         .args(["--checkpoint-every", "2"])
         .arg("--data")
         .arg(data)
@@ -147,7 +165,11 @@ fn train_resume_rollout_and_damaged_files() {
     );
     assert!(err.contains("--steps must be in 1..=16"), "{err}");
     let weights = std::fs::read(out.join("dynamics.safetensors")).unwrap();
-    std::fs::write(out.join("dynamics.safetensors"), &weights[..weights.len() / 3]).unwrap();
+    std::fs::write(
+        out.join("dynamics.safetensors"),
+        &weights[..weights.len() / 3],
+    )
+    .unwrap();
     let err = fails(
         bin()
             .args(["world", "rollout", "--actions", "R"])

@@ -252,6 +252,15 @@ fn open_run(opts: &TrainOptions) -> anyhow::Result<(WorldCheckpoint, bool)> {
                 opts.game.name()
             );
         }
+        if c.training.dynamics_steps > 0 && opts.vae_steps > c.training.vae_steps {
+            anyhow::bail!(
+                "{} has dynamics trained on a VAE of {} steps; training the VAE further would \
+                 invalidate them (use --vae-steps {} or start a new --out)",
+                opts.out.display(),
+                c.training.vae_steps,
+                c.training.vae_steps
+            );
+        }
         return Ok((c, true));
     }
     std::fs::create_dir_all(&opts.out)
