@@ -30,6 +30,23 @@ Example:
 The GIF shows the model (left) beside the real game (right) on the same actions; the
 record (scores, events, per-frame error) goes to the --out path with .json.")]
     Rollout(RolloutArgs),
+    /// Frames per second of a trained model on the CPU backends side by side (flex vs ndarray).
+    #[command(
+        after_help = "Example:\n  gamegen world bench --model models/world-traveler --frames 120"
+    )]
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[arg(long)]
+    model: PathBuf,
+    /// Frames generated per backend and DDIM setting (after 5 warm-up frames).
+    #[arg(long, default_value_t = 120)]
+    frames: usize,
+    /// DDIM steps to measure, comma-separated.
+    #[arg(long, default_value = "1,4,8")]
+    steps: String,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -110,6 +127,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Train(a) => train_cmd(a),
         Command::Rollout(a) => rollout_cmd(a),
+        Command::Bench(a) => bench_cmd(a),
     }
 }
 
@@ -193,5 +211,47 @@ fn rollout_cmd(a: RolloutArgs) -> anyhow::Result<()> {
         a.out.display(),
         record_path.display()
     );
+    Ok(())
+}
+
+/// FPS of `frames` model-only frames (alternating right/stay/left runs) after a warm-up.
+fn fps<B: gamegen_native::burn::tensor::backend::Backend>(
+    model: &std::path::Path,
+    frames: usize,
+    steps: usize,
+) -> anyhow::Result<f64> {
+    let device = Default::default();
+    let mut world = rollout::load::<B>(model, 0, &device)?;
+    let n = world.checkpoint.game.num_actions() as u8;
+    let script: Vec<u8> = (0..frames + 5)
+        .map(|i| ((i / 10) % n as usize) as u8)
+        .collect();
+    rollout::rollout(&mut world, &script[..5], steps, 0, None)?;
+    let (r, _) = rollout::rollout(&mut world, &script[5..], steps, 0, None)?;
+    Ok(r.frames_per_second)
+}
+
+fn bench_cmd(a: BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (1..=100_000).contains(&a.frames),
+        "--frames must be in 1..=100000"
+    );
+    let steps: Vec<usize> = a
+        .steps
+        .split(',')
+        .map(|s| s.trim().parse::<usize>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| anyhow::anyhow!("--steps: comma-separated numbers, e.g. 1,4,8"))?;
+    anyhow::ensure!(
+        steps.iter().all(|s| (1..=16).contains(s)),
+        "--steps values must be in 1..=16"
+    );
+    println!("| DDIM steps | flex FPS | ndarray FPS | flex / ndarray |");
+    println!("|---|---|---|---|");
+    for s in steps {
+        let flex = fps::<gamegen_native::backend::Cpu>(&a.model, a.frames, s)?;
+        let nd = fps::<gamegen_native::backend::NdArray>(&a.model, a.frames, s)?;
+        println!("| {s} | {flex:.1} | {nd:.1} | {:.2}x |", flex / nd);
+    }
     Ok(())
 }
