@@ -152,6 +152,41 @@ fn train_resume_rollout_and_damaged_files() {
     assert_eq!(rec["record"].as_array().unwrap().len(), 6);
     assert_eq!(rec["record"][0]["action"], 2);
 
+    // Eval: recorded episodes replayed, metrics in range.
+    let eval_dir = out.join("eval");
+    ok(bin()
+        .args([
+            "world",
+            "eval",
+            "--episodes",
+            "2",
+            "--length",
+            "5",
+            "--steps",
+            "1",
+        ])
+        .arg("--model")
+        .arg(&out)
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&eval_dir)
+        .output()
+        .unwrap());
+    let ev: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(eval_dir.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(ev["episodes"], 2);
+    assert_eq!(ev["frames"], 10);
+    let p = ev["psnr"].as_f64().unwrap();
+    assert!(p > 0.0 && p < 100.0, "{p}");
+    let s = ev["ssim"].as_f64().unwrap();
+    assert!((-1.0..=1.0).contains(&s), "{s}");
+    assert!(
+        std::fs::read_to_string(eval_dir.join("eval.md"))
+            .unwrap()
+            .contains("PSNR")
+    );
+
     // Bad DDIM steps and a truncated checkpoint are one-line errors.
     let err = fails(
         bin()

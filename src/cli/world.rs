@@ -6,8 +6,8 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use gamegen_core::games::{self, GameKind, maps::parse_map};
 use gamegen_native::backend::BackendChoice;
-use gamegen_native::world::rollout;
 use gamegen_native::world::train::{self, Preset, TrainOptions};
+use gamegen_native::world::{eval, rollout};
 use gamegen_native::{fsutil, gifenc, progress, with_backend};
 
 #[derive(Subcommand, Debug)]
@@ -35,6 +35,36 @@ record (scores, events, per-frame error) goes to the --out path with .json.")]
         after_help = "Example:\n  gamegen world bench --model models/world-traveler --frames 120"
     )]
     Bench(BenchArgs),
+    /// Replay recorded episodes through a model from their real first frames; PSNR, SSIM,
+    /// NumCon and FPS, as eval.json + eval.md.
+    #[command(after_help = "\
+Example:
+  gamegen collect --game traveler --episodes 50 --frames 256 --seed 99 --out data/traveler-eval
+  gamegen world eval --model models/world-traveler --data data/traveler-eval --out eval/traveler")]
+    Eval(EvalArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[arg(long)]
+    model: PathBuf,
+    /// A `gamegen collect` directory (use a seed the model was not trained on).
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long, default_value_t = 100)]
+    episodes: usize,
+    /// Generated frames per episode (at most the episode's length - 1).
+    #[arg(long, default_value_t = 256)]
+    length: usize,
+    /// DDIM steps per frame.
+    #[arg(long, default_value_t = 4)]
+    steps: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
+    backend: BackendChoice,
 }
 
 #[derive(Args, Debug)]
@@ -128,6 +158,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Train(a) => train_cmd(a),
         Command::Rollout(a) => rollout_cmd(a),
         Command::Bench(a) => bench_cmd(a),
+        Command::Eval(a) => eval_cmd(a),
     }
 }
 
@@ -253,5 +284,29 @@ fn bench_cmd(a: BenchArgs) -> anyhow::Result<()> {
         let nd = fps::<gamegen_native::backend::NdArray>(&a.model, a.frames, s)?;
         println!("| {s} | {flex:.1} | {nd:.1} | {:.2}x |", flex / nd);
     }
+    Ok(())
+}
+
+fn eval_cmd(a: EvalArgs) -> anyhow::Result<()> {
+    a.backend.ensure_usable()?;
+    let opts = eval::EvalOptions {
+        model: a.model,
+        data: a.data,
+        episodes: a.episodes,
+        length: a.length,
+        ddim_steps: a.steps,
+        seed: a.seed,
+    };
+    let pb = progress::bar(1, "eval");
+    let report = with_backend!(a.backend, |B, device| {
+        eval::evaluate::<B>(&device, &opts, &|done, total| {
+            pb.set_length(total as u64);
+            pb.set_position(done as u64);
+        })?
+    });
+    pb.finish_and_clear();
+    eval::write(&a.out, &report)?;
+    print!("{}", eval::markdown(&report));
+    println!("wrote {}/eval.json and eval.md", a.out.display());
     Ok(())
 }

@@ -3,7 +3,9 @@
 //! - [`data`]: a collected dataset in memory, the latent cache, clip batches.
 //! - [`train`]: `gamegen world train` (two stages, checkpoints, log, loss PNG, resume).
 //! - [`rollout`]: `gamegen world rollout` (model alone after a real first frame).
+//! - [`eval`]: `gamegen world eval` (recorded episodes replayed: PSNR, SSIM, NumCon, FPS).
 
 pub mod data;
+pub mod eval;
 pub mod rollout;
 pub mod train;
