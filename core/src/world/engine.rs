@@ -7,13 +7,17 @@
 //! the local map is cropped around the player, DDIM runs `S + 1` DiT passes, the VAE decodes the
 //! frame, and the frame is linked back into the map.
 //!
-//! Reading results back (event probabilities, the frame) is synchronous, which is what the CPU
-//! backends (native and the browser's CPU fallback) do; a WebGPU caller can use
-//! [`WorldSession::step_latent`] and decode/read asynchronously itself, then hand the RGB frame
-//! to [`WorldSession::observe`].
+//! Results are read back (event probabilities, the frame) at two points per frame. [`step`]
+//! reads synchronously, which is what the CPU backends do (native and the browser's CPU
+//! fallback); [`step_async`] awaits the reads, which WebGPU in the browser requires (a
+//! synchronous read cannot block the page's only thread). Both share every computation: only the
+//! two reads differ.
+//!
+//! [`step`]: WorldSession::step
+//! [`step_async`]: WorldSession::step_async
 
-use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
 
 use super::ddim::{MAX_DDIM_STEPS, ddim_plan, ddim_sample, gaussian};
 use super::model::{WorldConfig, WorldModel};
@@ -40,6 +44,8 @@ pub enum SessionError {
     BadAction { action: u32, actions: usize },
     #[error(transparent)]
     Config(#[from] super::ConfigError),
+    #[error("reading a result back from the device failed: {0}")]
+    Read(String),
 }
 
 /// What one generated frame produced besides the pixels.
@@ -80,18 +86,45 @@ pub fn rgb8_to_tensor<B: Backend>(
 /// `[1, 3, h, w]` in `[0, 1]` -> RGB8 interleaved.
 pub fn tensor_to_rgb8<B: Backend>(frame: Tensor<B, 4>) -> Vec<u8> {
     let [_, _, h, w] = frame.dims();
-    let data: Vec<f32> = frame
-        .into_data()
-        .convert::<f32>()
-        .into_vec()
-        .expect("float frame");
+    planar_to_rgb8(&read_f32(frame.into_data()), h, w)
+}
+
+/// [`tensor_to_rgb8`] with an awaited read (WebGPU in the browser).
+pub async fn tensor_to_rgb8_async<B: Backend>(
+    frame: Tensor<B, 4>,
+) -> Result<Vec<u8>, SessionError> {
+    let [_, _, h, w] = frame.dims();
+    let data = frame
+        .into_data_async()
+        .await
+        .map_err(|e| SessionError::Read(format!("{e:?}")))?;
+    Ok(planar_to_rgb8(&read_f32(data), h, w))
+}
+
+/// Planar `3 x h x w` floats in `[0, 1]` -> RGB8 interleaved (values outside are clamped).
+pub fn planar_to_rgb8(data: &[f32], h: usize, w: usize) -> Vec<u8> {
     let mut out = vec![0u8; h * w * 3];
     for c in 0..3 {
         for i in 0..h * w {
-            out[3 * i + c] = (data[c * h * w + i].clamp(0.0, 1.0) * 255.0).round() as u8;
+            let v = data.get(c * h * w + i).copied().unwrap_or(0.0);
+            out[3 * i + c] = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
         }
     }
     out
+}
+
+/// Float data of any float dtype as f32 (the conversion cannot fail for float tensors).
+fn read_f32(data: TensorData) -> Vec<f32> {
+    data.convert::<f32>().to_vec().unwrap_or_default()
+}
+
+/// Work of one frame between its two read-backs: the state it started from and the event
+/// probabilities still on the device.
+struct Pending<B: Backend> {
+    action: u32,
+    ddim_steps: usize,
+    z_prev: Tensor<B, 4>,
+    probs: Option<Tensor<B, 2>>,
 }
 
 impl<B: Backend> WorldSession<B> {
@@ -177,13 +210,9 @@ impl<B: Backend> WorldSession<B> {
         Ok(())
     }
 
-    /// Generate the next latent for `action` with `ddim_steps` DDIM steps; updates z and the
-    /// record. The caller decodes it (see [`WorldSession::step`] for the all-in-one path).
-    pub fn step_latent(
-        &mut self,
-        action: u32,
-        ddim_steps: usize,
-    ) -> Result<(Tensor<B, 4>, u8), SessionError> {
+    /// Check the arguments and start a frame: the event probabilities are computed but not
+    /// read yet.
+    fn begin(&self, action: u32, ddim_steps: usize) -> Result<Pending<B>, SessionError> {
         if !(1..=MAX_DDIM_STEPS).contains(&ddim_steps) {
             return Err(SessionError::BadSteps(ddim_steps));
         }
@@ -192,35 +221,76 @@ impl<B: Backend> WorldSession<B> {
             return Err(SessionError::BadAction { action, actions: n });
         }
         let z_prev = self.z.clone().ok_or(SessionError::NotStarted)?;
+        let probs = match (&self.model.logic, &self.config.record) {
+            (Some(logic), Some(_)) => Some(logic.probabilities(z_prev.clone(), &[action])),
+            _ => None,
+        };
+        Ok(Pending {
+            action,
+            ddim_steps,
+            z_prev,
+            probs,
+        })
+    }
 
-        let mut events = 0u8;
-        if let (Some(logic), Some(rc)) = (&self.model.logic, &self.config.record) {
-            let probs: Vec<f32> = logic
-                .probabilities(z_prev.clone(), &[action])
-                .into_data()
-                .convert::<f32>()
-                .into_vec()
-                .expect("float probabilities");
-            events = events_from_probs(&probs, rc.threshold);
-        }
+    /// Given the read probabilities: fire the events, update the record, run DDIM, update z.
+    /// Returns the clean latent and the event bits.
+    fn generate(&mut self, p: Pending<B>, probs: Option<Vec<f32>>) -> (Tensor<B, 4>, u8) {
+        let events = match (probs, &self.config.record) {
+            (Some(probs), Some(rc)) => events_from_probs(&probs, rc.threshold),
+            _ => 0,
+        };
         if let Some(rec) = &mut self.record {
             rec.apply(events);
         }
         let digits = self.record.as_ref().map(|r| [r.digits()]);
-        let cond =
-            self.model
-                .condition(&[action], digits.as_ref().map(|d| &d[..]), self.map_crop());
+        let cond = self.model.condition(
+            &[p.action],
+            digits.as_ref().map(|d| &d[..]),
+            self.map_crop(),
+        );
 
         let [c, h, w] = self.config.vae.latent_shape();
         let noise = gaussian(&mut self.rng, [1, c, h, w], &self.device);
-        let plan = ddim_plan(ddim_steps, NUM_TIMESTEPS);
+        let plan = ddim_plan(p.ddim_steps, NUM_TIMESTEPS);
         let model = &self.model;
+        let z_prev = p.z_prev;
         let (x, z) = ddim_sample(&self.schedule, &plan, noise, |x, level| {
             model.pass(z_prev.clone(), x, &[level as f32], &cond)
         });
         self.z = Some(z);
         self.frames += 1;
-        Ok((x, events))
+        (x, events)
+    }
+
+    /// Generate the next latent for `action` with `ddim_steps` DDIM steps; updates z and the
+    /// record. The caller decodes it (see [`WorldSession::step`] for the all-in-one path).
+    pub fn step_latent(
+        &mut self,
+        action: u32,
+        ddim_steps: usize,
+    ) -> Result<(Tensor<B, 4>, u8), SessionError> {
+        let p = self.begin(action, ddim_steps)?;
+        let probs = p.probs.clone().map(|t| read_f32(t.into_data()));
+        Ok(self.generate(p, probs))
+    }
+
+    /// [`WorldSession::step_latent`] with an awaited read of the event probabilities.
+    pub async fn step_latent_async(
+        &mut self,
+        action: u32,
+        ddim_steps: usize,
+    ) -> Result<(Tensor<B, 4>, u8), SessionError> {
+        let p = self.begin(action, ddim_steps)?;
+        let probs = match p.probs.clone() {
+            Some(t) => Some(read_f32(
+                t.into_data_async()
+                    .await
+                    .map_err(|e| SessionError::Read(format!("{e:?}")))?,
+            )),
+            None => None,
+        };
+        Ok(self.generate(p, probs))
     }
 
     /// Link a generated (or real) RGB frame into the map; `None` without a spatial module.
@@ -240,6 +310,22 @@ impl<B: Backend> WorldSession<B> {
     ) -> Result<(Vec<u8>, StepInfo), SessionError> {
         let (x, events) = self.step_latent(action, ddim_steps)?;
         let frame = tensor_to_rgb8(self.vae.decode_latent(x));
+        self.finish(frame, events)
+    }
+
+    /// [`WorldSession::step`] with both reads awaited: what WebGPU in the browser needs. The
+    /// same seed and actions give the same frames as the synchronous path.
+    pub async fn step_async(
+        &mut self,
+        action: u32,
+        ddim_steps: usize,
+    ) -> Result<(Vec<u8>, StepInfo), SessionError> {
+        let (x, events) = self.step_latent_async(action, ddim_steps).await?;
+        let frame = tensor_to_rgb8_async(self.vae.decode_latent(x)).await?;
+        self.finish(frame, events)
+    }
+
+    fn finish(&mut self, frame: Vec<u8>, events: u8) -> Result<(Vec<u8>, StepInfo), SessionError> {
         let link = self.observe(&frame)?;
         Ok((
             frame,
@@ -300,6 +386,59 @@ mod tests {
             outs.push(frames);
         }
         assert_eq!(outs[0], outs[1]);
+    }
+
+    /// Poll a future that never waits (the CPU backends resolve reads at once).
+    fn ready<F: std::future::Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match f.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => panic!("a CPU read was pending"),
+        }
+    }
+
+    #[test]
+    fn async_steps_match_sync_steps() {
+        // With a record and LogicNet, so both reads (probabilities, frame) are exercised.
+        let cfg = WorldConfig::tiny(96, 96, 3, 1);
+        assert!(cfg.record.is_some() && cfg.logic.is_some());
+        let first: Vec<u8> = (0..96 * 96 * 3).map(|i| (i * 7 % 253) as u8).collect();
+        // One set of weights for both (`init_seeded` may pick a different init scale for a tiny
+        // layer from run to run, so two seeded inits are not guaranteed to match).
+        let mut sync = session(&cfg, 5);
+        let mut asy = WorldSession::<B>::new(
+            sync.model.clone(),
+            sync.vae.clone(),
+            cfg.clone(),
+            5,
+            Default::default(),
+        )
+        .unwrap();
+        sync.reset(&first, 3, (0, 0)).unwrap();
+        asy.reset(&first, 3, (0, 0)).unwrap();
+        for a in [2u32, 2, 0, 1, 1] {
+            let (fs, is) = sync.step(a, 2).unwrap();
+            let (fa, ia) = ready(asy.step_async(a, 2)).unwrap();
+            assert_eq!(fs, fa);
+            assert_eq!(is, ia);
+        }
+        assert_eq!(asy.frames, 5);
+        assert!(matches!(
+            ready(asy.step_async(0, 0)),
+            Err(SessionError::BadSteps(0))
+        ));
+        assert!(matches!(
+            ready(asy.step_async(9, 4)),
+            Err(SessionError::BadAction { action: 9, .. })
+        ));
+    }
+
+    #[test]
+    fn planar_to_rgb8_clamps_and_interleaves() {
+        // 1x2 image: R = [0.5, 2.0], G = [-1, 1], B = [0, 0.25]
+        let data = [0.5, 2.0, -1.0, 1.0, 0.0, 0.25];
+        assert_eq!(planar_to_rgb8(&data, 1, 2), vec![128, 0, 0, 255, 255, 64]);
     }
 
     /// Not an assertion on speed (shared machine): prints the per-frame cost of the tiny model
