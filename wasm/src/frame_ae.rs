@@ -11,8 +11,8 @@ use crate::backend::{Active, Cpu, Gpu, active};
 use crate::js_err;
 
 enum Model {
-    Gpu(FrameAutoencoder<Gpu>),
-    Cpu(FrameAutoencoder<Cpu>),
+    Gpu(Box<FrameAutoencoder<Gpu>>),
+    Cpu(Box<FrameAutoencoder<Cpu>>),
 }
 
 /// A loaded frame autoencoder bound to the page's backend.
@@ -56,8 +56,8 @@ impl FrameAe {
             checkpoint::config_from_json(config_json).map_err(js_err)?;
         config.validate().map_err(js_err)?;
         let model = match active() {
-            Some(Active::WebGpu { .. }) => Model::Gpu(load::<Gpu>(&config, weights)?),
-            Some(Active::Cpu { .. }) => Model::Cpu(load::<Cpu>(&config, weights)?),
+            Some(Active::WebGpu { .. }) => Model::Gpu(Box::new(load::<Gpu>(&config, weights)?)),
+            Some(Active::Cpu { .. }) => Model::Cpu(Box::new(load::<Cpu>(&config, weights)?)),
             None => return Err(js_err("call init_backend() before loading a model")),
         };
         Ok(FrameAe {

@@ -6,9 +6,13 @@
 
 mod backend;
 mod frame_ae;
+mod game;
+mod world;
 
 pub use backend::init_backend;
 pub use frame_ae::FrameAe;
+pub use game::RealGame;
+pub use world::NeuralGame;
 
 use wasm_bindgen::prelude::*;
 

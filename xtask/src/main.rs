@@ -170,21 +170,60 @@ fn build_web() -> Result<()> {
     Ok(())
 }
 
+/// Files a page needs from a model directory (training logs and plots stay behind).
+fn is_model_file(name: &str) -> bool {
+    name == "config.json" || name.ends_with(".safetensors") || name == "README.md"
+}
+
+/// Copy the shipped models the pages load: `frame-ae` and every `world-*` directory that has a
+/// `config.json` (a directory still being written by a first training run has none yet). Writes
+/// `www/models/index.json` listing the world models copied, so the play page offers only those
+/// without probing for missing files. Stale world models in `www/models` are removed.
 fn copy_models(from: &Path, to: &Path) -> Result<()> {
-    if !from.exists() {
-        return Ok(());
-    }
     std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let dest = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_models(&entry.path(), &dest)?;
-        } else {
-            std::fs::copy(entry.path(), &dest)
-                .with_context(|| format!("cannot copy {}", entry.path().display()))?;
+    let mut dirs: Vec<String> = Vec::new();
+    if from.exists() {
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let wanted = name == "frame-ae"
+                || (name.starts_with("world-") && entry.path().join("config.json").is_file());
+            if entry.file_type()?.is_dir() && wanted {
+                dirs.push(name);
+            }
         }
     }
+    dirs.sort();
+    for entry in std::fs::read_dir(to)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("world-") && !dirs.contains(&name) {
+            std::fs::remove_dir_all(entry.path())
+                .with_context(|| format!("cannot remove {}", entry.path().display()))?;
+        }
+    }
+    for name in &dirs {
+        let (src, dest) = (from.join(name), to.join(name));
+        std::fs::create_dir_all(&dest)?;
+        for entry in std::fs::read_dir(&src)? {
+            let entry = entry?;
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if entry.file_type()?.is_file() && is_model_file(&file) {
+                std::fs::copy(entry.path(), dest.join(&file))
+                    .with_context(|| format!("cannot copy {}", entry.path().display()))?;
+            }
+        }
+    }
+    let world: Vec<String> = dirs
+        .iter()
+        .filter(|d| d.starts_with("world-"))
+        .map(|d| format!("\"{d}\""))
+        .collect();
+    std::fs::write(
+        to.join("index.json"),
+        format!("{{\"world\": [{}]}}\n", world.join(", ")),
+    )?;
+    eprintln!("xtask: models in {}: {}", to.display(), dirs.join(", "));
     Ok(())
 }
 

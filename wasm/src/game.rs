@@ -1,0 +1,166 @@
+//! The real games in the browser: the ground truth the neural game is compared with, stepped
+//! once per frame by the page with the action its keyboard maps to.
+
+use gamegen_core::games::{self, Events, Game, GameKind, Keys, action_for_keys};
+use wasm_bindgen::prelude::*;
+
+use crate::js_err;
+
+/// Parse a game name as the pages and the CLI spell it ("traveler", "pong", "pacman").
+pub(crate) fn parse_kind(name: &str) -> Result<GameKind, JsValue> {
+    name.parse::<GameKind>().map_err(js_err)
+}
+
+/// One of the three ground-truth games, reset with a seed.
+#[wasm_bindgen]
+pub struct RealGame {
+    kind: GameKind,
+    game: Box<dyn Game>,
+    events: u8,
+}
+
+#[wasm_bindgen]
+impl RealGame {
+    /// A new episode of `game` ("traveler", "pong" or "pacman") with `seed`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(game: &str, seed: u32) -> Result<RealGame, JsValue> {
+        let kind = parse_kind(game)?;
+        let mut g = games::new_game(kind, None).map_err(js_err)?;
+        g.reset(seed as u64);
+        Ok(RealGame {
+            kind,
+            game: g,
+            events: 0,
+        })
+    }
+
+    /// Advance one frame with action id `action` (an out-of-range id is applied as "stay").
+    /// Returns the event bits of the frame (see `eventNames`).
+    pub fn step(&mut self, action: u8) -> u8 {
+        self.events = self.game.step(action).events.0;
+        self.events
+    }
+
+    /// The current frame as RGBA bytes (`width * height * 4`), for a canvas `ImageData`.
+    #[wasm_bindgen(js_name = frameRgba)]
+    pub fn frame_rgba(&self) -> Vec<u8> {
+        self.game.frame_rgba()
+    }
+
+    /// The current frame as RGB bytes (`width * height * 3`), what `NeuralGame.reset` takes.
+    #[wasm_bindgen(js_name = frameRgb)]
+    pub fn frame_rgb(&self) -> Vec<u8> {
+        self.game.frame().to_vec()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn game(&self) -> String {
+        self.kind.name().to_string()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn width(&self) -> usize {
+        self.kind.frame_size().0
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn height(&self) -> usize {
+        self.kind.frame_size().1
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn score(&self) -> u32 {
+        self.game.score()
+    }
+
+    /// Event bits of the last step.
+    #[wasm_bindgen(getter)]
+    pub fn events(&self) -> u8 {
+        self.events
+    }
+
+    /// Set once the episode's end event has fired (Pong: a point lost; Pac-Man: caught).
+    #[wasm_bindgen(getter)]
+    pub fn done(&self) -> bool {
+        self.game.done()
+    }
+
+    /// The player's world position (Traveler's x grows without bound).
+    #[wasm_bindgen(getter, js_name = playerX)]
+    pub fn player_x(&self) -> i32 {
+        self.game.player().x
+    }
+
+    #[wasm_bindgen(getter, js_name = playerY)]
+    pub fn player_y(&self) -> i32 {
+        self.game.player().y
+    }
+
+    /// The action id for the keys held (see `actionForKeys`).
+    #[wasm_bindgen(js_name = actionForKeys)]
+    pub fn action_for_keys(
+        &self,
+        up: bool,
+        down: bool,
+        left: bool,
+        right: bool,
+        w: bool,
+        s: bool,
+    ) -> u8 {
+        keys_action(self.kind, up, down, left, right, w, s)
+    }
+
+    /// Short names of the action ids, index = id.
+    #[wasm_bindgen(js_name = actionNames)]
+    pub fn action_names(&self) -> Vec<String> {
+        names(self.kind)
+    }
+}
+
+fn keys_action(
+    kind: GameKind,
+    up: bool,
+    down: bool,
+    left: bool,
+    right: bool,
+    w: bool,
+    s: bool,
+) -> u8 {
+    action_for_keys(
+        kind,
+        Keys {
+            up,
+            down,
+            left,
+            right,
+            w,
+            s,
+        },
+    )
+}
+
+pub(crate) fn names(kind: GameKind) -> Vec<String> {
+    kind.action_names().iter().map(|s| s.to_string()).collect()
+}
+
+/// The action id of `game` for the keys held: Traveler uses left/right, Pac-Man the arrows,
+/// Pong W/S for the left paddle and up/down for the right one. Opposite keys cancel out.
+#[wasm_bindgen(js_name = actionForKeys)]
+#[allow(clippy::too_many_arguments)]
+pub fn action_for_keys_js(
+    game: &str,
+    up: bool,
+    down: bool,
+    left: bool,
+    right: bool,
+    w: bool,
+    s: bool,
+) -> Result<u8, JsValue> {
+    Ok(keys_action(parse_kind(game)?, up, down, left, right, w, s))
+}
+
+/// Names of the event bits set in `bits` ("built", "paddle_hit", ...).
+#[wasm_bindgen(js_name = eventNames)]
+pub fn event_names(bits: u8) -> Vec<String> {
+    Events(bits).names().iter().map(|s| s.to_string()).collect()
+}

@@ -1,0 +1,168 @@
+//! The neural game in the browser: a trained world model (`config.json`, `vae.safetensors`,
+//! `dynamics.safetensors`, fetched by the page) run as a [`WorldSession`] on the page's backend.
+//!
+//! Every frame is read back with an awaited read (`WorldSession::step_async`): on WebGPU a
+//! synchronous read cannot work on the page's only thread, and on the CPU fallback the awaited
+//! read resolves at once, so one path serves both.
+
+use burn::tensor::backend::Backend;
+use gamegen_core::games::GameKind;
+use gamegen_core::games::canvas::rgb_to_rgba;
+use gamegen_core::world::engine::StepInfo;
+use gamegen_core::world::{WorldCheckpoint, WorldSession};
+use wasm_bindgen::prelude::*;
+
+use crate::backend::{Active, Cpu, Gpu, active};
+use crate::game::names;
+use crate::js_err;
+
+enum Session {
+    Gpu(Box<WorldSession<Gpu>>),
+    Cpu(Box<WorldSession<Cpu>>),
+}
+
+fn load<B: Backend>(
+    ckpt: &WorldCheckpoint,
+    vae: Vec<u8>,
+    dynamics: Vec<u8>,
+    seed: u64,
+) -> Result<Box<WorldSession<B>>, JsValue> {
+    let device = B::Device::default();
+    let vae = ckpt
+        .load_vae::<B>(vae, &device)
+        .map_err(|e| js_err(format!("vae.safetensors: {e}")))?;
+    let model = ckpt
+        .load_dynamics::<B>(dynamics, &device)
+        .map_err(|e| js_err(format!("dynamics.safetensors: {e}")))?;
+    WorldSession::new(model, vae, ckpt.model.clone(), seed, device)
+        .map(Box::new)
+        .map_err(js_err)
+}
+
+/// A trained world model playing its game, one generated frame per `step`.
+#[wasm_bindgen]
+pub struct NeuralGame {
+    session: Session,
+    ckpt: WorldCheckpoint,
+    events: u8,
+}
+
+#[wasm_bindgen]
+impl NeuralGame {
+    /// Build from the text of `config.json` and the bytes of the two weight files.
+    /// `init_backend` must have been awaited first.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        config_json: &str,
+        vae: Vec<u8>,
+        dynamics: Vec<u8>,
+        seed: u32,
+    ) -> Result<NeuralGame, JsValue> {
+        let ckpt = WorldCheckpoint::from_json(config_json)
+            .map_err(|e| js_err(format!("config.json: {e}")))?;
+        let seed = seed as u64;
+        let session = match active() {
+            Some(Active::WebGpu { .. }) => Session::Gpu(load::<Gpu>(&ckpt, vae, dynamics, seed)?),
+            Some(Active::Cpu { .. }) => Session::Cpu(load::<Cpu>(&ckpt, vae, dynamics, seed)?),
+            None => return Err(js_err("call init_backend() before loading a model")),
+        };
+        Ok(NeuralGame {
+            session,
+            ckpt,
+            events: 0,
+        })
+    }
+
+    /// Start from a real frame (RGB `w*h*3` or RGBA `w*h*4` bytes), the score shown in it and
+    /// the player's world position.
+    pub fn reset(&mut self, frame: &[u8], score: u32, x: i32, y: i32) -> Result<(), JsValue> {
+        let (w, h) = self.size();
+        let rgb = if frame.len() == w * h * 4 {
+            frame
+                .chunks_exact(4)
+                .flat_map(|p| [p[0], p[1], p[2]])
+                .collect()
+        } else {
+            frame.to_vec()
+        };
+        let pos = (x as i64, y as i64);
+        self.events = 0;
+        match &mut self.session {
+            Session::Gpu(s) => s.reset(&rgb, score, pos),
+            Session::Cpu(s) => s.reset(&rgb, score, pos),
+        }
+        .map_err(js_err)
+    }
+
+    /// Generate the next frame for `action` with `ddim_steps` DDIM steps (1..=16); resolves to
+    /// its RGBA bytes (`width * height * 4`). Await each step before the next call (wasm-bindgen
+    /// refuses a second call on the object while one is pending).
+    pub async fn step(&mut self, action: u32, ddim_steps: usize) -> Result<Vec<u8>, JsValue> {
+        let result: Result<(Vec<u8>, StepInfo), _> = match &mut self.session {
+            Session::Gpu(s) => s.step_async(action, ddim_steps).await,
+            Session::Cpu(s) => s.step_async(action, ddim_steps).await,
+        };
+        let (frame, info) = result.map_err(js_err)?;
+        self.events = info.events;
+        Ok(rgb_to_rgba(&frame))
+    }
+
+    /// Score of the external record (the score the model is told to draw).
+    #[wasm_bindgen(getter)]
+    pub fn score(&self) -> u32 {
+        let record = match &self.session {
+            Session::Gpu(s) => &s.record,
+            Session::Cpu(s) => &s.record,
+        };
+        record.as_ref().map_or(0, |r| r.score)
+    }
+
+    /// Event bits LogicNet fired in the last step (bit `i` = the model's event `i`).
+    #[wasm_bindgen(getter)]
+    pub fn events(&self) -> u8 {
+        self.events
+    }
+
+    /// Frames generated since the last reset.
+    #[wasm_bindgen(getter)]
+    pub fn frames(&self) -> u32 {
+        let n = match &self.session {
+            Session::Gpu(s) => s.frames,
+            Session::Cpu(s) => s.frames,
+        };
+        n.min(u32::MAX as u64) as u32
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn game(&self) -> String {
+        self.ckpt.game.name().to_string()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn width(&self) -> usize {
+        self.size().0
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn height(&self) -> usize {
+        self.size().1
+    }
+
+    /// Dynamics optimisation steps the checkpoint was trained for (0: untrained weights).
+    #[wasm_bindgen(getter, js_name = trainedSteps)]
+    pub fn trained_steps(&self) -> usize {
+        self.ckpt.training.dynamics_steps
+    }
+
+    #[wasm_bindgen(js_name = actionNames)]
+    pub fn action_names(&self) -> Vec<String> {
+        names(self.ckpt.game)
+    }
+}
+
+impl NeuralGame {
+    fn size(&self) -> (usize, usize) {
+        let kind: GameKind = self.ckpt.game;
+        kind.frame_size()
+    }
+}

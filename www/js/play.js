@@ -1,0 +1,252 @@
+// Play page: the neural game (a trained world model) and the real game side by side, both
+// driven by the same keys, frame by frame. The neural game starts from the real game's first
+// frame and score.
+//
+// URL parameters: game=traveler|pong|pacman, steps=1..16 (DDIM steps, default 4), seed=N,
+// cpu (force the CPU fallback), real (the real game alone, without the world model),
+// frames=N (stop after N frames; used by the tests), record (keep every frame of both canvases
+// in `window.gamegen.recorded`; used by the tests).
+// The page's state is on `window.gamegen` and in `document.body.dataset.state`
+// (loading, playing, done, error). A game with no world model in www/models is played as the
+// real game alone (`window.gamegen.neural` is false).
+import { ensureBackend } from "./backend.js";
+import { RealGame, NeuralGame, eventNames } from "../pkg/gamegen_wasm.js";
+
+const GAMES = ["traveler", "pong", "pacman"];
+const HELP = {
+  traveler: "← / → (or A / D) walk; crossing an empty space builds a house and scores a point.",
+  pong: "W / S move the left paddle, ↑ / ↓ the right paddle.",
+  pacman: "Arrow keys (or WASD) move Pac-Man.",
+};
+const GAME_FRAME_MS = 1000 / 30; // game time runs at 30 frames per second at most
+const FPS_WINDOW = 30;
+const KEYS = new Set(["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "KeyW", "KeyA", "KeyS", "KeyD"]);
+
+const $ = (id) => document.getElementById(id);
+const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+
+async function fetchOk(url) {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+  return r;
+}
+
+function draw(canvas, rgba, w, h) {
+  if (canvas.width !== w || canvas.height !== h) {
+    canvas.width = w;
+    canvas.height = h;
+  }
+  const px = new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.length);
+  canvas.getContext("2d").putImageData(new ImageData(px, w, h), 0, 0);
+}
+
+function setState(s) {
+  document.body.dataset.state = s;
+}
+
+/** Which world models `cargo xtask build-web` copied (it writes models/index.json). */
+async function availableGames() {
+  const r = await fetch("models/index.json");
+  if (!r.ok) return new Set();
+  const index = await r.json();
+  return new Set((index.world ?? []).map((d) => d.replace(/^world-/, "")));
+}
+
+function fillSelectors(available, game, steps) {
+  const sel = $("game");
+  for (const g of GAMES) {
+    const o = document.createElement("option");
+    o.value = g;
+    o.textContent = available.has(g) ? g : `${g} (real game only: no world model yet)`;
+    o.selected = g === game;
+    sel.append(o);
+  }
+  sel.addEventListener("change", () => {
+    const p = new URLSearchParams(location.search);
+    p.set("game", sel.value);
+    location.search = p.toString();
+  });
+  const st = $("steps");
+  for (let s = 1; s <= 16; s++) {
+    const o = document.createElement("option");
+    o.value = String(s);
+    o.textContent = String(s);
+    o.selected = s === steps;
+    st.append(o);
+  }
+}
+
+/** Keys held now, by `KeyboardEvent.code` (layout-independent). */
+function trackKeys() {
+  const held = new Set();
+  window.addEventListener("keydown", (e) => {
+    if (!KEYS.has(e.code)) return;
+    held.add(e.code);
+    e.preventDefault();
+  });
+  window.addEventListener("keyup", (e) => {
+    held.delete(e.code);
+  });
+  window.addEventListener("blur", () => held.clear());
+  return held;
+}
+
+function actionFor(game, real, held) {
+  const k = (c) => held.has(c);
+  if (game === "pong") {
+    // Left paddle W/S, right paddle arrows.
+    return real.actionForKeys(k("ArrowUp"), k("ArrowDown"), false, false, k("KeyW"), k("KeyS"));
+  }
+  return real.actionForKeys(
+    k("ArrowUp") || k("KeyW"), k("ArrowDown") || k("KeyS"),
+    k("ArrowLeft") || k("KeyA"), k("ArrowRight") || k("KeyD"), false, false);
+}
+
+async function main() {
+  setState("loading");
+  const params = new URLSearchParams(location.search);
+  const seed = Math.max(0, Math.floor(Number(params.get("seed") ?? 1))) >>> 0;
+  let steps = Math.min(16, Math.max(1, Math.floor(Number(params.get("steps") ?? 4)) || 4));
+  const maxFrames = params.has("frames") ? Math.max(1, Number(params.get("frames")) || 1) : Infinity;
+  const record = params.has("record");
+
+  const backend = await ensureBackend();
+  $("backend").textContent = backend;
+  const available = await availableGames();
+  const game = params.get("game") ?? GAMES.find((g) => available.has(g)) ?? "traveler";
+  fillSelectors(available, game, steps);
+  $("keys-help").textContent = HELP[game] ?? "";
+  const state = (window.gamegen = { backend, game, steps, seed, state: "loading" });
+
+  if (!GAMES.includes(game)) throw new Error(`unknown game '${game}' (traveler, pong or pacman)`);
+  // Without a trained world model for this game the page still plays the real game.
+  let neural = null;
+  if (available.has(game) && !params.has("real")) {
+    $("status").textContent = `loading the ${game} world model…`;
+    const dir = `models/world-${game}`;
+    const [config, vae, dynamics] = await Promise.all([
+      fetchOk(`${dir}/config.json`).then((r) => r.text()),
+      fetchOk(`${dir}/vae.safetensors`).then((r) => r.arrayBuffer()),
+      fetchOk(`${dir}/dynamics.safetensors`).then((r) => r.arrayBuffer()),
+    ]);
+    neural = new NeuralGame(config, new Uint8Array(vae), new Uint8Array(dynamics), seed);
+    state.trainedSteps = neural.trainedSteps;
+    state.trained = neural.trainedSteps > 0;
+  } else {
+    $("neural-figure").hidden = true;
+    state.trainedSteps = 0;
+    state.trained = false;
+  }
+  state.neural = neural !== null;
+  const probe = new RealGame(game, seed);
+  const names = probe.actionNames();
+  probe.free();
+  const held = trackKeys();
+
+  let real = null;
+  let run = 0;
+  let loop = Promise.resolve();
+
+  async function play(my) {
+    if (real) real.free();
+    real = new RealGame(game, seed);
+    const [w, h] = [real.width, real.height];
+    if (neural) neural.reset(real.frameRgb(), real.score, real.playerX, real.playerY);
+    const first = real.frameRgba();
+    draw($("real"), first, w, h);
+    draw($("neural"), first, w, h);
+    Object.assign(state, {
+      frame: 0, fps: 0, msPerFrame: 0, stepMsTotal: 0, log: [],
+      realScore: real.score, neuralScore: neural ? neural.score : null, startScore: real.score, state: "playing",
+    });
+    if (record) state.recorded = { width: w, height: h, neural: [first], real: [first] };
+    setState("playing");
+    $("status").textContent = !neural
+      ? `no ${game} world model has been trained yet: playing the real game only`
+      : state.trained
+        ? `playing (model trained for ${state.trainedSteps} dynamics steps)`
+        : "playing (this model has untrained dynamics: expect noise)";
+    const stamps = [];
+    while (my === run) {
+      if (state.frame >= maxFrames) {
+        state.state = "done";
+        setState("done");
+        $("status").textContent = `stopped after ${state.frame} frames`;
+        return;
+      }
+      const t0 = performance.now();
+      const action = actionFor(game, real, held);
+      const realEvents = real.step(action);
+      const realRgba = real.frameRgba();
+      const rgba = neural ? await neural.step(action, steps) : realRgba;
+      if (my !== run) return;
+      const stepMs = performance.now() - t0;
+      draw($("real"), realRgba, w, h);
+      if (neural) draw($("neural"), rgba, w, h);
+      state.frame += 1;
+      state.stepMsTotal += stepMs;
+      state.msPerFrame = state.stepMsTotal / state.frame;
+      state.realScore = real.score;
+      const ns = neural ? neural.score : null;
+      const ne = neural ? neural.events : 0;
+      state.neuralScore = ns;
+      state.log.push({
+        a: action, re: realEvents, ne, rs: real.score, ns, ms: stepMs, px: real.playerX, py: real.playerY,
+      });
+      if (record) {
+        state.recorded.neural.push(rgba);
+        state.recorded.real.push(realRgba);
+      }
+      stamps.push(performance.now());
+      if (stamps.length > FPS_WINDOW) stamps.shift();
+      if (stamps.length > 1) {
+        state.fps = (1000 * (stamps.length - 1)) / (stamps[stamps.length - 1] - stamps[0]);
+      }
+      if (neural) $("neural-score").textContent = String(ns);
+      $("real-score").textContent = String(real.score);
+      $("fps").textContent = `${state.fps.toFixed(1)} FPS`;
+      $("ms").textContent = `${stepMs.toFixed(0)} ms/frame`;
+      $("frame").textContent = String(state.frame);
+      $("action").textContent = names[action] ?? String(action);
+      const ev = ne ? `neural ${ne}` : "";
+      const rev = realEvents ? `real ${eventNames(realEvents).join("+")}` : "";
+      $("events").textContent = [ev, rev].filter((s) => s).join(", ") || "–";
+      // Never faster than game time; always yield so keys and painting get their turn.
+      await sleep(Math.max(0, GAME_FRAME_MS - (performance.now() - t0)));
+      if (game === "pacman" && real.done && my === run) {
+        // Caught by the monster: both games start again. (Pong serves again by itself.)
+        state.episodes = (state.episodes ?? 1) + 1;
+        $("status").textContent = `${eventNames(realEvents).join("+") || "episode over"}: starting again`;
+        await sleep(500);
+        restart();
+        return;
+      }
+    }
+  }
+
+  async function restart() {
+    const my = ++run;
+    await loop; // a pending neural step must finish before the session is reset
+    if (my !== run) return;
+    loop = play(my).catch(fail);
+  }
+
+  $("steps").addEventListener("change", () => {
+    steps = Number($("steps").value);
+    state.steps = steps;
+  });
+  $("restart").addEventListener("click", () => {
+    restart();
+  });
+  $("screens").focus();
+  await restart();
+}
+
+function fail(e) {
+  console.error(e);
+  $("status").textContent = `error: ${e.message ?? e}`;
+  if (window.gamegen) window.gamegen.state = "error";
+  document.body.dataset.state = "error";
+}
+
+main().catch(fail);
