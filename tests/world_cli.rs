@@ -65,7 +65,7 @@ fn train(data: &Path, out: &Path, steps: u32, extra: &[&str]) -> Output {
             "--clip-len",
             "3",
         ])
-        .args(["--checkpoint-every", "2"])
+        .args(["--checkpoint-every", "2", "--logic-steps", "2"])
         .arg("--data")
         .arg(data)
         .arg("--out")
@@ -98,6 +98,7 @@ fn train_resume_rollout_and_damaged_files() {
     let c = config(&out);
     assert_eq!(c["training"]["vae_steps"], 2);
     assert_eq!(c["training"]["dynamics_steps"], 2);
+    assert_eq!(c["training"]["logic_steps"], 2);
 
     // A second run on the same --out without --resume must not overwrite the model.
     let before = std::fs::read(out.join("dynamics.safetensors")).unwrap();
@@ -121,6 +122,20 @@ fn train_resume_rollout_and_damaged_files() {
         .map(|v| v["step"].as_u64().unwrap())
         .collect();
     assert_eq!(dyn_steps, vec![2, 4]);
+    // Stage three ran after each run's dynamics: more dynamics steps owe a LogicNet refit.
+    assert_eq!(c["training"]["logic_steps"], 2);
+    let logic_evals: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["stage"] == "logic-eval")
+        .collect();
+    assert_eq!(logic_evals.len(), 2, "{log}");
+    for e in &logic_evals {
+        assert_eq!(e["step"], 2);
+        let (ce, f1) = (e["loss"].as_f64().unwrap(), e["extra"].as_f64().unwrap());
+        assert!(ce.is_finite() && ce >= 0.0, "{e}");
+        assert!((0.0..=1.0).contains(&f1), "{e}");
+    }
 
     // Resume with another game is refused.
     let err = fails(

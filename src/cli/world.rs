@@ -121,6 +121,9 @@ pub struct TrainArgs {
     /// Steps between checkpoints (and held-out evaluations).
     #[arg(long, default_value_t = 250)]
     checkpoint_every: usize,
+    /// LogicNet steps on play-time states (stage three), total. 0 skips the stage.
+    #[arg(long, default_value_t = 1500)]
+    logic_steps: usize,
     /// Use only the first N episodes of --data.
     #[arg(long)]
     max_episodes: Option<usize>,
@@ -183,6 +186,7 @@ fn train_cmd(a: TrainArgs) -> anyhow::Result<()> {
         resume: a.resume,
         learning_rate: a.lr,
         max_episodes: a.max_episodes,
+        logic_steps: a.logic_steps,
     };
     let pb = progress::bar(1, "world");
     let report = with_backend!(a.backend, |B, device| {
@@ -191,6 +195,8 @@ fn train_cmd(a: TrainArgs) -> anyhow::Result<()> {
             pb.set_position(step as u64);
             if stage == "encode" {
                 pb.set_message("encoding frames into the latent cache".to_string());
+            } else if stage == "states" {
+                pb.set_message("replaying episodes into play-time states".to_string());
             } else {
                 pb.set_message(format!("{stage} loss {loss:.4}"));
             }

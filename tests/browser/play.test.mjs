@@ -8,7 +8,9 @@
 // 0), also: the neural background scrolls the way the real one does for left/right and stays for
 // stay, and the neural score rises only where a crossing can happen (moving, at most one point
 // per 16-pixel slot, i.e. 8 moving frames). The measured figures are returned (runner summary)
-// and written to target/browser-artifacts/play-<label>.json.
+// and written to target/browser-artifacts/play-<label>.json. That keyboard run is on the CPU
+// fallback; the default backend (WebGPU when offered) plays a short scripted run whose frames
+// must match the CPU fallback's on the same script.
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openPage, assert } from "./run.mjs";
@@ -190,13 +192,64 @@ async function playScripted(ctx, query, label) {
   return result;
 }
 
+/** Play `script` on the page (no keyboard) and return the recorded neural frames and state. */
+async function playScript(ctx, query, script) {
+  const page = await openPage(ctx, `play.html?game=traveler&steps=${STEPS}&actions=${script}&record${query}`);
+  await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state),
+    null, { timeout: 600000 });
+  const state = await page.evaluate(() => document.body.dataset.state);
+  assert(state === "done", `page state ${state}: ${await page.textContent("#status")}`);
+  const g = await page.evaluate(() => ({
+    backend: window.gamegen.backend, log: window.gamegen.log, fps: window.gamegen.fps,
+    msPerFrame: window.gamegen.msPerFrame,
+    neural: window.gamegen.recorded.neural.map((f) => Array.from(f)),
+  }));
+  page.assertClean();
+  await page.close();
+  return g;
+}
+
+// The scripted parity run: short, because WebGPU in headless Chromium here is SwiftShader (a
+// CPU emulation of a GPU, about 3 s per frame for this model).
+const PARITY_SCRIPT = "R*6,L*4,S*2";
+// Mean absolute difference per frame allowed between backends, in 0..255 levels: the same
+// f32 arithmetic in another order, amplified by the recurrence, but no different game.
+const PARITY_MEAN = 0.5;
+
 export const tests = {
-  async "traveler plays from the keyboard on the page's default backend (WebGPU when offered)"(ctx) {
-    return await playScripted(ctx, "", "default");
-  },
   async "traveler plays from the keyboard on the CPU fallback"(ctx) {
     const r = await playScripted(ctx, "&cpu", "cpu");
     assert(r.backend.startsWith("CPU"), `expected the CPU fallback, got ${r.backend}`);
     return r;
+  },
+  async "a scripted traveler run gives the same frames on the default backend (WebGPU when offered) and the CPU fallback"(ctx) {
+    const gpu = await playScript(ctx, "", PARITY_SCRIPT);
+    const cpu = await playScript(ctx, "&cpu", PARITY_SCRIPT);
+    assert(cpu.backend.startsWith("CPU"), `expected the CPU fallback, got ${cpu.backend}`);
+    assert(gpu.neural.length === cpu.neural.length && gpu.neural.length === 13,
+      `recorded ${gpu.neural.length} and ${cpu.neural.length} frames, expected 13`);
+    const perFrame = gpu.neural.map((f, t) => {
+      let sum = 0;
+      let max = 0;
+      for (let i = 0; i < f.length; i++) {
+        const d = Math.abs(f[i] - cpu.neural[t][i]);
+        sum += d;
+        if (d > max) max = d;
+      }
+      return { mean: Number((sum / f.length).toFixed(3)), max };
+    });
+    const events = (g) => g.log.map((e) => e.ne).join("");
+    const result = {
+      backends: [gpu.backend, cpu.backend], script: PARITY_SCRIPT, perFrame,
+      eventsGpu: events(gpu), eventsCpu: events(cpu),
+      fps: { default: Number(gpu.fps.toFixed(2)), cpu: Number(cpu.fps.toFixed(2)) },
+    };
+    writeFileSync(join(ctx.artifacts, "play-parity.json"), JSON.stringify(result, null, 2));
+    console.log(`     parity ${gpu.backend} vs ${cpu.backend}: ${JSON.stringify(perFrame)}`);
+    assert(perFrame[0].max === 0, "the first frame (the real game's) differs between backends");
+    const bad = perFrame.filter((p) => p.mean > PARITY_MEAN);
+    assert(!bad.length, `neural frames differ between backends by more than ${PARITY_MEAN} levels on average: ${JSON.stringify(perFrame)}`);
+    assert(result.eventsGpu === result.eventsCpu, `LogicNet fired differently: ${result.eventsGpu} vs ${result.eventsCpu}`);
+    return result;
   },
 };

@@ -164,3 +164,10 @@ pub fn action_for_keys_js(
 pub fn event_names(bits: u8) -> Vec<String> {
     Events(bits).names().iter().map(|s| s.to_string()).collect()
 }
+
+/// Expand an action script (`R*30,L*10,S*5`, as `gamegen play --actions` takes it) into one
+/// action id per frame; a bad script raises an exception naming the bad item.
+#[wasm_bindgen(js_name = parseActions)]
+pub fn parse_actions_js(game: &str, script: &str) -> Result<Vec<u8>, JsValue> {
+    games::actions::parse_actions(parse_kind(game)?, script).map_err(js_err)
+}

@@ -5,12 +5,14 @@
 // URL parameters: game=traveler|pong|pacman, steps=1..16 (DDIM steps, default 4), seed=N,
 // cpu (force the CPU fallback), real (the real game alone, without the world model),
 // frames=N (stop after N frames; used by the tests), record (keep every frame of both canvases
-// in `window.gamegen.recorded`; used by the tests).
+// in `window.gamegen.recorded`; used by the tests), actions=SCRIPT (play a scripted action
+// sequence such as `R*6,S*2` instead of the keyboard, as `gamegen play --actions` does, and stop
+// at its end: the same script gives the same frames on every backend and every run).
 // The page's state is on `window.gamegen` and in `document.body.dataset.state`
 // (loading, playing, done, error). A game with no world model in www/models is played as the
 // real game alone (`window.gamegen.neural` is false).
 import { ensureBackend } from "./backend.js";
-import { RealGame, NeuralGame, eventNames } from "../pkg/gamegen_wasm.js";
+import { RealGame, NeuralGame, eventNames, parseActions } from "../pkg/gamegen_wasm.js";
 
 const GAMES = ["traveler", "pong", "pacman"];
 const HELP = {
@@ -119,6 +121,8 @@ async function main() {
   const state = (window.gamegen = { backend, game, steps, seed, state: "loading" });
 
   if (!GAMES.includes(game)) throw new Error(`unknown game '${game}' (traveler, pong or pacman)`);
+  const script = params.has("actions") ? parseActions(game, params.get("actions") ?? "") : null;
+  const lastFrame = script ? Math.min(maxFrames, script.length) : maxFrames;
   // Without a trained world model for this game the page still plays the real game.
   let neural = null;
   if (available.has(game) && !params.has("real")) {
@@ -168,14 +172,14 @@ async function main() {
         : "playing (this model has untrained dynamics: expect noise)";
     const stamps = [];
     while (my === run) {
-      if (state.frame >= maxFrames) {
+      if (state.frame >= lastFrame) {
         state.state = "done";
         setState("done");
         $("status").textContent = `stopped after ${state.frame} frames`;
         return;
       }
       const t0 = performance.now();
-      const action = actionFor(game, real, held);
+      const action = script ? script[state.frame] : actionFor(game, real, held);
       const realEvents = real.step(action);
       const realRgba = real.frameRgba();
       const rgba = neural ? await neural.step(action, steps) : realRgba;

@@ -26,6 +26,10 @@ pub struct TrainingState {
     pub vae_steps: usize,
     /// Dynamics optimisation steps done (stage two).
     pub dynamics_steps: usize,
+    /// LogicNet steps done on play-time states (stage three; `logic_fit`). Reset to 0 whenever
+    /// stage two trains further, since that retrains LogicNet jointly.
+    #[serde(default)]
+    pub logic_steps: usize,
     /// Wall-clock seconds spent over all runs.
     pub wall_seconds: f64,
     /// Frames per clip in the dynamics stage.

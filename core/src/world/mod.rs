@@ -10,6 +10,7 @@
 //! - [`spatial`]: the external map, local crops, the map CNN and frame linking.
 //! - [`model`]: everything trainable in one module, with `tiny` and `paper` presets.
 //! - [`train`]: the diffusion-forcing training step.
+//! - [`logic_fit`]: stage three, LogicNet refitted on the states it reads at play time.
 //! - [`engine`]: an inference session (native and wasm: no threads, no file system).
 
 pub mod blocks;
@@ -17,6 +18,7 @@ pub mod checkpoint;
 pub mod ddim;
 pub mod dit;
 pub mod engine;
+pub mod logic_fit;
 pub mod logicnet;
 pub mod model;
 pub mod record;

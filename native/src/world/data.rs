@@ -12,8 +12,9 @@ use gamegen_core::data::longtail::ClipId;
 use gamegen_core::data::shard;
 use gamegen_core::games::{Events, GameKind};
 use gamegen_core::rng::Rng;
-use gamegen_core::world::Vae;
+use gamegen_core::world::logic_fit::clean_states;
 use gamegen_core::world::train::ClipBatch;
+use gamegen_core::world::{Vae, WorldConfig, WorldModel};
 
 use crate::collect::read_manifest;
 
@@ -316,6 +317,97 @@ impl Dataset {
                 .collect(),
         );
         batch
+    }
+}
+
+/// `(z_{t-1}, a_t, events_t)` pairs of many episodes: the rows LogicNet is fitted on.
+pub struct StateBank<B: Backend> {
+    /// `[n, z, h, w]`: row `r` is the state LogicNet reads for pair `r`.
+    pub states: Tensor<B, 4>,
+    pub actions: Vec<u32>,
+    pub events: Vec<u8>,
+}
+
+impl<B: Backend> StateBank<B> {
+    pub fn len(&self) -> usize {
+        self.actions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    /// Rows whose event bits are not all zero.
+    pub fn positives(&self) -> usize {
+        self.events.iter().filter(|&&e| e != 0).count()
+    }
+}
+
+impl Dataset {
+    /// Replay `episodes` (indices) through the level-0 pass of `model` in batches of equally
+    /// long episodes and collect every `(z_{t-1}, a_t, events_t)`, `t >= 1`. Needs the latent
+    /// cache ([`Dataset::encode_latents`]). `progress` gets the number of frames replayed.
+    pub fn state_bank<B: Backend>(
+        &self,
+        model: &WorldModel<B>,
+        config: &WorldConfig,
+        episodes: &[usize],
+        device: &B::Device,
+        progress: &dyn Fn(usize),
+    ) -> anyhow::Result<StateBank<B>> {
+        const BATCH: usize = 16;
+        let [c, h, w] = self.latent_shape;
+        let per = c * h * w;
+        let no_action = config.dit.no_action();
+        let mut by_len: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+        for &i in episodes {
+            if self.episodes[i].len() >= 2 {
+                by_len.entry(self.episodes[i].len()).or_default().push(i);
+            }
+        }
+        let (mut states, mut actions, mut events) = (Vec::new(), Vec::new(), Vec::new());
+        let mut done = 0;
+        for (&t, group) in &by_len {
+            for chunk in group.chunks(BATCH) {
+                let mut lat = Vec::with_capacity(chunk.len() * t * per);
+                let (mut acts, mut scores) = (Vec::new(), Vec::new());
+                for &i in chunk {
+                    let ep = &self.episodes[i];
+                    lat.extend_from_slice(&ep.latents[..t * per]);
+                    acts.extend(
+                        ep.actions.iter().map(
+                            |&a| {
+                                if a == NO_ACTION { no_action } else { a as u32 }
+                            },
+                        ),
+                    );
+                    scores.extend_from_slice(&ep.scores);
+                }
+                let lat = Tensor::<B, 5>::from_data(
+                    TensorData::new(lat, [chunk.len(), t, c, h, w]),
+                    device,
+                );
+                let z = clean_states(model, config, lat, &acts, Some(&scores));
+                let [b, _, zc, zh, zw] = z.dims();
+                // States after frames 0..t-1 feed the predictions for frames 1..t.
+                states.push(z.narrow(1, 0, t - 1).reshape([b * (t - 1), zc, zh, zw]));
+                for (j, &i) in chunk.iter().enumerate() {
+                    actions.extend_from_slice(&acts[j * t + 1..(j + 1) * t]);
+                    events.extend_from_slice(&self.episodes[i].events[1..t]);
+                }
+                done += chunk.len() * t;
+                progress(done);
+            }
+        }
+        anyhow::ensure!(
+            !states.is_empty(),
+            "no episode of two or more frames to fit LogicNet on"
+        );
+        Ok(StateBank {
+            states: Tensor::cat(states, 0),
+            actions,
+            events,
+        })
     }
 }
 

@@ -22,6 +22,7 @@ use gamegen_core::data::longtail::{Draw, LongTailConfig, LongTailSampler};
 use gamegen_core::games::GameKind;
 use gamegen_core::rng::Rng;
 use gamegen_core::world::checkpoint::{CONFIG_FILE, DYNAMICS_FILE, VAE_FILE};
+use gamegen_core::world::logic_fit::{LogicTrainer, gather_states};
 use gamegen_core::world::train::VaeTrainer;
 use gamegen_core::world::{TrainConfig, WorldCheckpoint, WorldConfig, WorldTrainer};
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,9 @@ use crate::plot::{Panel, Series, write_png};
 
 pub const LOG_FILE: &str = "train-log.jsonl";
 pub const LOSS_PNG: &str = "loss.png";
+/// Stage three: rows per LogicNet step and its (constant) learning rate.
+const LOGIC_BATCH: usize = 128;
+const LOGIC_LR: f64 = 1e-3;
 
 /// Model size presets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,19 +93,22 @@ pub struct TrainOptions {
     pub resume: bool,
     pub learning_rate: Option<f64>,
     pub max_episodes: Option<usize>,
+    /// Target LogicNet steps on play-time states (stage three), counted over all runs.
+    pub logic_steps: usize,
 }
 
 /// One line of `train-log.jsonl`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LogLine {
-    /// "vae", "vae-eval", "dynamics", "dynamics-eval".
+    /// "vae", "vae-eval", "dynamics", "dynamics-eval", "logic", "logic-eval".
     pub stage: String,
     pub step: usize,
     pub loss: f64,
     /// VAE: L1; dynamics: diffusion part.
     #[serde(default)]
     pub part: f64,
-    /// Dynamics: LogicNet cross-entropy; VAE eval: PSNR (dB).
+    /// Dynamics: LogicNet cross-entropy; VAE eval: PSNR (dB); dynamics eval: the long-tail
+    /// sampler's queue probability; logic eval: F-measure of events on held-out episodes.
     #[serde(default)]
     pub extra: f64,
     pub wall: f64,
@@ -117,6 +124,10 @@ pub struct TrainReport {
     pub vae_eval_l1: Option<f64>,
     pub vae_eval_psnr: Option<f64>,
     pub dynamics_eval_loss: Option<f64>,
+    pub logic_steps: usize,
+    /// Held-out cross-entropy and event F-measure of LogicNet on play-time states.
+    pub logic_eval_loss: Option<f64>,
+    pub logic_eval_f1: Option<f64>,
     pub parameters_vae: usize,
     pub parameters_dynamics: usize,
 }
@@ -431,6 +442,8 @@ pub fn train<B: Backend>(
         };
         let batch = data.clip_batch::<B>(&clips, opts.clip_len, no_action, &device);
         let stats = wt.step(&batch)?;
+        // Stage two retrains LogicNet jointly: a refit of stage three is owed again.
+        run.ckpt.training.logic_steps = 0;
         anyhow::ensure!(
             stats.loss.is_finite(),
             "dynamics loss became {} at step {}; lower --lr",
@@ -465,6 +478,65 @@ pub fn train<B: Backend>(
     if dyn_eval.is_none() && wt.step > 0 {
         dyn_eval = Some(eval_dyn(&wt)?);
     }
+
+    // ---- Stage three: LogicNet on the states it reads at play time (`logic_fit`).
+    let mut logic_eval = None;
+    if let Some(logic) = wt.model.logic.clone()
+        && run.ckpt.training.logic_steps < opts.logic_steps
+    {
+        let frozen = wt.model.valid();
+        let train_eps: Vec<usize> = (0..data.train_episodes).collect();
+        let eval_eps: Vec<usize> = (data.train_episodes..data.episodes.len()).collect();
+        let frames = |eps: &[usize]| -> usize { eps.iter().map(|&i| data.episodes[i].len()).sum() };
+        let total = frames(&train_eps) + frames(&eval_eps);
+        let bank = data.state_bank(&frozen, &model_cfg, &train_eps, &device, &|d| {
+            progress("states", d, total, 0.0)
+        })?;
+        let held = if eval_eps.is_empty() {
+            None
+        } else {
+            let before = frames(&train_eps);
+            Some(
+                data.state_bank(&frozen, &model_cfg, &eval_eps, &device, &|d| {
+                    progress("states", before + d, total, 0.0)
+                })?,
+            )
+        };
+        let threshold = model_cfg.record.as_ref().map_or(0.5, |r| r.threshold);
+        let mut lt = LogicTrainer::<Autodiff<B>>::new(logic, LOGIC_LR, train_cfg.weight_decay);
+        lt.step = run.ckpt.training.logic_steps;
+        let mut rng = Rng::for_stream(train_cfg.seed ^ 0x4c47_4300, lt.step as u64);
+        while lt.step < opts.logic_steps {
+            let rows: Vec<usize> = (0..LOGIC_BATCH.min(bank.len()))
+                .map(|_| rng.below(bank.len() as u64) as usize)
+                .collect();
+            let acts: Vec<u32> = rows.iter().map(|&r| bank.actions[r]).collect();
+            let evs: Vec<u8> = rows.iter().map(|&r| bank.events[r]).collect();
+            let loss = lt.step(gather_states(&bank.states, &rows), &acts, &evs);
+            anyhow::ensure!(
+                loss.is_finite(),
+                "LogicNet loss became {loss} at step {}",
+                lt.step
+            );
+            if lt.step.is_multiple_of(10) || lt.step == opts.logic_steps {
+                run.log("logic", lt.step, loss as f64, loss as f64, 0.0)?;
+            }
+            progress("logic", lt.step, opts.logic_steps, loss as f64);
+            if lt.step.is_multiple_of(opts.checkpoint_every) || lt.step == opts.logic_steps {
+                if let Some(h) = &held {
+                    let (loss, counts) =
+                        lt.evaluate(h.states.clone(), &h.actions, &h.events, threshold);
+                    let f1 = counts.f1().unwrap_or(1.0);
+                    logic_eval = Some((loss as f64, f1));
+                    run.log("logic-eval", lt.step, loss as f64, loss as f64, f1)?;
+                }
+                wt.model.logic = Some(lt.net.clone());
+                run.ckpt.training.logic_steps = lt.step;
+                let bytes = checkpoint::to_safetensors(&wt.model.valid())?;
+                run.save(None, Some(bytes))?;
+            }
+        }
+    }
     // A run with nothing left to do still leaves a complete directory.
     if !opts.out.join(DYNAMICS_FILE).exists() {
         let bytes = checkpoint::to_safetensors(&wt.model.valid())?;
@@ -478,6 +550,9 @@ pub fn train<B: Backend>(
         vae_eval_l1: vae_eval.map(|v| v.0),
         vae_eval_psnr: vae_eval.map(|v| v.1),
         dynamics_eval_loss: dyn_eval,
+        logic_steps: run.ckpt.training.logic_steps,
+        logic_eval_loss: logic_eval.map(|l| l.0),
+        logic_eval_f1: logic_eval.map(|l| l.1),
         parameters_vae: vae.num_params(),
         parameters_dynamics: wt.model.num_params(),
     })

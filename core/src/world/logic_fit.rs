@@ -1,0 +1,260 @@
+//! Stage three: LogicNet fitted on the hidden states it reads when the game is played.
+//!
+//! During diffusion forcing (stage two) LogicNet learns from `z_{t-1}` produced by passes over
+//! *noisy* latents, each frame at its own noise level. When the game is played, `z_{t-1}` is
+//! always the state of the final DDIM pass over a *clean* latent (noise level 0). The two
+//! distributions differ, and a classifier trained on one fires at the wrong times on the other
+//! (measured on the shipped Traveler model: the score rose about four times as often as the real
+//! game's). This stage freezes the dynamics model, replays recorded episodes through the
+//! level-0 pass exactly as [`WorldSession`](super::WorldSession) does (first frame with "no
+//! previous action", then each recorded action and the recorded score digits), and trains
+//! LogicNet alone on the resulting `(z_{t-1}, a_t) -> events_t` pairs.
+
+use burn::module::AutodiffModule;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Tensor, TensorData};
+
+use super::logicnet::{LogicNet, event_loss};
+use super::model::{WorldConfig, WorldModel};
+use super::record::score_digits;
+
+/// Hidden states after every frame of `b` equally long episodes replayed at noise level 0.
+///
+/// `latents` `[b, t, c, h, w]` are the clean (encoded) frames; `actions[i * t + k]` is the
+/// action that produced frame `k` of episode `i` (frame 0 is always conditioned on "no previous
+/// action", as at reset); `scores` (same layout) the score shown in each frame, fed as digit
+/// tokens when the model has a record. Returns `[b, t, z, h, w]`: entry `k` is the state after
+/// frame `k`, i.e. what LogicNet reads to predict the events of frame `k + 1`.
+pub fn clean_states<B: Backend>(
+    model: &WorldModel<B>,
+    config: &WorldConfig,
+    latents: Tensor<B, 5>,
+    actions: &[u32],
+    scores: Option<&[u32]>,
+) -> Tensor<B, 5> {
+    let [b, t, c, h, w] = latents.dims();
+    let no_action = config.dit.no_action();
+    let mut z = model.initial_state(b);
+    let mut states = Vec::with_capacity(t);
+    for k in 0..t {
+        let x0: Tensor<B, 4> = latents.clone().narrow(1, k, 1).reshape([b, c, h, w]);
+        let acts: Vec<u32> = (0..b)
+            .map(|i| {
+                if k == 0 {
+                    no_action
+                } else {
+                    actions[i * t + k]
+                }
+            })
+            .collect();
+        let digits: Option<Vec<[u8; 3]>> = match (&config.record, scores) {
+            (Some(_), Some(s)) => Some((0..b).map(|i| score_digits(s[i * t + k])).collect()),
+            _ => None,
+        };
+        let cond = model.condition(&acts, digits.as_deref(), None);
+        let (z_new, _) = model.pass(z, x0, &vec![0.0; b], &cond);
+        let [_, zc, zh, zw] = z_new.dims();
+        states.push(z_new.clone().reshape([b, 1, zc, zh, zw]));
+        z = z_new;
+    }
+    Tensor::cat(states, 1)
+}
+
+/// How well event predictions at a threshold match the recorded events, over every event bit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct EventCounts {
+    pub true_positive: usize,
+    pub false_positive: usize,
+    pub false_negative: usize,
+    pub true_negative: usize,
+}
+
+impl EventCounts {
+    /// Count `probs` `[n * e]` (row-major) at `threshold` against event bit sets.
+    pub fn count(probs: &[f32], events: &[u8], num_events: usize, threshold: f32) -> Self {
+        let mut c = Self::default();
+        for (row, &bits) in probs.chunks(num_events).zip(events) {
+            for (i, &p) in row.iter().enumerate() {
+                match (p >= threshold, (bits >> i) & 1 == 1) {
+                    (true, true) => c.true_positive += 1,
+                    (true, false) => c.false_positive += 1,
+                    (false, true) => c.false_negative += 1,
+                    (false, false) => c.true_negative += 1,
+                }
+            }
+        }
+        c
+    }
+
+    pub fn add(&mut self, o: Self) {
+        self.true_positive += o.true_positive;
+        self.false_positive += o.false_positive;
+        self.false_negative += o.false_negative;
+        self.true_negative += o.true_negative;
+    }
+
+    /// F-measure of the positive class; `None` when there is nothing to measure (no event
+    /// predicted and none recorded).
+    pub fn f1(&self) -> Option<f64> {
+        let denom = 2 * self.true_positive + self.false_positive + self.false_negative;
+        (denom > 0).then(|| 2.0 * self.true_positive as f64 / denom as f64)
+    }
+}
+
+/// AdamW on LogicNet alone.
+pub struct LogicTrainer<B: AutodiffBackend> {
+    pub net: LogicNet<B>,
+    pub learning_rate: f64,
+    pub step: usize,
+    optim: OptimizerAdaptor<AdamW, LogicNet<B>, B>,
+}
+
+impl<B: AutodiffBackend> LogicTrainer<B> {
+    pub fn new(net: LogicNet<B>, learning_rate: f64, weight_decay: f32) -> Self {
+        let optim = AdamWConfig::new().with_weight_decay(weight_decay).init();
+        Self {
+            net,
+            learning_rate,
+            step: 0,
+            optim,
+        }
+    }
+
+    /// One step on states `z_prev` `[n, z, h, w]`, the actions taken from them and the event
+    /// bits those actions fired. Returns the mean binary cross-entropy before the update.
+    pub fn step(
+        &mut self,
+        z_prev: Tensor<B::InnerBackend, 4>,
+        actions: &[u32],
+        events: &[u8],
+    ) -> f32 {
+        let logits = self.net.forward(Tensor::from_inner(z_prev), actions);
+        let loss = event_loss(logits, events);
+        let value: f32 = loss.clone().into_scalar().elem();
+        let grads = GradientsParams::from_grads(loss.backward(), &self.net);
+        self.net = self.optim.step(self.learning_rate, self.net.clone(), grads);
+        self.step += 1;
+        value
+    }
+
+    /// Mean cross-entropy and event counts at `threshold` on held-out pairs, without training.
+    pub fn evaluate(
+        &self,
+        z_prev: Tensor<B::InnerBackend, 4>,
+        actions: &[u32],
+        events: &[u8],
+        threshold: f32,
+    ) -> (f32, EventCounts) {
+        let net = self.net.valid();
+        let logits = net.forward(z_prev, actions);
+        let [_, e] = logits.dims();
+        let loss: f32 = event_loss(logits.clone(), events).into_scalar().elem();
+        let probs: Vec<f32> = burn::tensor::activation::sigmoid(logits)
+            .into_data()
+            .convert::<f32>()
+            .into_vec()
+            .unwrap_or_default();
+        (loss, EventCounts::count(&probs, events, e, threshold))
+    }
+}
+
+/// `[n, z, h, w]` rows `rows` of a `[N, z, h, w]` state bank, as one tensor.
+pub fn gather_states<B: Backend>(bank: &Tensor<B, 4>, rows: &[usize]) -> Tensor<B, 4> {
+    let ids: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+    let idx = Tensor::<B, 1, burn::tensor::Int>::from_data(
+        TensorData::new(ids, [rows.len()]),
+        &bank.device(),
+    );
+    bank.clone().select(0, idx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::LogicNetConfig;
+    use burn::backend::{Autodiff, NdArray};
+
+    type Ad = Autodiff<NdArray>;
+
+    #[test]
+    fn clean_states_match_the_inference_reset_and_steps() {
+        // The state after frame 0 must be what `WorldSession::reset` computes, and after frame
+        // k what a level-0 pass from the previous state computes.
+        let dev = Default::default();
+        let cfg = WorldConfig::tiny(32, 32, 3, 1);
+        let model = cfg.init_seeded::<NdArray>(3, &dev).unwrap();
+        let [c, h, w] = cfg.vae.latent_shape();
+        let lat = Tensor::<NdArray, 5>::random(
+            [2, 3, c, h, w],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &dev,
+        );
+        let actions = vec![9, 2, 1, 9, 0, 2];
+        let scores = vec![0, 1, 1, 4, 4, 5];
+        let states = clean_states(&model, &cfg, lat.clone(), &actions, Some(&scores));
+        assert_eq!(states.dims()[..2], [2, 3]);
+
+        let x = |i: usize, k: usize| {
+            lat.clone()
+                .narrow(0, i, 1)
+                .narrow(1, k, 1)
+                .reshape([1, c, h, w])
+        };
+        let z = |i: usize, k: usize| {
+            let [_, _, zc, zh, zw] = states.dims();
+            states
+                .clone()
+                .narrow(0, i, 1)
+                .narrow(1, k, 1)
+                .reshape([1, zc, zh, zw])
+        };
+        let cond0 = model.condition(&[cfg.dit.no_action()], Some(&[score_digits(4)]), None);
+        let (z0, _) = model.pass(model.initial_state(1), x(1, 0), &[0.0], &cond0);
+        z0.into_data()
+            .assert_approx_eq::<f32>(&z(1, 0).into_data(), Default::default());
+        let cond2 = model.condition(&[2], Some(&[score_digits(5)]), None);
+        let (z2, _) = model.pass(z(1, 1), x(1, 2), &[0.0], &cond2);
+        z2.into_data()
+            .assert_approx_eq::<f32>(&z(1, 2).into_data(), Default::default());
+    }
+
+    #[test]
+    fn trainer_learns_an_action_rule_and_counts_it() {
+        // Events fire exactly when the action is 2: the trainer must find that from states
+        // that carry no information, and the counts must say so.
+        let dev = Default::default();
+        let net = LogicNetConfig::tiny(4, 3, 1).init::<Ad>(&dev).unwrap();
+        let mut tr = LogicTrainer::new(net, 3e-3, 0.0);
+        let z = Tensor::<NdArray, 4>::zeros([12, 4, 8, 8], &dev);
+        let actions: Vec<u32> = (0..12).map(|i| i % 3).collect();
+        let events: Vec<u8> = actions.iter().map(|&a| u8::from(a == 2)).collect();
+        let first = tr.step(z.clone(), &actions, &events);
+        let mut last = first;
+        for _ in 0..150 {
+            last = tr.step(z.clone(), &actions, &events);
+        }
+        assert!(last < first * 0.2, "loss {first} -> {last}");
+        let (_, counts) = tr.evaluate(z, &actions, &events, 0.5);
+        assert_eq!(counts.true_positive, 4);
+        assert_eq!(counts.false_positive + counts.false_negative, 0);
+        assert_eq!(counts.f1(), Some(1.0));
+    }
+
+    #[test]
+    fn counts_and_f1() {
+        let c = EventCounts::count(&[0.9, 0.1, 0.6, 0.2], &[1, 1, 0, 0], 1, 0.5);
+        assert_eq!(
+            c,
+            EventCounts {
+                true_positive: 1,
+                false_positive: 1,
+                false_negative: 1,
+                true_negative: 1
+            }
+        );
+        assert_eq!(c.f1(), Some(0.5));
+        assert_eq!(EventCounts::default().f1(), None);
+    }
+}
