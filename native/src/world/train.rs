@@ -480,63 +480,10 @@ pub fn train<B: Backend>(
     }
 
     // ---- Stage three: LogicNet on the states it reads at play time (`logic_fit`).
-    let mut logic_eval = None;
-    if let Some(logic) = wt.model.logic.clone()
-        && run.ckpt.training.logic_steps < opts.logic_steps
-    {
-        let frozen = wt.model.valid();
-        let train_eps: Vec<usize> = (0..data.train_episodes).collect();
-        let eval_eps: Vec<usize> = (data.train_episodes..data.episodes.len()).collect();
-        let frames = |eps: &[usize]| -> usize { eps.iter().map(|&i| data.episodes[i].len()).sum() };
-        let total = frames(&train_eps) + frames(&eval_eps);
-        let bank = data.state_bank(&frozen, &model_cfg, &train_eps, &device, &|d| {
-            progress("states", d, total, 0.0)
-        })?;
-        let held = if eval_eps.is_empty() {
-            None
-        } else {
-            let before = frames(&train_eps);
-            Some(
-                data.state_bank(&frozen, &model_cfg, &eval_eps, &device, &|d| {
-                    progress("states", before + d, total, 0.0)
-                })?,
-            )
-        };
-        let threshold = model_cfg.record.as_ref().map_or(0.5, |r| r.threshold);
-        let mut lt = LogicTrainer::<Autodiff<B>>::new(logic, LOGIC_LR, train_cfg.weight_decay);
-        lt.step = run.ckpt.training.logic_steps;
-        let mut rng = Rng::for_stream(train_cfg.seed ^ 0x4c47_4300, lt.step as u64);
-        while lt.step < opts.logic_steps {
-            let rows: Vec<usize> = (0..LOGIC_BATCH.min(bank.len()))
-                .map(|_| rng.below(bank.len() as u64) as usize)
-                .collect();
-            let acts: Vec<u32> = rows.iter().map(|&r| bank.actions[r]).collect();
-            let evs: Vec<u8> = rows.iter().map(|&r| bank.events[r]).collect();
-            let loss = lt.step(gather_states(&bank.states, &rows), &acts, &evs);
-            anyhow::ensure!(
-                loss.is_finite(),
-                "LogicNet loss became {loss} at step {}",
-                lt.step
-            );
-            if lt.step.is_multiple_of(10) || lt.step == opts.logic_steps {
-                run.log("logic", lt.step, loss as f64, loss as f64, 0.0)?;
-            }
-            progress("logic", lt.step, opts.logic_steps, loss as f64);
-            if lt.step.is_multiple_of(opts.checkpoint_every) || lt.step == opts.logic_steps {
-                if let Some(h) = &held {
-                    let (loss, counts) =
-                        lt.evaluate(h.states.clone(), &h.actions, &h.events, threshold);
-                    let f1 = counts.f1().unwrap_or(1.0);
-                    logic_eval = Some((loss as f64, f1));
-                    run.log("logic-eval", lt.step, loss as f64, loss as f64, f1)?;
-                }
-                wt.model.logic = Some(lt.net.clone());
-                run.ckpt.training.logic_steps = lt.step;
-                let bytes = checkpoint::to_safetensors(&wt.model.valid())?;
-                run.save(None, Some(bytes))?;
-            }
-        }
-    }
+    let logic_eval = fit_logic::<B>(
+        &mut run, &data, &mut wt, &model_cfg, &train_cfg, &device, progress,
+    )?;
+
     // A run with nothing left to do still leaves a complete directory.
     if !opts.out.join(DYNAMICS_FILE).exists() {
         let bytes = checkpoint::to_safetensors(&wt.model.valid())?;
@@ -556,6 +503,81 @@ pub fn train<B: Backend>(
         parameters_vae: vae.num_params(),
         parameters_dynamics: wt.model.num_params(),
     })
+}
+
+/// Stage three: refit LogicNet on the level-0 states a play session feeds it, from the frozen
+/// dynamics model (see `gamegen_core::world::logic_fit`). Returns the last held-out
+/// `(cross-entropy, event F-measure)` when it ran and there are held-out episodes.
+fn fit_logic<B: Backend>(
+    run: &mut Run,
+    data: &Dataset,
+    wt: &mut WorldTrainer<Autodiff<B>>,
+    model_cfg: &WorldConfig,
+    train_cfg: &TrainConfig,
+    device: &B::Device,
+    progress: Progress,
+) -> anyhow::Result<Option<(f64, f64)>> {
+    let opts = run.opts;
+    let Some(logic) = wt.model.logic.clone() else {
+        return Ok(None);
+    };
+    if run.ckpt.training.logic_steps >= opts.logic_steps {
+        return Ok(None);
+    }
+    let mut logic_eval = None;
+    let frozen = wt.model.valid();
+    let train_eps: Vec<usize> = (0..data.train_episodes).collect();
+    let eval_eps: Vec<usize> = (data.train_episodes..data.episodes.len()).collect();
+    let frames = |eps: &[usize]| -> usize { eps.iter().map(|&i| data.episodes[i].len()).sum() };
+    let total = frames(&train_eps) + frames(&eval_eps);
+    let bank = data.state_bank(&frozen, model_cfg, &train_eps, device, &|d| {
+        progress("states", d, total, 0.0)
+    })?;
+    let held = if eval_eps.is_empty() {
+        None
+    } else {
+        let before = frames(&train_eps);
+        Some(
+            data.state_bank(&frozen, model_cfg, &eval_eps, device, &|d| {
+                progress("states", before + d, total, 0.0)
+            })?,
+        )
+    };
+    let threshold = model_cfg.record.as_ref().map_or(0.5, |r| r.threshold);
+    let mut lt = LogicTrainer::<Autodiff<B>>::new(logic, LOGIC_LR, train_cfg.weight_decay);
+    lt.step = run.ckpt.training.logic_steps;
+    let mut rng = Rng::for_stream(train_cfg.seed ^ 0x4c47_4300, lt.step as u64);
+    while lt.step < opts.logic_steps {
+        let rows: Vec<usize> = (0..LOGIC_BATCH.min(bank.len()))
+            .map(|_| rng.below(bank.len() as u64) as usize)
+            .collect();
+        let acts: Vec<u32> = rows.iter().map(|&r| bank.actions[r]).collect();
+        let evs: Vec<u8> = rows.iter().map(|&r| bank.events[r]).collect();
+        let loss = lt.step(gather_states(&bank.states, &rows), &acts, &evs);
+        anyhow::ensure!(
+            loss.is_finite(),
+            "LogicNet loss became {loss} at step {}",
+            lt.step
+        );
+        if lt.step.is_multiple_of(10) || lt.step == opts.logic_steps {
+            run.log("logic", lt.step, loss as f64, loss as f64, 0.0)?;
+        }
+        progress("logic", lt.step, opts.logic_steps, loss as f64);
+        if lt.step.is_multiple_of(opts.checkpoint_every) || lt.step == opts.logic_steps {
+            if let Some(h) = &held {
+                let (loss, counts) =
+                    lt.evaluate(h.states.clone(), &h.actions, &h.events, threshold);
+                let f1 = counts.f1().unwrap_or(1.0);
+                logic_eval = Some((loss as f64, f1));
+                run.log("logic-eval", lt.step, loss as f64, loss as f64, f1)?;
+            }
+            wt.model.logic = Some(lt.net.clone());
+            run.ckpt.training.logic_steps = lt.step;
+            let bytes = checkpoint::to_safetensors(&wt.model.valid())?;
+            run.save(None, Some(bytes))?;
+        }
+    }
+    Ok(logic_eval)
 }
 
 /// f32/f64 scalars from `into_scalar` as f64.
