@@ -15,7 +15,8 @@ const { chromium } = require("playwright-core");
 
 export const ARTIFACTS = join(root, "target/browser-artifacts");
 mkdirSync(ARTIFACTS, { recursive: true });
-const gamegen = join(root, process.env.CARGO_TARGET_DIR ?? "target", "release/gamegen");
+// CARGO_TARGET_DIR may be relative (to the project root) or absolute.
+const gamegen = resolve(root, process.env.CARGO_TARGET_DIR ?? "target", "release/gamegen");
 
 function startServer() {
   return new Promise((ok, fail) => {
@@ -32,6 +33,7 @@ function startServer() {
         ok({ child, url: m[0].endsWith("/") ? m[0] : m[0] + "/" });
       }
     });
+    child.on("error", (e) => fail(new Error(`cannot start ${gamegen}: ${e.message} (build it with cargo build --release)`)));
     child.on("exit", (code) => fail(new Error(`gamegen serve exited early (${code})`)));
   });
 }
