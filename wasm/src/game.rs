@@ -107,7 +107,15 @@ impl RealGame {
         w: bool,
         s: bool,
     ) -> u8 {
-        keys_action(self.kind, up, down, left, right, w, s)
+        let keys = Keys {
+            up,
+            down,
+            left,
+            right,
+            w,
+            s,
+        };
+        action_for_keys(self.kind, keys)
     }
 
     /// Short names of the action ids, index = id.
@@ -115,28 +123,6 @@ impl RealGame {
     pub fn action_names(&self) -> Vec<String> {
         names(self.kind)
     }
-}
-
-fn keys_action(
-    kind: GameKind,
-    up: bool,
-    down: bool,
-    left: bool,
-    right: bool,
-    w: bool,
-    s: bool,
-) -> u8 {
-    action_for_keys(
-        kind,
-        Keys {
-            up,
-            down,
-            left,
-            right,
-            w,
-            s,
-        },
-    )
 }
 
 pub(crate) fn names(kind: GameKind) -> Vec<String> {
@@ -156,7 +142,15 @@ pub fn action_for_keys_js(
     w: bool,
     s: bool,
 ) -> Result<u8, JsValue> {
-    Ok(keys_action(parse_kind(game)?, up, down, left, right, w, s))
+    let keys = Keys {
+        up,
+        down,
+        left,
+        right,
+        w,
+        s,
+    };
+    Ok(action_for_keys(parse_kind(game)?, keys))
 }
 
 /// Names of the event bits set in `bits` ("built", "paddle_hit", ...).
