@@ -19,6 +19,7 @@ use burn::tensor::{ElementConversion, Tensor, TensorData};
 use super::logicnet::{LogicNet, event_loss};
 use super::model::{WorldConfig, WorldModel};
 use super::record::score_digits;
+use crate::metrics::FMeasure;
 
 /// Hidden states after every frame of `b` equally long episodes replayed at noise level 0.
 ///
@@ -62,45 +63,16 @@ pub fn clean_states<B: Backend>(
     Tensor::cat(states, 1)
 }
 
-/// How well event predictions at a threshold match the recorded events, over every event bit.
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
-pub struct EventCounts {
-    pub true_positive: usize,
-    pub false_positive: usize,
-    pub false_negative: usize,
-    pub true_negative: usize,
-}
-
-impl EventCounts {
-    /// Count `probs` `[n * e]` (row-major) at `threshold` against event bit sets.
-    pub fn count(probs: &[f32], events: &[u8], num_events: usize, threshold: f32) -> Self {
-        let mut c = Self::default();
-        for (row, &bits) in probs.chunks(num_events).zip(events) {
-            for (i, &p) in row.iter().enumerate() {
-                match (p >= threshold, (bits >> i) & 1 == 1) {
-                    (true, true) => c.true_positive += 1,
-                    (true, false) => c.false_positive += 1,
-                    (false, true) => c.false_negative += 1,
-                    (false, false) => c.true_negative += 1,
-                }
-            }
+/// Event predictions at `threshold` against the recorded events, every event bit counted:
+/// `probs` is `[n * num_events]` row-major, `events` one bit set per row.
+pub fn event_fmeasure(probs: &[f32], events: &[u8], num_events: usize, threshold: f32) -> FMeasure {
+    let mut f = FMeasure::default();
+    for (row, &bits) in probs.chunks(num_events).zip(events) {
+        for (i, &p) in row.iter().enumerate() {
+            f.add(p >= threshold, (bits >> i) & 1 == 1);
         }
-        c
     }
-
-    pub fn add(&mut self, o: Self) {
-        self.true_positive += o.true_positive;
-        self.false_positive += o.false_positive;
-        self.false_negative += o.false_negative;
-        self.true_negative += o.true_negative;
-    }
-
-    /// F-measure of the positive class; `None` when there is nothing to measure (no event
-    /// predicted and none recorded).
-    pub fn f1(&self) -> Option<f64> {
-        let denom = 2 * self.true_positive + self.false_positive + self.false_negative;
-        (denom > 0).then(|| 2.0 * self.true_positive as f64 / denom as f64)
-    }
+    f
 }
 
 /// AdamW on LogicNet alone.
@@ -139,14 +111,15 @@ impl<B: AutodiffBackend> LogicTrainer<B> {
         value
     }
 
-    /// Mean cross-entropy and event counts at `threshold` on held-out pairs, without training.
+    /// Mean cross-entropy and event F-measure counts at `threshold` on held-out pairs, without
+    /// training.
     pub fn evaluate(
         &self,
         z_prev: Tensor<B::InnerBackend, 4>,
         actions: &[u32],
         events: &[u8],
         threshold: f32,
-    ) -> (f32, EventCounts) {
+    ) -> (f32, FMeasure) {
         let net = self.net.valid();
         let logits = net.forward(z_prev, actions);
         let [_, e] = logits.dims();
@@ -156,7 +129,7 @@ impl<B: AutodiffBackend> LogicTrainer<B> {
             .convert::<f32>()
             .into_vec()
             .unwrap_or_default();
-        (loss, EventCounts::count(&probs, events, e, threshold))
+        (loss, event_fmeasure(&probs, events, e, threshold))
     }
 }
 
@@ -237,24 +210,26 @@ mod tests {
         }
         assert!(last < first * 0.2, "loss {first} -> {last}");
         let (_, counts) = tr.evaluate(z, &actions, &events, 0.5);
-        assert_eq!(counts.true_positive, 4);
-        assert_eq!(counts.false_positive + counts.false_negative, 0);
+        assert_eq!(counts.true_positives, 4);
+        assert_eq!(counts.false_positives + counts.false_negatives, 0);
         assert_eq!(counts.f1(), Some(1.0));
     }
 
     #[test]
     fn counts_and_f1() {
-        let c = EventCounts::count(&[0.9, 0.1, 0.6, 0.2], &[1, 1, 0, 0], 1, 0.5);
+        let c = event_fmeasure(&[0.9, 0.1, 0.6, 0.2], &[1, 1, 0, 0], 1, 0.5);
         assert_eq!(
             c,
-            EventCounts {
-                true_positive: 1,
-                false_positive: 1,
-                false_negative: 1,
-                true_negative: 1
+            FMeasure {
+                true_positives: 1,
+                false_positives: 1,
+                false_negatives: 1,
             }
         );
+        // Two event bits per row: bit 1 of the second row is the only one set.
+        let two = event_fmeasure(&[0.1, 0.2, 0.3, 0.8], &[0, 2], 2, 0.5);
+        assert_eq!(two.f1(), Some(1.0));
         assert_eq!(c.f1(), Some(0.5));
-        assert_eq!(EventCounts::default().f1(), None);
+        assert_eq!(FMeasure::default().f1(), None);
     }
 }

@@ -294,11 +294,7 @@ impl Dataset {
             let s = clip.start as usize;
             latents.extend_from_slice(&ep.latents[s * per..(s + len) * per]);
             for t in s..s + len {
-                actions.push(if ep.actions[t] == NO_ACTION {
-                    no_action
-                } else {
-                    ep.actions[t] as u32
-                });
+                actions.push(model_action(ep.actions[t], no_action));
                 events.push(ep.events[t]);
                 scores.push(ep.scores[t]);
             }
@@ -336,11 +332,6 @@ impl<B: Backend> StateBank<B> {
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()
     }
-
-    /// Rows whose event bits are not all zero.
-    pub fn positives(&self) -> usize {
-        self.events.iter().filter(|&&e| e != 0).count()
-    }
 }
 
 impl Dataset {
@@ -374,13 +365,7 @@ impl Dataset {
                 for &i in chunk {
                     let ep = &self.episodes[i];
                     lat.extend_from_slice(&ep.latents[..t * per]);
-                    acts.extend(
-                        ep.actions.iter().map(
-                            |&a| {
-                                if a == NO_ACTION { no_action } else { a as u32 }
-                            },
-                        ),
-                    );
+                    acts.extend(ep.actions.iter().map(|&a| model_action(a, no_action)));
                     scores.extend_from_slice(&ep.scores);
                 }
                 let lat = Tensor::<B, 5>::from_data(
@@ -408,6 +393,16 @@ impl Dataset {
             actions,
             events,
         })
+    }
+}
+
+/// A recorded action as the model's action id: the shards' `NO_ACTION` (the first frame) is the
+/// model's reserved "no previous action" id.
+fn model_action(recorded: u8, no_action: u32) -> u32 {
+    if recorded == NO_ACTION {
+        no_action
+    } else {
+        recorded as u32
     }
 }
 
