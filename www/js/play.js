@@ -142,9 +142,6 @@ async function main() {
     state.trained = false;
   }
   state.neural = neural !== null;
-  const probe = new RealGame(game, seed);
-  const names = probe.actionNames();
-  probe.free();
   const held = trackKeys();
 
   let real = null;
@@ -155,6 +152,7 @@ async function main() {
     if (real) real.free();
     real = new RealGame(game, seed);
     const [w, h] = [real.width, real.height];
+    const names = real.actionNames();
     if (neural) neural.reset(real.frameRgb(), real.score, real.playerX, real.playerY);
     const first = real.frameRgba();
     draw($("real"), first, w, h);
