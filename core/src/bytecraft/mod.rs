@@ -6,13 +6,16 @@
 
 pub mod alphabet;
 pub mod attention;
+pub mod bpe;
 pub mod byte_tokens;
 pub mod config;
 pub mod decode;
 pub mod decoder_layer;
 pub mod embedding;
+pub mod export;
 pub mod generate;
 pub mod hf_layout;
+pub mod init;
 pub mod kv_cache;
 pub mod mlp;
 pub mod model;
@@ -31,4 +34,4 @@ pub use config::{ConfigError, Qwen2Config};
 pub use decode::{InputError, greedy, logits};
 pub use kv_cache::KvCache;
 pub use model::Qwen2ForCausalLM;
-pub use weights::{RawTensor, SafetensorsShards, TensorSource, WeightDType, WeightError};
+pub use weights::{OwnedTensors, RawTensor, SafetensorsShards, TensorSource, WeightDType, WeightError};

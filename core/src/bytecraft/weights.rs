@@ -164,6 +164,76 @@ impl TensorSource for SafetensorsShards<'_> {
     }
 }
 
+/// Named f32 tensors held in memory: freshly initialised weights ([`super::init`]) or a
+/// trained model on its way to a safetensors file ([`super::export`]). Ordered by name so the
+/// serialised file is byte-for-byte reproducible.
+#[derive(Clone, Debug, Default)]
+pub struct OwnedTensors {
+    tensors: std::collections::BTreeMap<String, (Vec<usize>, Vec<u8>)>,
+}
+
+impl OwnedTensors {
+    pub fn insert(&mut self, name: impl Into<String>, shape: Vec<usize>, values: &[f32]) {
+        debug_assert_eq!(shape.iter().product::<usize>(), values.len());
+        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.tensors.insert(name.into(), (shape, bytes));
+    }
+
+    pub fn len(&self) -> usize {
+        self.tensors.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tensors.is_empty()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tensors.keys().map(String::as_str)
+    }
+
+    /// The f32 values of tensor `name`.
+    pub fn values(&self, name: &str) -> Option<Vec<f32>> {
+        let (_, bytes) = self.tensors.get(name)?;
+        Some(
+            bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        )
+    }
+
+    /// A safetensors file (F32 tensors, `format: pt` metadata as transformers writes it).
+    pub fn to_safetensors(&self) -> Result<Vec<u8>, WeightError> {
+        let views = self
+            .tensors
+            .iter()
+            .map(|(name, (shape, bytes))| {
+                safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytes)
+                    .map(|view| (name.clone(), view))
+                    .map_err(|e| WeightError::Format {
+                        what: format!("tensor `{name}`"),
+                        why: format!("{e:?}"),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+        safetensors::tensor::serialize(views, Some(metadata)).map_err(|e| WeightError::Format {
+            what: "the exported model".to_string(),
+            why: format!("{e:?}"),
+        })
+    }
+}
+
+impl TensorSource for OwnedTensors {
+    fn tensor(&self, name: &str) -> Result<Option<RawTensor<'_>>, WeightError> {
+        Ok(self.tensors.get(name).map(|(shape, bytes)| RawTensor {
+            dtype: WeightDType::F32,
+            shape: shape.clone(),
+            bytes,
+        }))
+    }
+}
+
 /// Decode little-endian f32/f16/bf16 bytes to f32 values.
 pub fn decode_f32(name: &str, raw: &RawTensor<'_>) -> Result<Vec<f32>, WeightError> {
     let count: usize = raw.shape.iter().product();
@@ -197,7 +267,7 @@ pub fn decode_f32(name: &str, raw: &RawTensor<'_>) -> Result<Vec<f32>, WeightErr
 }
 
 /// Transpose a row-major `[rows, cols]` matrix, in cache-friendly tiles.
-fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+pub(crate) fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     const TILE: usize = 32;
     let mut out = vec![0.0f32; values.len()];
     for r0 in (0..rows).step_by(TILE) {
