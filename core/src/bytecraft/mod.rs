@@ -13,6 +13,7 @@ pub mod decode;
 pub mod decoder_layer;
 pub mod embedding;
 pub mod export;
+pub mod file_codec;
 pub mod generate;
 pub mod hf_layout;
 pub mod init;
