@@ -366,10 +366,13 @@ mod tests {
     #[test]
     fn learns_the_most_frequent_pair_first() {
         let docs: [&[u8]; 2] = [b"abababcd", b"abxab"];
-        let bpe = train(docs, &BpeTrainConfig {
-            merges: 1,
-            ..Default::default()
-        });
+        let bpe = train(
+            docs,
+            &BpeTrainConfig {
+                merges: 1,
+                ..Default::default()
+            },
+        );
         assert_eq!(bpe.merges, vec![(b'a' as u32, b'b' as u32)]);
     }
 
@@ -405,13 +408,22 @@ mod tests {
 
     #[test]
     fn encoding_round_trips_and_compresses() {
-        let doc = b"FWS\x0a\x00\x00\x00FWS\x0a\x00\x00\x00\x40\x00\x00\x00\x40\x00\x00\x00".repeat(20);
-        let bpe = train([doc.as_slice()], &BpeTrainConfig {
-            merges: 30,
-            ..Default::default()
-        });
+        let doc =
+            b"FWS\x0a\x00\x00\x00FWS\x0a\x00\x00\x00\x40\x00\x00\x00\x40\x00\x00\x00".repeat(20);
+        let bpe = train(
+            [doc.as_slice()],
+            &BpeTrainConfig {
+                merges: 30,
+                ..Default::default()
+            },
+        );
         let other = b"FWS\x0a\x40\x00\x00\x00zz\x00\x00";
-        for bytes in [doc.as_slice(), other.as_slice(), b"".as_slice(), b"q".as_slice()] {
+        for bytes in [
+            doc.as_slice(),
+            other.as_slice(),
+            b"".as_slice(),
+            b"q".as_slice(),
+        ] {
             let ids = bpe.encode(bytes);
             assert_eq!(decode(&bpe, &ids), bytes);
         }
@@ -431,10 +443,13 @@ mod tests {
     #[test]
     fn encoding_the_training_data_reproduces_its_segmentation() {
         let docs: [&[u8]; 2] = [b"aaaaaaabaabaaab", b"baaabaaa"];
-        let bpe = train(docs, &BpeTrainConfig {
-            merges: 6,
-            ..Default::default()
-        });
+        let bpe = train(
+            docs,
+            &BpeTrainConfig {
+                merges: 6,
+                ..Default::default()
+            },
+        );
         for doc in docs {
             let ids = bpe.encode(doc);
             assert_eq!(decode(&bpe, &ids), doc);

@@ -45,9 +45,17 @@ pub fn export_tensors<B: Backend>(model: &Qwen2ForCausalLM<B>) -> OwnedTensors {
         put_linear(&mut out, &format!("{p}.self_attn.k_proj"), &attn.k_proj);
         put_linear(&mut out, &format!("{p}.self_attn.v_proj"), &attn.v_proj);
         put_linear(&mut out, &format!("{p}.self_attn.o_proj"), &attn.o_proj);
-        put_linear(&mut out, &format!("{p}.mlp.gate_proj"), &layer.mlp.gate_proj);
+        put_linear(
+            &mut out,
+            &format!("{p}.mlp.gate_proj"),
+            &layer.mlp.gate_proj,
+        );
         put_linear(&mut out, &format!("{p}.mlp.up_proj"), &layer.mlp.up_proj);
-        put_linear(&mut out, &format!("{p}.mlp.down_proj"), &layer.mlp.down_proj);
+        put_linear(
+            &mut out,
+            &format!("{p}.mlp.down_proj"),
+            &layer.mlp.down_proj,
+        );
         for (name, norm) in [
             ("input_layernorm", &layer.input_layernorm),
             ("post_attention_layernorm", &layer.post_attention_layernorm),
@@ -71,11 +79,17 @@ pub fn hf_config_json(config: &Qwen2Config) -> String {
     let mut value = serde_json::to_value(config).expect("config serialises");
     let obj = value.as_object_mut().expect("config is an object");
     obj.retain(|_, v| !v.is_null());
-    obj.insert("architectures".into(), serde_json::json!(["Qwen2ForCausalLM"]));
+    obj.insert(
+        "architectures".into(),
+        serde_json::json!(["Qwen2ForCausalLM"]),
+    );
     obj.insert("model_type".into(), "qwen2".into());
     obj.insert("torch_dtype".into(), "float32".into());
     obj.insert("attention_dropout".into(), 0.0.into());
-    obj.insert("initializer_range".into(), super::init::INITIALIZER_RANGE.into());
+    obj.insert(
+        "initializer_range".into(),
+        super::init::INITIALIZER_RANGE.into(),
+    );
     obj.insert("use_cache".into(), true.into());
     if !obj.contains_key("rope_theta") && !obj.contains_key("rope_parameters") {
         obj.insert("rope_theta".into(), config.rope_theta().into());
@@ -83,7 +97,10 @@ pub fn hf_config_json(config: &Qwen2Config) -> String {
     if let Some(kv) = config.num_key_value_heads {
         obj.insert("num_key_value_heads".into(), kv.into());
     } else {
-        obj.insert("num_key_value_heads".into(), config.num_attention_heads.into());
+        obj.insert(
+            "num_key_value_heads".into(),
+            config.num_attention_heads.into(),
+        );
     }
     obj.insert("max_window_layers".into(), config.num_hidden_layers.into());
     obj.insert("sliding_window".into(), serde_json::Value::Null);

@@ -20,7 +20,10 @@ pub enum CodecError {
 }
 
 enum Encoder {
-    Merges { bpe: ByteBpe, token_of_piece: Vec<u32> },
+    Merges {
+        bpe: ByteBpe,
+        token_of_piece: Vec<u32>,
+    },
     Longest(LongestMatch),
 }
 
@@ -73,13 +76,17 @@ impl FileCodec {
             Encoder::Merges {
                 bpe,
                 token_of_piece,
-            } => ids.extend(bpe.encode(file).into_iter().map(|p| token_of_piece[p as usize])),
-            Encoder::Longest(lm) => ids.extend(lm.encode(file).map_err(|offset| {
-                CodecError::Uncovered {
+            } => ids.extend(
+                bpe.encode(file)
+                    .into_iter()
+                    .map(|p| token_of_piece[p as usize]),
+            ),
+            Encoder::Longest(lm) => {
+                ids.extend(lm.encode(file).map_err(|offset| CodecError::Uncovered {
                     offset,
                     byte: file[offset],
-                }
-            })?),
+                })?)
+            }
         }
         ids.push(self.eos);
         Ok(ids)
@@ -129,10 +136,13 @@ mod tests {
     fn encode_then_decode_gives_the_file_back_both_ways() {
         let file = b"FWS\x0a\x20\x00\x00\x00\x78\x00\x05\x5f\x00\x00\x0f\xa0\x00\x40\x00\x00\x00"
             .repeat(3);
-        let bpe = train([file.as_slice()], &BpeTrainConfig {
-            merges: 12,
-            ..Default::default()
-        });
+        let bpe = train(
+            [file.as_slice()],
+            &BpeTrainConfig {
+                merges: 12,
+                ..Default::default()
+            },
+        );
         let tokens = ByteTokens::from_tokenizer_json(&tokenizer_json(&bpe)).unwrap();
         for merges in [Some(bpe.clone()), None] {
             let codec = FileCodec::new(&tokens, merges).unwrap();
@@ -148,10 +158,13 @@ mod tests {
     #[test]
     fn a_piece_missing_from_the_vocabulary_is_named() {
         let file = b"abababab";
-        let bpe = train([file.as_slice()], &BpeTrainConfig {
-            merges: 2,
-            ..Default::default()
-        });
+        let bpe = train(
+            [file.as_slice()],
+            &BpeTrainConfig {
+                merges: 2,
+                ..Default::default()
+            },
+        );
         let fewer = ByteBpe { merges: vec![] };
         let tokens = ByteTokens::from_tokenizer_json(&tokenizer_json(&fewer)).unwrap();
         let err = FileCodec::new(&tokens, Some(bpe)).err().unwrap();

@@ -24,6 +24,7 @@ pub mod prompts;
 pub mod rms_norm;
 pub mod rope;
 pub mod sampler;
+pub mod train;
 pub mod weights;
 
 #[cfg(test)]
@@ -35,4 +36,6 @@ pub use config::{ConfigError, Qwen2Config};
 pub use decode::{InputError, greedy, logits};
 pub use kv_cache::KvCache;
 pub use model::Qwen2ForCausalLM;
-pub use weights::{OwnedTensors, RawTensor, SafetensorsShards, TensorSource, WeightDType, WeightError};
+pub use weights::{
+    OwnedTensors, RawTensor, SafetensorsShards, TensorSource, WeightDType, WeightError,
+};

@@ -35,8 +35,8 @@ mod tests {
 
     #[test]
     fn zlib_files_become_the_same_bytes_uncompressed() {
-        let body: Vec<u8> = b"\x78\x00\x05\x5f\x00\x00\x0f\xa0\x00\x00\x18\x01\x00\x40\x00\x00\x00"
-            .to_vec();
+        let body: Vec<u8> =
+            b"\x78\x00\x05\x5f\x00\x00\x0f\xa0\x00\x00\x18\x01\x00\x40\x00\x00\x00".to_vec();
         let mut fws = b"FWS\x0a".to_vec();
         fws.extend_from_slice(&((8 + body.len()) as u32).to_le_bytes());
         fws.extend_from_slice(&body);

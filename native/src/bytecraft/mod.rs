@@ -2,7 +2,10 @@
 //! behind `gamegen bytecraft ...`.
 
 pub mod checkpoint;
+pub mod corpus;
 pub mod generate;
 pub mod tokenizer;
+pub mod tokenizer_train;
+pub mod train;
 
 pub use checkpoint::{Checkpoint, CheckpointError};

@@ -11,7 +11,11 @@
 
 use std::path::{Path, PathBuf};
 
+use gamegen_core::bytecraft::bpe::ByteBpe;
+use gamegen_core::bytecraft::file_codec::{CodecError, FileCodec};
 use gamegen_core::bytecraft::{ByteTokens, TokenizerError};
+
+use super::tokenizer_train::{MERGES_FILE, MERGES_FORMAT, MergesFile};
 
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 pub const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
@@ -32,6 +36,8 @@ pub enum TextTokenizerError {
     },
     #[error("cannot encode the prompt: {0}")]
     Encode(String),
+    #[error("{path}")]
+    Codec { path: PathBuf, source: CodecError },
 }
 
 pub struct TextTokenizer {
@@ -39,6 +45,9 @@ pub struct TextTokenizer {
     pub bytes: ByteTokens,
     /// The checkpoint's Jinja chat template, when `tokenizer_config.json` has one.
     pub chat_template: Option<String>,
+    /// The byte BPE's merges (`byte_merges.json`), present for tokenizers we trained.
+    pub merges: Option<ByteBpe>,
+    dir: PathBuf,
 }
 
 impl TextTokenizer {
@@ -64,11 +73,50 @@ impl TextTokenizer {
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
             .and_then(|v| v.get("chat_template")?.as_str().map(str::to_string));
+        let merges_path = dir.join(MERGES_FILE);
+        let merges = if merges_path.is_file() {
+            let text =
+                std::fs::read_to_string(&merges_path).map_err(|source| TextTokenizerError::Io {
+                    path: merges_path.clone(),
+                    source,
+                })?;
+            let file: MergesFile =
+                serde_json::from_str(&text).map_err(|e| TextTokenizerError::Parse {
+                    path: merges_path.clone(),
+                    why: e.to_string(),
+                })?;
+            if file.format != MERGES_FORMAT {
+                return Err(TextTokenizerError::Parse {
+                    path: merges_path,
+                    why: format!("format `{}`, expected `{MERGES_FORMAT}`", file.format),
+                });
+            }
+            Some(file.bpe)
+        } else {
+            None
+        };
         Ok(Self {
             inner,
             bytes,
             chat_template,
+            merges,
+            dir: dir.to_path_buf(),
         })
+    }
+
+    /// Files <-> ids for this tokenizer: its merges when it has them, else longest-first.
+    pub fn file_codec(&self) -> Result<FileCodec, TextTokenizerError> {
+        FileCodec::new(&self.bytes, self.merges.clone()).map_err(|source| {
+            TextTokenizerError::Codec {
+                path: self.dir.join(MERGES_FILE),
+                source,
+            }
+        })
+    }
+
+    /// Total vocabulary (text tokens and added tokens).
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
     }
 
     /// Token ids of `text` as transformers' `encode(text, add_special_tokens=False)`.

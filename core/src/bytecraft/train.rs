@@ -1,0 +1,381 @@
+//! Training a ByteCraft model: examples (prompt ids + file ids), padded batches, the masked
+//! next-token loss, the learning-rate schedule and one optimiser step.
+//!
+//! As in the paper, the model reads the chat-rendered prompt and learns only the file: the
+//! loss covers the positions whose target is a byte token (bos, the pieces, eos), never the
+//! prompt. Files longer than the context are cut after their start, so the header and the first
+//! tags (what decides whether a file loads at all) are always learnt.
+
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::AutodiffModule;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use super::model::Qwen2ForCausalLM;
+
+/// One training sequence.
+#[derive(Clone, Debug)]
+pub struct Example<'a> {
+    /// The chat-rendered prompt ending in `Bytes: `.
+    pub prompt: &'a [u32],
+    /// bos, the file's pieces, eos.
+    pub file: &'a [u32],
+}
+
+/// Token ids `[batch, len]`, next-token targets and the loss mask, padded on the right.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LmBatch {
+    pub batch: usize,
+    pub len: usize,
+    pub inputs: Vec<i64>,
+    pub targets: Vec<i64>,
+    /// 1 where the target is a file token inside the context.
+    pub mask: Vec<f32>,
+    /// Sum of `mask`: the number of predicted file tokens.
+    pub predicted: usize,
+}
+
+/// Pad `examples` to the longest one, each cut to `context` tokens. `pad` fills inputs and
+/// targets past the end (masked out, and after every real token so causal attention never
+/// lets it change a real position).
+pub fn make_batch(examples: &[Example<'_>], context: usize, pad: u32) -> LmBatch {
+    let seqs: Vec<Vec<u32>> = examples
+        .iter()
+        .map(|e| {
+            let mut s = e.prompt.to_vec();
+            s.extend_from_slice(e.file);
+            s.truncate(context + 1);
+            s
+        })
+        .collect();
+    let len = seqs
+        .iter()
+        .map(|s| s.len().saturating_sub(1))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let batch = examples.len();
+    let mut inputs = vec![pad as i64; batch * len];
+    let mut targets = vec![pad as i64; batch * len];
+    let mut mask = vec![0.0f32; batch * len];
+    let mut predicted = 0;
+    for (row, (s, e)) in seqs.iter().zip(examples).enumerate() {
+        for t in 0..s.len().saturating_sub(1) {
+            inputs[row * len + t] = s[t] as i64;
+            targets[row * len + t] = s[t + 1] as i64;
+            // Target index t + 1 is a file token when it is at or past the prompt's end.
+            if t + 1 >= e.prompt.len() {
+                mask[row * len + t] = 1.0;
+                predicted += 1;
+            }
+        }
+    }
+    LmBatch {
+        batch,
+        len,
+        inputs,
+        targets,
+        mask,
+        predicted,
+    }
+}
+
+/// Summed cross-entropy over the masked positions (divide by `predicted` for the mean).
+pub fn summed_loss<B: Backend>(
+    model: &Qwen2ForCausalLM<B>,
+    batch: &LmBatch,
+    device: &B::Device,
+) -> Tensor<B, 1> {
+    let shape = [batch.batch, batch.len];
+    let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(batch.inputs.clone(), shape), device);
+    let targets = Tensor::<B, 3, Int>::from_data(
+        TensorData::new(batch.targets.clone(), [batch.batch, batch.len, 1]),
+        device,
+    );
+    let mask = Tensor::<B, 2>::from_data(TensorData::new(batch.mask.clone(), shape), device);
+    let logits = model.forward(ids, &mut model.new_cache());
+    let logp = log_softmax(logits, 2);
+    let picked = logp.gather(2, targets).reshape(shape);
+    (picked * mask).sum().neg()
+}
+
+/// Optimiser settings (AdamW with warm-up and cosine decay).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LmTrainConfig {
+    pub learning_rate: f64,
+    /// The cosine ends at `learning_rate * min_lr_ratio`.
+    pub min_lr_ratio: f64,
+    pub warmup_steps: usize,
+    /// Total optimiser steps the cosine spans.
+    pub total_steps: usize,
+    pub weight_decay: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub grad_clip: Option<f32>,
+}
+
+impl Default for LmTrainConfig {
+    fn default() -> Self {
+        Self {
+            learning_rate: 2e-3,
+            min_lr_ratio: 0.1,
+            warmup_steps: 50,
+            total_steps: 1000,
+            weight_decay: 0.01,
+            beta1: 0.9,
+            beta2: 0.95,
+            grad_clip: Some(1.0),
+        }
+    }
+}
+
+impl LmTrainConfig {
+    /// Linear warm-up to the peak, then a cosine down to `min_lr_ratio` of it.
+    pub fn lr_at(&self, step: usize) -> f64 {
+        let peak = self.learning_rate;
+        if step < self.warmup_steps {
+            return peak * (step + 1) as f64 / self.warmup_steps as f64;
+        }
+        let span = self.total_steps.saturating_sub(self.warmup_steps).max(1);
+        let progress = ((step - self.warmup_steps) as f64 / span as f64).min(1.0);
+        let floor = peak * self.min_lr_ratio;
+        floor + (peak - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+    }
+
+    fn optimizer(&self) -> AdamWConfig {
+        AdamWConfig::new()
+            .with_beta_1(self.beta1)
+            .with_beta_2(self.beta2)
+            .with_weight_decay(self.weight_decay)
+            .with_grad_clipping(self.grad_clip.map(GradientClippingConfig::Norm))
+    }
+}
+
+/// The model and its optimiser; `step` counts optimiser steps over all runs.
+pub struct LmTrainer<B: AutodiffBackend> {
+    pub model: Qwen2ForCausalLM<B>,
+    pub config: LmTrainConfig,
+    pub step: usize,
+    optim: OptimizerAdaptor<AdamW, Qwen2ForCausalLM<B>, B>,
+}
+
+/// What one optimiser step measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct LmStepStats {
+    pub step: usize,
+    /// Mean cross-entropy per predicted file token (nats).
+    pub loss: f64,
+    pub tokens: usize,
+    pub lr: f64,
+}
+
+impl<B: AutodiffBackend> LmTrainer<B> {
+    pub fn new(model: Qwen2ForCausalLM<B>, config: LmTrainConfig, step: usize) -> Self {
+        let optim = config.optimizer().init();
+        Self {
+            model,
+            config,
+            step,
+            optim,
+        }
+    }
+
+    /// One optimiser step over `micro` batches (gradient accumulation): the gradient is that
+    /// of the mean loss over every predicted token of all of them.
+    pub fn step(&mut self, micro: &[LmBatch], device: &B::Device) -> LmStepStats {
+        let tokens: usize = micro.iter().map(|b| b.predicted).sum();
+        let scale = 1.0 / tokens.max(1) as f64;
+        let mut acc = GradientsAccumulator::<Qwen2ForCausalLM<B>>::new();
+        let mut total = 0.0f64;
+        for batch in micro.iter().filter(|b| b.predicted > 0) {
+            let loss = summed_loss(&self.model, batch, device).mul_scalar(scale);
+            total += loss.clone().into_scalar().elem::<f64>();
+            let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+            acc.accumulate(&self.model, grads);
+        }
+        let lr = self.config.lr_at(self.step);
+        if tokens > 0 {
+            self.model = self.optim.step(lr, self.model.clone(), acc.grads());
+        }
+        self.step += 1;
+        LmStepStats {
+            step: self.step,
+            loss: total,
+            tokens,
+            lr,
+        }
+    }
+
+    /// Mean cross-entropy per predicted token over `batches`, without gradients.
+    pub fn evaluate(
+        &self,
+        batches: &[LmBatch],
+        device: &burn::tensor::Device<B::InnerBackend>,
+    ) -> f64 {
+        let model = self.model.valid();
+        let (mut sum, mut n) = (0.0f64, 0usize);
+        for b in batches.iter().filter(|b| b.predicted > 0) {
+            sum += summed_loss(&model, b, device).into_scalar().elem::<f64>();
+            n += b.predicted;
+        }
+        sum / n.max(1) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::{Autodiff, NdArray};
+
+    use super::super::config::Qwen2Config;
+    use super::super::init::random_weights;
+    use super::*;
+
+    #[test]
+    fn batches_predict_file_tokens_only() {
+        let (p1, f1) = ([7u32, 8, 9], [1u32, 20, 21, 2]);
+        let (p2, f2) = ([7u32], [1u32, 2]);
+        let b = make_batch(
+            &[
+                Example {
+                    prompt: &p1,
+                    file: &f1,
+                },
+                Example {
+                    prompt: &p2,
+                    file: &f2,
+                },
+            ],
+            64,
+            0,
+        );
+        assert_eq!((b.batch, b.len), (2, 6));
+        assert_eq!(&b.inputs[..6], &[7, 8, 9, 1, 20, 21]);
+        assert_eq!(&b.targets[..6], &[8, 9, 1, 20, 21, 2]);
+        assert_eq!(&b.mask[..6], &[0.0, 0.0, 1.0, 1.0, 1.0, 1.0]);
+        assert_eq!(&b.inputs[6..], &[7, 1, 0, 0, 0, 0]);
+        assert_eq!(&b.mask[6..], &[1.0, 1.0, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(b.predicted, 6);
+        // Cut to the context: the prompt and the file's start survive.
+        let cut = make_batch(
+            &[Example {
+                prompt: &p1,
+                file: &f1,
+            }],
+            4,
+            0,
+        );
+        assert_eq!(cut.inputs, vec![7, 8, 9, 1]);
+        assert_eq!(cut.targets, vec![8, 9, 1, 20]);
+        assert_eq!(cut.predicted, 2);
+    }
+
+    #[test]
+    fn schedule_warms_up_then_decays_to_the_floor() {
+        let c = LmTrainConfig {
+            learning_rate: 1.0,
+            min_lr_ratio: 0.1,
+            warmup_steps: 10,
+            total_steps: 110,
+            ..Default::default()
+        };
+        assert!((c.lr_at(0) - 0.1).abs() < 1e-12);
+        assert!((c.lr_at(9) - 1.0).abs() < 1e-12);
+        assert!((c.lr_at(60) - 0.55).abs() < 1e-9);
+        assert!((c.lr_at(110) - 0.1).abs() < 1e-12);
+        assert!((c.lr_at(500) - 0.1).abs() < 1e-12);
+    }
+
+    #[test]
+    fn padding_does_not_change_the_loss_of_real_tokens() {
+        type B = NdArray;
+        let config = Qwen2Config::from_json(
+            r#"{"vocab_size": 30, "hidden_size": 16, "intermediate_size": 24,
+                "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
+                "rope_theta": 10000.0, "tie_word_embeddings": true}"#,
+        )
+        .unwrap();
+        let device = Default::default();
+        let model =
+            Qwen2ForCausalLM::<B>::load(&config, &random_weights(&config, 1), &device).unwrap();
+        let (p, f, long) = ([3u32, 4], [1u32, 9, 2], [1u32, 9, 9, 9, 9, 9, 2]);
+        let alone = make_batch(
+            &[Example {
+                prompt: &p,
+                file: &f,
+            }],
+            64,
+            0,
+        );
+        let padded = make_batch(
+            &[
+                Example {
+                    prompt: &p,
+                    file: &f,
+                },
+                Example {
+                    prompt: &p,
+                    file: &long,
+                },
+            ],
+            64,
+            0,
+        );
+        let a: f64 = summed_loss(&model, &alone, &device).into_scalar().elem();
+        let both: f64 = summed_loss(&model, &padded, &device).into_scalar().elem();
+        let second = make_batch(
+            &[Example {
+                prompt: &p,
+                file: &long,
+            }],
+            64,
+            0,
+        );
+        let b: f64 = summed_loss(&model, &second, &device).into_scalar().elem();
+        assert!((a + b - both).abs() < 1e-4, "{a} + {b} vs {both}");
+    }
+
+    #[test]
+    fn training_memorises_a_file() {
+        type B = Autodiff<NdArray>;
+        let config = Qwen2Config::from_json(
+            r#"{"vocab_size": 24, "hidden_size": 32, "intermediate_size": 48,
+                "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+                "rope_theta": 10000.0, "tie_word_embeddings": true}"#,
+        )
+        .unwrap();
+        let device = Default::default();
+        let model =
+            Qwen2ForCausalLM::<B>::load(&config, &random_weights(&config, 2), &device).unwrap();
+        let mut t = LmTrainer::new(
+            model,
+            LmTrainConfig {
+                learning_rate: 1e-2,
+                warmup_steps: 5,
+                total_steps: 60,
+                ..Default::default()
+            },
+            0,
+        );
+        let (p, f) = ([3u32, 4, 5], [1u32, 10, 11, 12, 13, 14, 15, 2]);
+        let batch = make_batch(
+            &[Example {
+                prompt: &p,
+                file: &f,
+            }],
+            64,
+            0,
+        );
+        let before = t.evaluate(std::slice::from_ref(&batch), &device);
+        for _ in 0..60 {
+            t.step(std::slice::from_ref(&batch), &device);
+        }
+        let after = t.evaluate(std::slice::from_ref(&batch), &device);
+        assert!(before > 2.5, "{before}");
+        assert!(after < 0.1, "{before} -> {after}");
+        assert_eq!(t.step, 60);
+    }
+}
