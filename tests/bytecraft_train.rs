@@ -427,4 +427,11 @@ fn a_killed_run_resumes_from_its_last_checkpoint() {
     resume.extend(["--resume", "--stop-after", "3"]);
     ok(&gamegen(&resume));
     assert_eq!(read_step(), at_kill + 3);
+    // The log holds each step once, in order, up to the resumed run's end.
+    let steps: Vec<u64> = log_lines(&out)
+        .iter()
+        .filter(|l| l["stage"] == "train")
+        .map(|l| l["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, (1..=at_kill + 3).collect::<Vec<_>>());
 }

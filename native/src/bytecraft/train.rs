@@ -357,6 +357,9 @@ fn train_with<B: AutodiffBackend>(
     };
     let mut trainer = LmTrainer::new(model, train_config, start_step);
     let parameters = config.parameter_count();
+    if start_step > 0 {
+        drop_log_after(out, start_step)?;
+    }
     let mut log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -462,6 +465,24 @@ fn train_with<B: AutodiffBackend>(
         wall_seconds: wall(&started),
         tokens_per_second: tokens_seen as f64 / seconds.max(1e-9),
     })
+}
+
+/// A killed run may have logged steps after its last checkpoint; the resumed run redoes
+/// them, so their old lines go.
+fn drop_log_after(out: &Path, step: usize) -> anyhow::Result<()> {
+    let path = out.join(LOG_FILE);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    let kept: String = text
+        .lines()
+        .filter(|l| serde_json::from_str::<LogLine>(l).is_ok_and(|l| l.step <= step))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if kept.len() != text.len() {
+        write_atomic(&path, kept.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// `loss.png` from the log: training loss (blue, smoothed over 20 steps) and validation loss
