@@ -76,6 +76,15 @@ impl Config {
         if !chromium.is_file() {
             return Err(Error::ChromiumMissing(chromium));
         }
+        let www = match www.or_else(|| env(ENV_WWW)) {
+            Some(dir) if has_packages(&dir) => dir,
+            Some(dir) => return Err(Error::PackagesMissing(format!("in {}", dir.display()))),
+            None => find_www().ok_or_else(|| {
+                Error::PackagesMissing(
+                    "next to the gamegen binary or the current directory".to_string(),
+                )
+            })?,
+        };
         let node = node
             .or_else(|| env(ENV_NODE))
             .unwrap_or_else(|| PathBuf::from("node"));
@@ -89,15 +98,6 @@ impl Config {
         if !node_ok {
             return Err(Error::NodeMissing(node));
         }
-        let www = match www.or_else(|| env(ENV_WWW)) {
-            Some(dir) if has_packages(&dir) => dir,
-            Some(dir) => return Err(Error::PackagesMissing(format!("in {}", dir.display()))),
-            None => find_www().ok_or_else(|| {
-                Error::PackagesMissing(
-                    "next to the gamegen binary or the current directory".to_string(),
-                )
-            })?,
-        };
         Ok(Self {
             chromium,
             node,
@@ -231,7 +231,14 @@ pub fn classify(o: &Observation) -> (Class, String) {
         return (Class::Broken, why);
     }
     if o.panic || o.input_panic {
-        return (Class::Broken, "Ruffle panicked".into());
+        // Ruffle's message: "panicked at FILE:LINE:COL:\nWHAT"; keep where and what.
+        let what = o
+            .console
+            .iter()
+            .find(|l| l.starts_with("panicked at"))
+            .map(|l| l.lines().take(2).collect::<Vec<_>>().join(" "))
+            .map_or(String::new(), |m| format!(": {m}"));
+        return (Class::Broken, format!("Ruffle panicked{what}"));
     }
     if o.flat.is_empty() || o.canvas.is_none() {
         return (Class::Broken, "no frame could be read back".into());
@@ -408,7 +415,14 @@ mod tests {
         assert_eq!(classify(&Observation::default()).0, Class::Broken);
         let mut o = drawn();
         o.panic = true;
-        assert_eq!(classify(&o).0, Class::Broken);
+        o.console = vec!["panicked at core/src/x.rs:1:2:\nFailed to compile\n\nStack:".into()];
+        assert_eq!(
+            classify(&o),
+            (
+                Class::Broken,
+                "Ruffle panicked: panicked at core/src/x.rs:1:2: Failed to compile".into()
+            )
+        );
         let mut o = drawn();
         o.timeout = true;
         assert_eq!(classify(&o).0, Class::Broken);

@@ -147,40 +147,41 @@ impl Report {
         );
         let pct = |n: usize| 100.0 * n as f64 / s.files.max(1) as f64;
         let c = |k: &str| s.counts[k];
-        let rows: [(&str, String, usize); 5] = [
+        // (paper class, our class(es), bound: "" exact, "<=" or ">=", count)
+        let rows: [(&str, String, &str, usize); 5] = [
             (
                 "Fully broken (wrong format)",
                 format!(
                     "broken: {} by levels 1-2 (exactly the paper's header check), {} by Ruffle (rejected, panicked, hung)",
                     s.broken_by["header"], s.broken_by["ruffle"]
                 ),
+                "",
                 c("broken"),
             ),
-            (
-                "Blank canvas (flat color)",
-                "blank".into(),
-                c("blank"),
-            ),
+            ("Blank canvas (flat color)", "blank".into(), "", c("blank")),
             (
                 "Stuck on loading screen",
-                "within static (a loader that never finishes does not change); not told apart automatically".into(),
+                "part of static (a loader that never finishes does not change); not told apart automatically".into(),
+                "&le; ",
                 c("static"),
             ),
             (
                 "Showing/hearing something",
-                "animated, and static files that are not loaders (sound is not measured)".into(),
+                "animated, plus the static files that are not loaders (sound is not measured)".into(),
+                "&ge; ",
                 c("animated"),
             ),
             (
                 "Fully working",
-                "interactive: an upper bound (answers keys or clicks); \"playable\" still needs a person".into(),
+                "interactive: an upper bound (it answers keys or clicks); \"playable\" still needs a person".into(),
+                "&le; ",
                 c("interactive"),
             ),
         ];
-        for (paper, ours, n) in rows {
+        for (paper, ours, bound, n) in rows {
             let _ = writeln!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td class=\"n\">{n}</td><td class=\"n\">{:.1}%</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td class=\"n\">{bound}{n}</td><td class=\"n\">{bound}{:.1}%</td></tr>",
                 esc(paper),
                 esc(&ours),
                 pct(n)

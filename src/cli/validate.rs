@@ -70,7 +70,7 @@ pub struct Args {
     #[arg(long, requires = "ruffle")]
     pub www: Option<PathBuf>,
     /// With --ruffle: seconds one file may take before its page is recreated.
-    #[arg(long, default_value_t = 10.0, requires = "ruffle")]
+    #[arg(long, default_value_t = 30.0, requires = "ruffle")]
     pub ruffle_timeout: f64,
 }
 
