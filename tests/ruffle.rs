@@ -132,6 +132,14 @@ fn known_files_land_in_their_classes_and_the_report_has_thumbnails() {
         "moving.swf",
         &build(&attrs(vec![square(Motion::Linear { dx: 3.0, dy: 0.0 })])),
     );
+    // Blank, but with a DefineSceneAndFrameLabelData tag cut short: levels 1-2 say damaged,
+    // Ruffle plays it and logs "ERROR core/... Error running definition tag".
+    let mut bad = build(&attrs(vec![]));
+    let end = bad.len() - 4; // before the last ShowFrame + End
+    bad.splice(end..end, [0x81, 0x15, 0xff]); // tag 86, length 1, an unfinished EncodedU32
+    let len = bad.len() as u32;
+    bad[4..8].copy_from_slice(&len.to_le_bytes());
+    let damaged = write("damaged.swf", &bad);
     let garbage = write("garbage.swf", b"this is not a flash movie at all");
     let mut cut = build(&attrs(vec![square(Motion::Still)]));
     cut.truncate(6);
@@ -142,6 +150,7 @@ fn known_files_land_in_their_classes_and_the_report_has_thumbnails() {
         (&moving, "animated"),
         (&animated, "animated"),
         (&game, "interactive"),
+        (&damaged, "blank"),
         (&garbage, "broken"),
         (&truncated, "broken"),
     ];
@@ -207,6 +216,21 @@ fn known_files_land_in_their_classes_and_the_report_has_thumbnails() {
             Some(0),
             "no requests"
         );
+        let errors: Vec<&str> = r["console"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap())
+            .collect();
+        if *path == &damaged {
+            assert_eq!(f["verdict"], "damaged");
+            assert!(
+                errors.iter().any(|l| l.starts_with("ERROR core/")),
+                "Ruffle's error lines are recorded: {errors:?}"
+            );
+        } else {
+            assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+        }
     }
     for (class, n) in &counts {
         assert_eq!(
@@ -221,7 +245,7 @@ fn known_files_land_in_their_classes_and_the_report_has_thumbnails() {
     assert_eq!(
         page.matches("<img alt=\"\" src=\"data:image/png;base64,")
             .count(),
-        10
+        12
     );
     assert!(page.contains("Fully working") && page.contains("Blank canvas"));
     assert!(!page.contains("src=\"http"), "the report is self-contained");

@@ -266,13 +266,28 @@ const PAGE_HTML = `<!doctype html><html><head><meta charset="utf-8">
 
 const MIME = { ".js": "text/javascript", ".wasm": "application/wasm", ".map": "application/json" };
 
+/** The error lines worth keeping, or null. Ruffle logs through console.log with CSS styling:
+ * text() is "%cERROR%c core/src/x.rs:70%c message" followed by the three style strings; that
+ * becomes "ERROR core/src/x.rs:70 message". Panics and page errors come as console errors. The
+ * blocked requests' "Failed to load resource" lines are dropped (they are listed as blocked). */
+function ruffleError(type, text) {
+  if (text.startsWith("%cERROR%c ")) {
+    let body = text.slice("%cERROR%c ".length);
+    const styles = body.lastIndexOf(" color: red;");
+    if (styles > 0) body = body.slice(0, styles);
+    return "ERROR " + body.replace("%c", "");
+  }
+  if (type === "error" && !text.startsWith("Failed to load resource")) return text;
+  return null;
+}
+
 /** A page whose every request is answered from disk; anything else is aborted (no network). */
 async function newPage(browser) {
   const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
   const state = { console: [], blocked: [] };
   page.on("console", (m) => {
-    // The blocked requests are reported as such (below), not as console noise.
-    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) state.console.push(m.text());
+    const line = ruffleError(m.type(), m.text());
+    if (line) state.console.push(line);
   });
   page.on("pageerror", (e) => state.console.push(`page error: ${e}`));
   await page.route("**/*", async (route) => {

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 pub fn run(args: &Args, paths: &[PathBuf], jobs: usize) -> anyhow::Result<()> {
-    if !(args.ruffle_timeout > 0.0) {
+    if !args.ruffle_timeout.is_finite() || args.ruffle_timeout <= 0.0 {
         bail!("--ruffle-timeout must be a positive number of seconds");
     }
     // Find the tools before any work, so a missing browser costs nothing and says so.
