@@ -386,12 +386,15 @@ async function main() {
         const b64 = readFileSync(job.path).toString("base64");
         obs = await withTimeout(p.page.evaluate(([d, s]) => window.classify(d, s), [b64, plan(job)]), opts.timeoutMs);
       } catch (e) {
-        obs = { loaded: false, panic: false, timeout: /timed out/.test(String(e.message)), error: String(e.message ?? e).split("\n")[0] };
+        // A timeout, a crashed page or a file the driver cannot read: no observation.
+        obs = { loaded: false, panic: false, failed: true, timeout: /timed out/.test(String(e.message)), error: String(e.message ?? e).split("\n")[0] };
       }
       obs.console = p.state.console.slice(0, 20).map((s) => s.slice(0, 400));
       obs.blocked = [...new Set(p.state.blocked)].slice(0, 10).map((s) => s.slice(0, 200));
-      // A hung or panicked player may leave the page unusable: start the next file on a new one.
-      if (obs.timeout || obs.panic || obs.inputPanic) {
+      // A hung, crashed or panicked player may leave the page unusable: the next file gets a
+      // new one.
+      if (obs.failed || obs.panic || obs.inputPanic) {
+        delete obs.failed;
         await p.page.close().catch(() => {});
         try {
           pages[slot] = await newPage(browser);
