@@ -11,6 +11,8 @@ pub mod fsutil;
 pub mod gifenc;
 pub mod plot;
 pub mod progress;
+pub mod ruffle_classify;
+pub mod ruffle_report;
 pub mod serve;
 pub mod swf_batch;
 pub mod swf_synth;

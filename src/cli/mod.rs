@@ -12,6 +12,7 @@ mod play;
 mod repair;
 mod serve;
 mod validate;
+mod validate_ruffle;
 mod world;
 
 use clap::{Parser, Subcommand};

@@ -1,4 +1,5 @@
-//! `gamegen validate`: levels 1-2 of SWF validation over files and directories.
+//! `gamegen validate`: levels 1-2 of SWF validation over files and directories, and with
+//! `--ruffle` level 3: each file classified in the Ruffle web player (headless Chromium).
 
 use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
@@ -15,13 +16,22 @@ decompression, every tag parsed by Ruffle's swf crate, End tag, frame counts, ch
 AVM1/AVM2 scripts). Verdicts: valid (levels 1-2 pass), damaged (header ok, structure not),
 broken (header fails). See docs/swf.md.
 
+Level 3 (--ruffle): every file that levels 1-2 do not call broken is played in the Ruffle web
+player (npm @ruffle-rs/ruffle in headless chromium, driven by Node + playwright-core, no network)
+and classified: broken, blank, static, animated or interactive. --report writes a self-contained
+HTML report (class table, thumbnails) and the same data as JSON beside it. Tools are found via
+--chromium / GAMEGEN_CHROMIUM (default /usr/bin/chromium), --node / GAMEGEN_NODE (default node)
+and --www / GAMEGEN_WWW (the directory with node_modules; default: www/ next to the binary's or
+the current directory's ancestors).
+
 Exit status: 0 when every file was validated, whatever the verdicts; 1 on bad arguments, an
 unreadable file or an internal error; 2 with --strict when any file is not valid.
 
 Examples:
   gamegen validate out/000.swf
   gamegen validate ../shared/swf-corpus --json --jobs 2 > report.jsonl
-  gamegen validate generated/ --strict --quiet")]
+  gamegen validate generated/ --strict --quiet
+  gamegen validate --ruffle generated/ --report report.html --jobs 2")]
 pub struct Args {
     /// SWF files, or directories searched recursively for *.swf.
     #[arg(required = true)]
@@ -44,6 +54,33 @@ pub struct Args {
     /// Largest decompressed body accepted, in MiB, whatever the length field claims.
     #[arg(long, default_value_t = 64)]
     pub max_mib: usize,
+    /// Level 3: classify every file in the Ruffle web player (headless chromium).
+    #[arg(long)]
+    pub ruffle: bool,
+    /// With --ruffle: write this HTML report and a .json with the same data beside it.
+    #[arg(long, requires = "ruffle")]
+    pub report: Option<PathBuf>,
+    /// With --ruffle: the chromium binary (else $GAMEGEN_CHROMIUM, else /usr/bin/chromium).
+    #[arg(long, requires = "ruffle")]
+    pub chromium: Option<PathBuf>,
+    /// With --ruffle: the node binary (else $GAMEGEN_NODE, else `node` on PATH).
+    #[arg(long, requires = "ruffle")]
+    pub node: Option<PathBuf>,
+    /// With --ruffle: the directory holding node_modules (else $GAMEGEN_WWW, else found).
+    #[arg(long, requires = "ruffle")]
+    pub www: Option<PathBuf>,
+    /// With --ruffle: seconds one file may take before its page is recreated.
+    #[arg(long, default_value_t = 30.0, requires = "ruffle")]
+    pub ruffle_timeout: f64,
+}
+
+/// The level 1-2 options the flags ask for.
+pub fn options(args: &Args) -> Options {
+    Options {
+        max_body_len: args.max_mib.saturating_mul(1 << 20),
+        scripts: !args.no_scripts,
+        ..Options::default()
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -56,11 +93,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if paths.is_empty() {
         bail!("no SWF files found under the given paths");
     }
-    let opts = Options {
-        max_body_len: args.max_mib.saturating_mul(1 << 20),
-        scripts: !args.no_scripts,
-        ..Options::default()
-    };
+    if args.ruffle {
+        return super::validate_ruffle::run(&args, &paths, jobs);
+    }
+    let opts = options(&args);
     let start = Instant::now();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -119,7 +155,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// One human-readable line: verdict, level, path, then the first error or a short summary.
-fn text_line(r: &FileResult) -> String {
+pub fn text_line(r: &FileResult) -> String {
     let Some(rep) = &r.report else {
         return format!(
             "error    -   {}  {}",
