@@ -326,7 +326,8 @@ fn test(args: &[String]) -> Result<()> {
         ]))
     })?;
     steps.run("test", || {
-        sh(cargo().args([
+        // setup() installed chromium and the npm packages: tests that need them must not skip.
+        sh(cargo().env("GAMEGEN_REQUIRE_BROWSER", "1").args([
             "test",
             "--workspace",
             "--exclude",
