@@ -11,6 +11,7 @@ mod generate;
 mod play;
 mod repair;
 mod serve;
+mod similarity;
 mod validate;
 mod validate_ruffle;
 mod world;
@@ -47,6 +48,8 @@ pub enum Command {
     Corpus(corpus::Command),
     /// Fix the length field and frame count of SWF files in place.
     Repair(repair::Args),
+    /// Jaro-Winkler similarity of generated files to a reference set and to their true files.
+    Similarity(similarity::Args),
     /// ByteCraft model debug commands: logits and greedy decoding of a Qwen2 checkpoint.
     #[command(subcommand)]
     Bytecraft(bytecraft::Command),
@@ -68,6 +71,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Validate(a) => validate::run(a),
         Command::Corpus(c) => corpus::run(c),
         Command::Repair(a) => repair::run(a),
+        Command::Similarity(a) => similarity::run(a),
         Command::Bytecraft(c) => bytecraft::run(c),
         Command::Generate(a) => generate::run(a),
         Command::World(c) => world::run(c),

@@ -15,6 +15,7 @@ pub mod fws;
 pub mod header;
 pub mod repair;
 pub mod report;
+pub mod similarity;
 pub mod structure;
 pub mod synth;
 
