@@ -52,8 +52,13 @@ pub struct Args {
     #[arg(long, value_delimiter = ',')]
     stop: Vec<u32>,
     /// Let text tokens be drawn too (by default only byte tokens may be).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "constrained")]
     allow_text: bool,
+    /// Constrained decoding: mask byte tokens that would break the SWF framing (FWS header,
+    /// known tag codes, tag lengths, End then eos), so every finished file frames correctly;
+    /// `gamegen repair` then fixes the length field and frame count.
+    #[arg(long)]
+    constrained: bool,
     /// Run seed; each sample's seed derives from it, the prompt id and the sample index.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -126,6 +131,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         },
         allow_text: a.allow_text,
         shard,
+        constrained: a.constrained,
     };
     let owned = (0..prompts.len()).filter(|&i| shard.owns(i)).count();
     let pb = progress::bar((owned * a.samples * a.max_new) as u64, "generate");

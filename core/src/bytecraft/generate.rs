@@ -42,6 +42,20 @@ pub struct Sample {
     pub stop: StopReason,
 }
 
+/// Restricts what a sample may draw next, given what it drew so far (constrained decoding).
+pub trait Constraint {
+    /// The state of a fresh sample.
+    fn start(&self) -> Box<dyn ConstraintState + '_>;
+}
+
+/// One sample's position in a [`Constraint`].
+pub trait ConstraintState {
+    /// The ids of `candidates` that may come next.
+    fn filter(&self, candidates: &[u32]) -> Vec<u32>;
+    /// Record that `id` was drawn.
+    fn advance(&mut self, id: u32);
+}
+
 fn column<B: Backend>(ids: &[u32], device: &B::Device) -> Tensor<B, 2, Int> {
     let v: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
     Tensor::from_data(TensorData::new(v, [ids.len(), 1]), device)
@@ -53,6 +67,20 @@ pub fn generate<B: Backend>(
     prompt: &[u32],
     seeds: &[u64],
     cfg: &GenerationConfig,
+    device: &B::Device,
+    on_step: impl FnMut(usize),
+) -> Result<Vec<Sample>, InputError> {
+    generate_constrained(model, prompt, seeds, cfg, None, device, on_step)
+}
+
+/// [`generate`] with every draw restricted by `constraint` (after `cfg.allowed`). A sample whose
+/// constraint allows nothing ends as if it hit the token limit.
+pub fn generate_constrained<B: Backend>(
+    model: &Qwen2ForCausalLM<B>,
+    prompt: &[u32],
+    seeds: &[u64],
+    cfg: &GenerationConfig,
+    constraint: Option<&dyn Constraint>,
     device: &B::Device,
     mut on_step: impl FnMut(usize),
 ) -> Result<Vec<Sample>, InputError> {
@@ -87,6 +115,17 @@ pub fn generate<B: Backend>(
     let mut active: Vec<usize> = (0..n).collect();
     let mut rows: Vec<Vec<f32>> = vec![first; 1];
     let allowed = cfg.allowed.as_deref();
+    let everything: Vec<u32>;
+    let candidates: &[u32] = match (allowed, constraint) {
+        (Some(a), _) => a,
+        (None, Some(_)) => {
+            everything = (0..model.vocab_size as u32).collect();
+            &everything
+        }
+        (None, None) => &[],
+    };
+    let mut states: Vec<Option<Box<dyn ConstraintState + '_>>> =
+        (0..n).map(|_| constraint.map(|c| c.start())).collect();
     loop {
         let mut next = Vec::with_capacity(active.len());
         let mut keep = Vec::with_capacity(active.len());
@@ -96,7 +135,19 @@ pub fn generate<B: Backend>(
             } else {
                 &rows[row]
             };
-            let id = sample(logits, allowed, &cfg.sampling, &mut rngs[s]);
+            let id = match &mut states[s] {
+                Some(state) => {
+                    let ok = state.filter(candidates);
+                    if ok.is_empty() {
+                        stops[s] = Some(StopReason::MaxTokens);
+                        continue;
+                    }
+                    let id = sample(logits, Some(&ok), &cfg.sampling, &mut rngs[s]);
+                    state.advance(id);
+                    id
+                }
+                None => sample(logits, allowed, &cfg.sampling, &mut rngs[s]),
+            };
             tokens[s].push(id);
             if cfg.stop.contains(&id) {
                 stops[s] = Some(StopReason::StopToken);

@@ -9,6 +9,7 @@ pub mod attention;
 pub mod bpe;
 pub mod byte_tokens;
 pub mod config;
+pub mod constrained;
 pub mod decode;
 pub mod decoder_layer;
 pub mod embedding;

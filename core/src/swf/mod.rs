@@ -11,6 +11,7 @@
 
 pub mod actions;
 pub mod decompress;
+pub mod framing;
 pub mod fws;
 pub mod header;
 pub mod repair;

@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::backend::Backend;
-use gamegen_core::bytecraft::generate::{GenerationConfig, StopReason, generate};
+use gamegen_core::bytecraft::constrained::SwfFraming;
+use gamegen_core::bytecraft::generate::{
+    Constraint, GenerationConfig, StopReason, generate_constrained,
+};
 use gamegen_core::bytecraft::prompts::{Prompt, chat_text};
 use gamegen_core::bytecraft::{InputError, Qwen2ForCausalLM};
 use gamegen_core::rng::derive_seed;
@@ -95,6 +98,9 @@ pub struct JobConfig {
     pub generation: GenerationConfig,
     pub allow_text: bool,
     pub shard: Shard,
+    /// Mask byte tokens that would break the SWF framing (header, tag headers and lengths,
+    /// End then eos): see `gamegen_core::swf::framing`.
+    pub constrained: bool,
 }
 
 /// One line of `results.jsonl`.
@@ -187,6 +193,10 @@ pub fn run<B: Backend>(
             generation.stop.push(eos);
         }
     }
+    let framing = cfg
+        .constrained
+        .then(|| SwfFraming::new(&tokenizer.bytes, model.vocab_size));
+    let constraint = framing.as_ref().map(|f| f as &dyn Constraint);
     let done = finished(&cfg.out);
     let results_path = cfg.out.join(RESULTS_FILE);
     let mut results = std::fs::OpenOptions::new()
@@ -213,11 +223,19 @@ pub fn run<B: Backend>(
                 .iter()
                 .map(|&k| sample_seed(cfg.seed, &prompt.id, k))
                 .collect();
-            let samples = generate(model, &ids, &seeds, &generation, device, &mut on_tokens)
-                .map_err(|source| GenerateError::Input {
-                    id: prompt.id.clone(),
-                    source,
-                })?;
+            let samples = generate_constrained(
+                model,
+                &ids,
+                &seeds,
+                &generation,
+                constraint,
+                device,
+                &mut on_tokens,
+            )
+            .map_err(|source| GenerateError::Input {
+                id: prompt.id.clone(),
+                source,
+            })?;
             for (&k, sample) in chunk.iter().zip(samples) {
                 let file = format!("{}_{k:03}.swf", file_stem(&prompt.id));
                 let (bytes, complete, verdict) = match tokenizer.bytes.decode(&sample.tokens) {

@@ -1,0 +1,207 @@
+//! Constrained decoding for SWF: a sample may only draw byte tokens whose bytes keep the file's
+//! framing sound ([`crate::swf::framing`]), must start with bos, and may (and must) end with eos
+//! exactly when its `End` tag is complete.
+
+use super::alphabet::Alphabet;
+use super::byte_tokens::ByteTokens;
+use super::generate::{Constraint, ConstraintState};
+use crate::swf::framing::Framing;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Kind {
+    Bytes(Vec<u8>),
+    Bos,
+    Eos,
+    /// Text tokens, pad, and byte tokens holding special characters mid-piece.
+    Other,
+}
+
+/// The framing constraint over one tokenizer's byte tokens.
+pub struct SwfFraming {
+    kinds: Vec<Kind>,
+}
+
+impl SwfFraming {
+    /// Token kinds for ids `0..vocab` from the tokenizer's byte tokens.
+    pub fn new(tokens: &ByteTokens, vocab: usize) -> Self {
+        let a = Alphabet::get();
+        let kinds = (0..vocab as u32)
+            .map(|id| match tokens.text_of(id) {
+                None => Kind::Other,
+                Some(t) if t.chars().eq([a.bos]) => Kind::Bos,
+                Some(t) if t.chars().eq([a.eos]) => Kind::Eos,
+                Some(t) => match a.text_to_bytes(t) {
+                    Ok(b) if !b.is_empty() => Kind::Bytes(b),
+                    _ => Kind::Other,
+                },
+            })
+            .collect();
+        Self { kinds }
+    }
+}
+
+struct State<'a> {
+    owner: &'a SwfFraming,
+    started: bool,
+    framing: Framing,
+}
+
+impl Constraint for SwfFraming {
+    fn start(&self) -> Box<dyn ConstraintState + '_> {
+        Box::new(State {
+            owner: self,
+            started: false,
+            framing: Framing::default(),
+        })
+    }
+}
+
+impl ConstraintState for State<'_> {
+    fn filter(&self, candidates: &[u32]) -> Vec<u32> {
+        let kinds = &self.owner.kinds;
+        candidates
+            .iter()
+            .copied()
+            .filter(|&id| match kinds.get(id as usize) {
+                Some(Kind::Bos) => !self.started,
+                Some(Kind::Eos) => self.started && self.framing.is_done(),
+                Some(Kind::Bytes(b)) => {
+                    let mut trial = self.framing;
+                    self.started && trial.push_all(b)
+                }
+                _ => false,
+            })
+            .collect()
+    }
+
+    fn advance(&mut self, id: u32) {
+        match self.owner.kinds.get(id as usize) {
+            Some(Kind::Bos) => self.started = true,
+            Some(Kind::Bytes(b)) => {
+                self.framing.push_all(b);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::NdArray;
+
+    use super::super::config::Qwen2Config;
+    use super::super::generate::{GenerationConfig, StopReason, generate_constrained};
+    use super::super::init::random_weights;
+    use super::super::model::Qwen2ForCausalLM;
+    use super::super::sampler::SamplingConfig;
+    use super::*;
+
+    /// Byte tokens for every single byte, a few two-byte pieces, and the specials, ids from 4.
+    fn tokens() -> (ByteTokens, usize) {
+        let a = Alphabet::get();
+        let mut contents: Vec<String> = [a.pad, a.bos, a.eos]
+            .iter()
+            .map(|c| format!("{}{c}", a.token_prefix))
+            .collect();
+        contents
+            .extend((0..=255u8).map(|b| format!("{}{}", a.token_prefix, a.bytes_to_text(&[b]))));
+        for piece in [[0x40u8, 0x00], [0x00, 0x00], [b'F', b'W']] {
+            contents.push(format!("{}{}", a.token_prefix, a.bytes_to_text(&piece)));
+        }
+        let added: Vec<serde_json::Value> = contents
+            .iter()
+            .enumerate()
+            .map(|(i, c)| serde_json::json!({"id": 4 + i, "content": c}))
+            .collect();
+        let json = serde_json::json!({ "added_tokens": added }).to_string();
+        (
+            ByteTokens::from_tokenizer_json(&json).unwrap(),
+            4 + contents.len(),
+        )
+    }
+
+    #[test]
+    fn every_finished_sample_of_a_random_model_frames_correctly() {
+        let (tokens, vocab) = tokens();
+        let config = Qwen2Config::from_json(&format!(
+            r#"{{"vocab_size": {vocab}, "hidden_size": 16, "intermediate_size": 24,
+                "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
+                "rope_theta": 10000.0, "tie_word_embeddings": true}}"#
+        ))
+        .unwrap();
+        let device = Default::default();
+        let model =
+            Qwen2ForCausalLM::<NdArray>::load(&config, &random_weights(&config, 4), &device)
+                .unwrap();
+        let eos = tokens.eos_id().unwrap();
+        let cfg = GenerationConfig {
+            max_new: 300,
+            sampling: SamplingConfig {
+                temperature: 1.0,
+                top_p: 1.0,
+                min_p: 0.0,
+                top_k: 0,
+            },
+            stop: vec![eos],
+            allowed: Some(tokens.byte_ids().to_vec()),
+        };
+        let framing = SwfFraming::new(&tokens, vocab);
+        let seeds: Vec<u64> = (0..12).collect();
+        let samples = generate_constrained(
+            &model,
+            &[1, 2],
+            &seeds,
+            &cfg,
+            Some(&framing),
+            &device,
+            |_| {},
+        )
+        .unwrap();
+        for s in &samples {
+            assert_eq!(s.tokens[0], tokens.bos_id().unwrap(), "bos first");
+            let file = tokens.decode(&s.tokens).unwrap();
+            let mut f = Framing::default();
+            assert!(f.push_all(&file.bytes), "every prefix frames");
+            assert_eq!(
+                s.stop == StopReason::StopToken,
+                f.is_done(),
+                "eos exactly after End"
+            );
+        }
+    }
+
+    /// A scripted "model" that always takes its favourite allowed token reaches eos: the
+    /// constraint never corners a generator that wants to finish.
+    #[test]
+    fn a_generator_that_wants_to_finish_can() {
+        let (tokens, vocab) = tokens();
+        let framing = SwfFraming::new(&tokens, vocab);
+        let a = Alphabet::get();
+        let id = |bytes: &[u8]| {
+            tokens
+                .id_of(&format!("{}{}", a.token_prefix, a.bytes_to_text(bytes)))
+                .unwrap()
+        };
+        let eos = tokens.eos_id().unwrap();
+        let mut favourites = vec![eos, tokens.bos_id().unwrap(), id(&[0, 0]), id(&[0x40, 0])];
+        favourites.extend((0..=255u8).rev().map(|b| id(&[b])));
+        let mut state = framing.start();
+        let all: Vec<u32> = (0..vocab as u32).collect();
+        let mut drawn = Vec::new();
+        while drawn.last() != Some(&eos) {
+            let ok = state.filter(&all);
+            let pick = *favourites
+                .iter()
+                .find(|f| ok.contains(f))
+                .expect("something allowed");
+            state.advance(pick);
+            drawn.push(pick);
+            assert!(drawn.len() < 200);
+        }
+        let file = tokens.decode(&drawn).unwrap();
+        assert!(file.complete);
+        let mut f = Framing::default();
+        assert!(f.push_all(&file.bytes) && f.is_done());
+        assert!(file.bytes.ends_with(&[0x40, 0, 0, 0]), "ShowFrame, End");
+    }
+}
