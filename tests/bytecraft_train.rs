@@ -307,6 +307,39 @@ fn train_resume_and_generate_from_the_result() {
     for l in &lines {
         assert!(l["tokens"].as_u64().unwrap() <= 24, "{l}");
     }
+
+    // Constrained: every sample starts as an FWS file, and any that finished ends with End.
+    let constrained = dir.path().join("constrained");
+    ok(&gamegen(&[
+        "generate",
+        "--model",
+        s(&straight),
+        "--prompt",
+        "A red square.",
+        "--samples",
+        "3",
+        "--max-new",
+        "200",
+        "--out",
+        s(&constrained),
+        "--seed",
+        "2",
+        "--constrained",
+        "--temperature",
+        "1.0",
+    ]));
+    let results = std::fs::read_to_string(constrained.join("results.jsonl")).unwrap();
+    for line in results.lines() {
+        let l: Value = serde_json::from_str(line).unwrap();
+        let bytes = std::fs::read(constrained.join(l["file"].as_str().unwrap())).unwrap();
+        assert!(
+            bytes.is_empty() || b"FWS".starts_with(&bytes[..bytes.len().min(3)]),
+            "{l}"
+        );
+        if l["stop"] == "stop_token" {
+            assert!(bytes.ends_with(&[0, 0]), "{l}");
+        }
+    }
 }
 
 const TOLERANCE: f64 = 1e-4;
