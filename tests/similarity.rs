@@ -111,6 +111,26 @@ fn finds_copies_agrees_with_exhaustive_and_reads_truth() {
         assert_eq!(f["nearest"], e["nearest"]);
     }
 
+    // A synth manifest as the truth: generated files name their prompt in results.jsonl.
+    let from_prompts = dir.join("from-prompts");
+    std::fs::create_dir_all(&from_prompts).unwrap();
+    std::fs::copy(refs.join("000007.swf"), from_prompts.join("000007_000.swf")).unwrap();
+    std::fs::write(
+        from_prompts.join("results.jsonl"),
+        "{\"prompt_id\": \"000007\", \"sample\": 0, \"file\": \"000007_000.swf\"}\n",
+    )
+    .unwrap();
+    let via_manifest = lines(&gamegen(&[
+        "similarity",
+        "--generated",
+        s(&from_prompts),
+        "--reference",
+        s(&refs),
+        "--truth",
+        s(&refs.join("manifest.jsonl")),
+    ]));
+    assert_eq!(via_manifest[0]["truth_similarity"], 1.0);
+
     // Bad manifest: one line, exit 1.
     std::fs::write(&manifest, "{\"truth\": 3}\n").unwrap();
     let out = gamegen(&[

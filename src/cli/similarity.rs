@@ -18,8 +18,9 @@ use serde::Serialize;
 #[command(after_help = "\
 Files are compared uncompressed (FWS); a file whose body does not decompress is compared as its
 raw bytes. --truth is a JSON Lines manifest: {\"prompt_id\": ID, \"truth\": PATH} pairs a prompt
-with its true file (generated files are matched through results.jsonl in --generated), or
-{\"generated\": NAME, \"truth\": PATH} pairs one file directly.
+with its true file (generated files are matched through results.jsonl in --generated),
+{\"generated\": NAME, \"truth\": PATH} pairs one file directly, and a `gamegen corpus synth`
+manifest.jsonl works as it is (its files were generated from --prompts manifest.jsonl).
 
 Prints one JSON object per generated file and a summary line (means) on stderr.
 

@@ -132,7 +132,8 @@ pub fn parse_prompt_file(text: &str) -> Result<Vec<Prompt>, PromptError> {
 
 #[derive(Deserialize)]
 struct JsonlLine {
-    #[serde(default)]
+    /// `name` is accepted too, so a `gamegen corpus synth` manifest is a prompt file.
+    #[serde(default, alias = "name")]
     id: Option<serde_json::Value>,
     #[serde(default)]
     prompt: Option<String>,
@@ -251,6 +252,9 @@ mod tests {
             prompts[1].text,
             "Please generate a video game with the following specifications:\n- Title: Pong\n- Size: 12KB"
         );
+        // A `gamegen corpus synth` manifest line: `name` is the id, extra fields are ignored.
+        let synth = parse_jsonl("{\"name\": \"000004\", \"seed\": 1, \"prompt\": \"x\"}").unwrap();
+        assert_eq!(synth[0].id, "000004");
         let bad = parse_jsonl("{\"id\": 3}\n").unwrap_err();
         assert!(bad.to_string().contains("line 1"), "{bad}");
         assert!(matches!(
