@@ -76,6 +76,12 @@ fn truth_map(manifest: &Path, generated: &[PathBuf]) -> anyhow::Result<HashMap<P
     {
         let v: serde_json::Value = serde_json::from_str(line)
             .with_context(|| format!("{} line {}: not JSON", manifest.display(), i + 1))?;
+        // A `gamegen corpus synth` manifest: prompt id `name`, true file `<name>.swf` beside it.
+        if let (None, Some(name)) = (v.get("truth"), v["name"].as_str()) {
+            let dir = manifest.parent().unwrap_or(Path::new("."));
+            by_prompt.insert(name.to_string(), dir.join(format!("{name}.swf")));
+            continue;
+        }
         let truth = v["truth"]
             .as_str()
             .with_context(|| format!("{} line {}: needs \"truth\"", manifest.display(), i + 1))?;
