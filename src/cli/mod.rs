@@ -60,6 +60,15 @@ pub enum Command {
     World(world::Command),
 }
 
+/// `--jobs`: at least 1, default all cores.
+fn worker_count(jobs: Option<usize>) -> anyhow::Result<usize> {
+    match jobs {
+        Some(0) => anyhow::bail!("--jobs must be at least 1"),
+        Some(j) => Ok(j),
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Backends(a) => backends::run(a),

@@ -134,11 +134,7 @@ fn truth_map(manifest: &Path, generated: &[PathBuf]) -> anyhow::Result<HashMap<P
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let jobs = match a.jobs {
-        Some(0) => bail!("--jobs must be at least 1"),
-        Some(j) => j,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
+    let jobs = super::worker_count(a.jobs)?;
     let generated = expand_paths(&a.generated).context("cannot list --generated")?;
     let reference_paths = expand_paths(&a.reference).context("cannot list --reference")?;
     if generated.is_empty() {

@@ -84,11 +84,7 @@ pub fn options(args: &Args) -> Options {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let jobs = match args.jobs {
-        Some(0) => bail!("--jobs must be at least 1"),
-        Some(j) => j,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
+    let jobs = super::worker_count(args.jobs)?;
     let paths = swf_batch::expand_paths(&args.paths).context("cannot list the input paths")?;
     if paths.is_empty() {
         bail!("no SWF files found under the given paths");

@@ -84,6 +84,19 @@ impl Alphabet {
         bytes.iter().map(|&b| self.char_of(b)).collect()
     }
 
+    /// The content of the byte token for `bytes`: the token prefix, then their characters.
+    pub fn token_content(&self, bytes: &[u8]) -> String {
+        let mut s = String::with_capacity(bytes.len() * 2 + 2);
+        s.push(self.token_prefix);
+        s.extend(bytes.iter().map(|&b| self.char_of(b)));
+        s
+    }
+
+    /// The content of the byte token holding one special character (pad, bos or eos).
+    pub fn special_content(&self, special: char) -> String {
+        format!("{}{special}", self.token_prefix)
+    }
+
     /// A whole file as the model sees it: `bos + chars + eos`.
     pub fn file_to_text(&self, bytes: &[u8]) -> String {
         let mut s = String::with_capacity(bytes.len() * 2 + 4);

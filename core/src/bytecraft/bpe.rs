@@ -69,14 +69,35 @@ impl ByteBpe {
         Ok(())
     }
 
+    /// An encoder holding the merges' rank table: build it once to encode many files.
+    pub fn encoder(&self) -> BpeEncoder {
+        BpeEncoder {
+            rank: self
+                .merges
+                .iter()
+                .enumerate()
+                .map(|(r, &pair)| (pair, r as u32))
+                .collect(),
+        }
+    }
+
+    /// Split `bytes` into piece ids (one-off; see [`ByteBpe::encoder`]).
+    pub fn encode(&self, bytes: &[u8]) -> Vec<u32> {
+        self.encoder().encode(bytes)
+    }
+}
+
+/// Applies a [`ByteBpe`]'s merges in rank order.
+#[derive(Clone, Debug)]
+pub struct BpeEncoder {
+    /// Pair -> rank; the merged piece's id is `256 + rank`.
+    rank: HashMap<(u32, u32), u32>,
+}
+
+impl BpeEncoder {
     /// Split `bytes` into piece ids by applying the merges in rank order.
     pub fn encode(&self, bytes: &[u8]) -> Vec<u32> {
-        let rank: HashMap<(u32, u32), u32> = self
-            .merges
-            .iter()
-            .enumerate()
-            .map(|(r, &pair)| (pair, r as u32))
-            .collect();
+        let rank = &self.rank;
         let mut seq = Sequence::new(std::iter::once(bytes));
         // Candidate merges, lowest rank first, leftmost first among equals.
         let mut heap: BinaryHeap<Reverse<(u32, u32)>> = BinaryHeap::new();
@@ -93,7 +114,7 @@ impl ByteBpe {
         while let Some(Reverse((r, i))) = heap.pop() {
             // Stale entries: the node died or its pair changed since it was queued.
             let Some(pair) = seq.pair_at(i) else { continue };
-            if self.merges[r as usize] != pair {
+            if rank.get(&pair) != Some(&r) {
                 continue;
             }
             seq.merge_at(i, 256 + r);

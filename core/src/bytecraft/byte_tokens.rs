@@ -91,13 +91,19 @@ impl ByteTokens {
     /// The end-of-file byte token (`Ŧō`), the reference's stop token.
     pub fn eos_id(&self) -> Result<u32, TokenizerError> {
         let a = Alphabet::get();
-        self.id_of(&format!("{}{}", a.token_prefix, a.eos))
+        self.id_of(&a.special_content(a.eos))
     }
 
     /// The start-of-file byte token (`ŦŌ`), the first token the model is expected to emit.
     pub fn bos_id(&self) -> Result<u32, TokenizerError> {
         let a = Alphabet::get();
-        self.id_of(&format!("{}{}", a.token_prefix, a.bos))
+        self.id_of(&a.special_content(a.bos))
+    }
+
+    /// The padding byte token (`Ŧŉ`), which fills batches past a sequence's end.
+    pub fn pad_id(&self) -> Result<u32, TokenizerError> {
+        let a = Alphabet::get();
+        self.id_of(&a.special_content(a.pad))
     }
 
     /// All byte-token ids, sorted.

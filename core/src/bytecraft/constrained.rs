@@ -99,14 +99,11 @@ mod tests {
     /// Byte tokens for every single byte, a few two-byte pieces, and the specials, ids from 4.
     fn tokens() -> (ByteTokens, usize) {
         let a = Alphabet::get();
-        let mut contents: Vec<String> = [a.pad, a.bos, a.eos]
-            .iter()
-            .map(|c| format!("{}{c}", a.token_prefix))
-            .collect();
-        contents
-            .extend((0..=255u8).map(|b| format!("{}{}", a.token_prefix, a.bytes_to_text(&[b]))));
+        let mut contents: Vec<String> =
+            [a.pad, a.bos, a.eos].map(|c| a.special_content(c)).to_vec();
+        contents.extend((0..=255u8).map(|b| a.token_content(&[b])));
         for piece in [[0x40u8, 0x00], [0x00, 0x00], [b'F', b'W']] {
-            contents.push(format!("{}{}", a.token_prefix, a.bytes_to_text(&piece)));
+            contents.push(a.token_content(&piece));
         }
         let added: Vec<serde_json::Value> = contents
             .iter()
@@ -177,11 +174,7 @@ mod tests {
         let (tokens, vocab) = tokens();
         let framing = SwfFraming::new(&tokens, vocab);
         let a = Alphabet::get();
-        let id = |bytes: &[u8]| {
-            tokens
-                .id_of(&format!("{}{}", a.token_prefix, a.bytes_to_text(bytes)))
-                .unwrap()
-        };
+        let id = |bytes: &[u8]| tokens.id_of(&a.token_content(bytes)).unwrap();
         let eos = tokens.eos_id().unwrap();
         let mut favourites = vec![eos, tokens.bos_id().unwrap(), id(&[0, 0]), id(&[0x40, 0])];
         favourites.extend((0..=255u8).rev().map(|b| id(&[b])));

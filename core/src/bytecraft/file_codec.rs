@@ -6,7 +6,7 @@
 //! are encoded for it greedily, longest token first.
 
 use super::alphabet::Alphabet;
-use super::bpe::{ByteBpe, LongestMatch};
+use super::bpe::{BpeEncoder, ByteBpe, LongestMatch};
 use super::byte_tokens::{ByteTokens, TokenizerError};
 
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +21,7 @@ pub enum CodecError {
 
 enum Encoder {
     Merges {
-        bpe: ByteBpe,
+        bpe: BpeEncoder,
         token_of_piece: Vec<u32>,
     },
     Longest(LongestMatch),
@@ -45,16 +45,10 @@ impl FileCodec {
                 let token_of_piece = bpe
                     .pieces()
                     .iter()
-                    .map(|p| {
-                        tokens.id_of(&format!(
-                            "{}{}",
-                            alphabet.token_prefix,
-                            alphabet.bytes_to_text(p)
-                        ))
-                    })
+                    .map(|p| tokens.id_of(&alphabet.token_content(p)))
                     .collect::<Result<Vec<_>, _>>()?;
                 Encoder::Merges {
-                    bpe,
+                    bpe: bpe.encoder(),
                     token_of_piece,
                 }
             }
@@ -99,11 +93,6 @@ impl FileCodec {
     pub fn eos(&self) -> u32 {
         self.eos
     }
-
-    /// True when encoding follows learnt merges (our tokenizers).
-    pub fn has_merges(&self) -> bool {
-        matches!(self.encoder, Encoder::Merges { .. })
-    }
 }
 
 #[cfg(test)]
@@ -114,16 +103,9 @@ mod tests {
     /// A tokenizer.json holding the byte tokens of `bpe` (plus specials), ids from 10 on.
     fn tokenizer_json(bpe: &ByteBpe) -> String {
         let a = Alphabet::get();
-        let mut contents = vec![
-            format!("{}{}", a.token_prefix, a.pad),
-            format!("{}{}", a.token_prefix, a.bos),
-            format!("{}{}", a.token_prefix, a.eos),
-        ];
-        contents.extend(
-            bpe.pieces()
-                .iter()
-                .map(|p| format!("{}{}", a.token_prefix, a.bytes_to_text(p))),
-        );
+        let mut contents: Vec<String> =
+            [a.pad, a.bos, a.eos].map(|c| a.special_content(c)).to_vec();
+        contents.extend(bpe.pieces().iter().map(|p| a.token_content(p)));
         let added: Vec<serde_json::Value> = contents
             .iter()
             .enumerate()

@@ -43,6 +43,13 @@ enum Phase {
     Done,
 }
 
+/// The start of the next tag header.
+const NEXT_TAG: Phase = Phase::TagHeader {
+    got: 0,
+    word: 0,
+    long: 0,
+};
+
 /// Where a file stands in its framing. Copy, so candidates are tried on copies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Framing {
@@ -115,11 +122,7 @@ impl Framing {
             }
             Phase::Counts { left } => {
                 if left == 1 {
-                    Phase::TagHeader {
-                        got: 0,
-                        word: 0,
-                        long: 0,
-                    }
+                    NEXT_TAG
                 } else {
                     Phase::Counts { left: left - 1 }
                 }
@@ -148,11 +151,7 @@ impl Framing {
                     } else if code == 0 {
                         Phase::Done
                     } else if short == 0 {
-                        Phase::TagHeader {
-                            got: 0,
-                            word: 0,
-                            long: 0,
-                        }
+                        NEXT_TAG
                     } else {
                         Phase::Body { left: short }
                     }
@@ -168,11 +167,7 @@ impl Framing {
                     } else if long > MAX_TAG_BODY {
                         return false;
                     } else if long == 0 {
-                        Phase::TagHeader {
-                            got: 0,
-                            word: 0,
-                            long: 0,
-                        }
+                        NEXT_TAG
                     } else {
                         Phase::Body { left: long }
                     }
@@ -180,11 +175,7 @@ impl Framing {
             },
             Phase::Body { left } => {
                 if left == 1 {
-                    Phase::TagHeader {
-                        got: 0,
-                        word: 0,
-                        long: 0,
-                    }
+                    NEXT_TAG
                 } else {
                     Phase::Body { left: left - 1 }
                 }

@@ -100,17 +100,10 @@ pub fn train(
     let mut tokenizer = text_tokenizer(files, opts.text_vocab)?;
     let text_vocab = tokenizer.get_vocab_size(true);
     let a = Alphabet::get();
-    let prefix = a.token_prefix;
-    let mut byte_contents: Vec<String> = [a.pad, a.bos, a.eos]
-        .iter()
-        .map(|c| format!("{prefix}{c}"))
-        .collect();
-    byte_contents.extend(
-        byte_bpe
-            .pieces()
-            .iter()
-            .map(|p| format!("{prefix}{}", a.bytes_to_text(p))),
-    );
+    let pieces = byte_bpe.pieces();
+    let mut byte_contents: Vec<String> =
+        [a.pad, a.bos, a.eos].map(|c| a.special_content(c)).to_vec();
+    byte_contents.extend(pieces.iter().map(|p| a.token_content(p)));
     let added: Vec<AddedToken> = byte_contents
         .iter()
         .map(|c| AddedToken::from(c.clone(), false).normalized(false))
@@ -121,9 +114,10 @@ pub fn train(
         .map_err(|e| TrainTokenizerError::Text(e.to_string()))?;
 
     // Measure on the corpus with the encoder the models will use.
-    let tokens: usize = files.iter().map(|f| byte_bpe.encode(&f.fws).len()).sum();
+    let encoder = byte_bpe.encoder();
+    let tokens: usize = files.iter().map(|f| encoder.encode(&f.fws).len()).sum();
     let bytes: usize = files.iter().map(|f| f.fws.len()).sum();
-    let longest_piece = byte_bpe.pieces().iter().map(Vec::len).max().unwrap_or(1);
+    let longest_piece = pieces.iter().map(Vec::len).max().unwrap_or(1);
     let merges = MergesFile {
         format: MERGES_FORMAT.into(),
         max_piece_bytes: opts.max_piece_bytes,

@@ -309,11 +309,7 @@ fn train_with<B: AutodiffBackend>(
     }
 
     let data = load_data(opts, &tok)?;
-    let pad = tok.bytes.id_of(&format!(
-        "{}{}",
-        gamegen_core::bytecraft::Alphabet::get().token_prefix,
-        gamegen_core::bytecraft::Alphabet::get().pad
-    ))?;
+    let pad = tok.bytes.pad_id()?;
     let max_context = *opts.contexts.iter().max().expect("checked");
     let min_context = *opts.contexts.iter().min().expect("checked");
     let longest_prompt = data
