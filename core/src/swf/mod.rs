@@ -10,6 +10,7 @@
 //! code runs natively, in the CLI's worker threads and in wasm.
 
 pub mod actions;
+pub mod adherence;
 pub mod decompress;
 pub mod framing;
 pub mod fws;
