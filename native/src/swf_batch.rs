@@ -104,34 +104,39 @@ pub fn validate_file(path: &Path, opts: &Options) -> FileResult {
 
 /// Validate `paths` on `jobs` threads, calling `emit` on the main thread for each result in
 /// input order.
-pub fn validate_all(
-    paths: &[PathBuf],
+pub fn validate_all(paths: &[PathBuf], jobs: usize, opts: &Options, emit: impl FnMut(FileResult)) {
+    map_ordered(paths, jobs, |p| validate_file(p, opts), emit);
+}
+
+/// Run `work` over `items` on `jobs` threads, calling `emit` on the calling thread for each
+/// result in input order (results that finish early wait for their turn).
+pub fn map_ordered<I: Sync, T: Send>(
+    items: &[I],
     jobs: usize,
-    opts: &Options,
-    mut emit: impl FnMut(FileResult),
+    work: impl Fn(&I) -> T + Sync,
+    mut emit: impl FnMut(T),
 ) {
-    let jobs = jobs.max(1).min(paths.len().max(1));
+    let jobs = jobs.max(1).min(items.len().max(1));
     let next = AtomicUsize::new(0);
-    let (tx, rx) = mpsc::channel::<(usize, FileResult)>();
+    let (tx, rx) = mpsc::channel::<(usize, T)>();
     std::thread::scope(|s| {
         for _ in 0..jobs {
             let tx = tx.clone();
-            let next = &next;
+            let (next, work) = (&next, &work);
             s.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= paths.len() {
+                    if i >= items.len() {
                         break;
                     }
-                    if tx.send((i, validate_file(&paths[i], opts))).is_err() {
+                    if tx.send((i, work(&items[i]))).is_err() {
                         break;
                     }
                 }
             });
         }
         drop(tx);
-        // Re-order: hold results that arrive early until their turn.
-        let mut pending: Vec<Option<FileResult>> = (0..paths.len()).map(|_| None).collect();
+        let mut pending: Vec<Option<T>> = (0..items.len()).map(|_| None).collect();
         let mut turn = 0;
         for (i, r) in rx {
             pending[i] = Some(r);

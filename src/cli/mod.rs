@@ -13,6 +13,7 @@ mod repair;
 mod serve;
 mod similarity;
 mod validate;
+mod validate_prompt;
 mod validate_ruffle;
 mod world;
 

@@ -24,6 +24,14 @@ HTML report (class table, thumbnails) and the same data as JSON beside it. Tools
 and --www / GAMEGEN_WWW (the directory with node_modules; default: www/ next to the binary's or
 the current directory's ancestors).
 
+Prompt adherence (--prompt-check): each file's attributes are read from its tags (stage size,
+frame rate, frame count, background, the timeline's objects with shape, colour and motion,
+keyboard/mouse handlers) and scored against its prompt's claims: 1 per claim met, the objects
+together counting as one claim. Prompts come from --prompt (one for all files), --prompts
+(JSON Lines with id/name and prompt, or a Ŧ-separated file; a `gamegen corpus synth`
+manifest.jsonl gives exact attributes), else a manifest.jsonl beside the files. Files match a
+prompt through results.jsonl beside them (`gamegen generate` output) or by name.
+
 Exit status: 0 when every file was validated, whatever the verdicts; 1 on bad arguments, an
 unreadable file or an internal error; 2 with --strict when any file is not valid.
 
@@ -31,7 +39,8 @@ Examples:
   gamegen validate out/000.swf
   gamegen validate ../shared/swf-corpus --json --jobs 2 > report.jsonl
   gamegen validate generated/ --strict --quiet
-  gamegen validate --ruffle generated/ --report report.html --jobs 2")]
+  gamegen validate --ruffle generated/ --report report.html --jobs 2
+  gamegen validate --prompt-check generated/ --prompts data/bc-eval/manifest.jsonl --json")]
 pub struct Args {
     /// SWF files, or directories searched recursively for *.swf.
     #[arg(required = true)]
@@ -69,6 +78,15 @@ pub struct Args {
     /// With --ruffle: the directory holding node_modules (else $GAMEGEN_WWW, else found).
     #[arg(long, requires = "ruffle")]
     pub www: Option<PathBuf>,
+    /// Score each file against its prompt (see below) instead of validating it.
+    #[arg(long, conflicts_with = "ruffle")]
+    pub prompt_check: bool,
+    /// With --prompt-check: the prompts (JSON Lines or a Ŧ-separated prompt file).
+    #[arg(long, requires = "prompt_check")]
+    pub prompts: Option<PathBuf>,
+    /// With --prompt-check: one prompt for every file.
+    #[arg(long, requires = "prompt_check", conflicts_with = "prompts")]
+    pub prompt: Option<String>,
     /// With --ruffle: seconds one file may take before its page is recreated.
     #[arg(long, default_value_t = 30.0, requires = "ruffle")]
     pub ruffle_timeout: f64,
@@ -91,6 +109,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if args.ruffle {
         return super::validate_ruffle::run(&args, &paths, jobs);
+    }
+    if args.prompt_check {
+        return super::validate_prompt::run(&args, &paths, jobs);
     }
     let opts = options(&args);
     let start = Instant::now();
