@@ -289,15 +289,16 @@ fn size_in(text: &str) -> Option<(u32, u32)> {
 fn rate_in(words: &[String]) -> Option<f64> {
     for (i, w) in words.iter().enumerate() {
         let next = |k: usize| words.get(i + k).map(String::as_str);
-        if let Ok(v) = w.parse::<f64>() {
-            if next(1) == Some("fps") || (next(1) == Some("frames") && next(2) == Some("per")) {
-                return Some(v);
-            }
+        if let Ok(v) = w.parse::<f64>()
+            && (next(1) == Some("fps") || (next(1) == Some("frames") && next(2) == Some("per")))
+        {
+            return Some(v);
         }
-        if w == "rate" && next(1) == Some("of") {
-            if let Some(v) = next(2).and_then(|v| v.parse().ok()) {
-                return Some(v);
-            }
+        if w == "rate"
+            && next(1) == Some("of")
+            && let Some(v) = next(2).and_then(|v| v.parse().ok())
+        {
+            return Some(v);
         }
     }
     None

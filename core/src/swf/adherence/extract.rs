@@ -551,10 +551,10 @@ fn alternating_radii(corners: &[(i64, i64)]) -> bool {
         .iter()
         .map(|c| (c.0 as f64 - cx).hypot(c.1 as f64 - cy))
         .collect();
-    let (even, odd): (Vec<(usize, &f64)>, Vec<(usize, &f64)>) =
-        r.iter().enumerate().partition(|(i, _)| i % 2 == 0);
-    let min = |v: &[(usize, &f64)]| v.iter().map(|p| *p.1).fold(f64::INFINITY, f64::min);
-    let max = |v: &[(usize, &f64)]| v.iter().map(|p| *p.1).fold(0.0, f64::max);
+    let even: Vec<f64> = r.iter().step_by(2).copied().collect();
+    let odd: Vec<f64> = r.iter().skip(1).step_by(2).copied().collect();
+    let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
     min(&even) > 1.2 * max(&odd) || min(&odd) > 1.2 * max(&even)
 }
 
