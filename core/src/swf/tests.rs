@@ -185,6 +185,27 @@ fn length_mismatch_and_truncation() {
     );
 }
 
+/// Found by `fuzz/fuzz_targets/validate.rs`: a zlib stream whose Adler-32 check is wrong
+/// inflates fine here, but the swf crate loses the output of the failing read (all of a small
+/// file) and so rejects the file; level 1 said `damaged` where Ruffle's load() fails.
+#[test]
+fn a_corrupt_zlib_check_fails_level1_like_the_swf_crate() {
+    let z = build(1, Compression::Zlib, &good_tags());
+    let mut bad = z.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0xFF; // the Adler-32 trailer
+    assert!(swf::decompress_swf(&bad[..]).is_err());
+    let r = validate(&bad);
+    assert_eq!(r.verdict, Verdict::Broken, "{:?}", r.findings);
+    let f = r.first_error.unwrap();
+    assert_eq!((f.level, f.check), (1, Check::Decompression));
+    assert!(f.message.contains("zlib stream corrupt"), "{}", f.message);
+    // Merely truncated streams are still tolerated by both.
+    let cut = &z[..z.len() - 10];
+    assert!(swf::decompress_swf(cut).is_ok());
+    assert_ne!(validate(cut).verdict, Verdict::Broken);
+}
+
 #[test]
 fn structure_errors_name_the_tag() {
     // Missing End: rewrite the length to match a stream cut before End.
