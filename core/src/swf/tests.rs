@@ -355,6 +355,35 @@ fn level1_agrees_with_the_swf_crate_on_the_corpus() {
     assert!(disagree.is_empty(), "{disagree:#?}");
 }
 
+/// The ABC pre-pass (`abc_guard`) never refuses a block the swf crate parses: every DoABC
+/// block of the corpus (top level and in sprites are the same tags) gets the same answer.
+#[test]
+fn abc_guard_agrees_with_the_swf_crate_on_the_corpus() {
+    let Some(files) = corpus() else { return };
+    let mut blocks = 0;
+    for p in &files {
+        let bytes = std::fs::read(p).unwrap();
+        let Ok(buf) = swf::decompress_swf(&bytes[..]) else {
+            continue;
+        };
+        let Ok(parsed) = swf::parse_swf(&buf) else {
+            continue;
+        };
+        for tag in &parsed.tags {
+            let data = match tag {
+                Tag::DoAbc(d) => *d,
+                Tag::DoAbc2(d) => d.data,
+                _ => continue,
+            };
+            blocks += 1;
+            if swf::avm2::read::Reader::new(data).read().is_ok() {
+                assert_eq!(super::abc_guard::check(data), Ok(()), "{}", p.display());
+            }
+        }
+    }
+    assert!(blocks > 100, "{blocks} ABC blocks");
+}
+
 /// Throughput of `validate` over the corpus held in memory (no file I/O), one thread, best of 5
 /// passes. Run: `cargo test --release -p gamegen-core swf::tests::bench -- --ignored --nocapture`.
 #[test]
