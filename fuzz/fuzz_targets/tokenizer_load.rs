@@ -11,7 +11,8 @@ use gamegen_core::bytecraft::bpe::ByteBpe;
 use gamegen_core::bytecraft::file_codec::FileCodec;
 use libfuzzer_sys::fuzz_target;
 
-const SAMPLE: &[u8] = b"FWS\x0a\x40\x00\x00\x00\x78\x00\x05\x5f\x00\x00\x0f\xa0\x00\x00\x18\x01\x00";
+const SAMPLE: &[u8] =
+    b"FWS\x0a\x40\x00\x00\x00\x78\x00\x05\x5f\x00\x00\x0f\xa0\x00\x00\x18\x01\x00";
 
 fuzz_target!(|data: &[u8]| {
     let (tok, merges) = match data.iter().position(|&b| b == 0) {
