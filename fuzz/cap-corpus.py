@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Cap a minimised corpus for committing: keep every file of SEEDS (named seed inputs), then the
-smallest files of MINIMISED (libFuzzer's -set_cover_merge output) up to MAX_FILES files and
-MAX_BYTES bytes in total, written to OUT under their content hash.
+"""Cap a minimised corpus for committing: keep every file of SEEDS (named seed inputs), then files
+of MINIMISED (libFuzzer's -set_cover_merge output) picked evenly across its size order (small
+and large inputs both), up to MAX_FILES files and MAX_BYTES bytes in total, written to OUT
+under their content hash.
 
     fuzz/cap-corpus.py SEEDS MINIMISED OUT [MAX_FILES=200] [MAX_BYTES=2000000]
 """
@@ -30,8 +31,16 @@ def add(path, name):
 
 for p in files(seeds) if os.path.isdir(seeds) else []:
     add(p, os.path.basename(p))
-for p in sorted(files(minimised), key=os.path.getsize):
-    if count >= max_files or total + os.path.getsize(p) > max_bytes:
-        break
+ranked = sorted(files(minimised), key=os.path.getsize)
+room = max(max_files - count, 0)
+if len(ranked) > room:
+    # Evenly spaced ranks, then drop the largest picks until the byte budget holds.
+    picks = [ranked[i * len(ranked) // room] for i in range(room)] if room else []
+else:
+    picks = ranked
+budget = max_bytes - total
+while picks and sum(os.path.getsize(p) for p in picks) > budget:
+    picks.pop()
+for p in picks:
     add(p, None)
 print(f"{out}: {count} files, {total} bytes")
