@@ -18,6 +18,11 @@ use std::collections::{BinaryHeap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+/// Longest piece a stored BPE may define, in bytes: far above any real tokenizer (the trainer
+/// defaults to 8, the released vocabulary's pieces are 4-5 bytes), low enough that the piece
+/// table of a hostile file stays small.
+pub const MAX_PIECE_BYTES: usize = 1024;
+
 /// Settings of a BPE run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BpeTrainConfig {
@@ -58,13 +63,23 @@ impl ByteBpe {
         pieces
     }
 
-    /// Check that every merge refers to pieces that exist before it.
+    /// Check that every merge refers to pieces that exist before it and that no piece is
+    /// longer than [`MAX_PIECE_BYTES`] (lengths can double with every merge, so a hostile
+    /// `byte_merges.json` of a few dozen merges would otherwise ask for terabytes in
+    /// [`ByteBpe::pieces`]).
     pub fn validate(&self) -> Result<(), BpeError> {
+        let mut lengths: Vec<usize> = vec![1; 256];
+        lengths.reserve(self.merges.len());
         for (rank, &(a, b)) in self.merges.iter().enumerate() {
             let limit = 256 + rank as u32;
             if a >= limit || b >= limit {
                 return Err(BpeError::ForwardReference { rank });
             }
+            let len = lengths[a as usize] + lengths[b as usize];
+            if len > MAX_PIECE_BYTES {
+                return Err(BpeError::PieceTooLong { rank, len });
+            }
+            lengths.push(len);
         }
         Ok(())
     }
@@ -132,6 +147,8 @@ impl BpeEncoder {
 pub enum BpeError {
     #[error("merge {rank} refers to a piece learnt after it")]
     ForwardReference { rank: usize },
+    #[error("merge {rank} makes a piece of {len} bytes (at most {MAX_PIECE_BYTES} accepted)")]
+    PieceTooLong { rank: usize, len: usize },
 }
 
 /// Learn merges over `docs` (each document one file's bytes; pieces never cross documents).
@@ -484,6 +501,29 @@ mod tests {
             merges: vec![(256, 1)],
         };
         assert_eq!(bad.validate(), Err(BpeError::ForwardReference { rank: 0 }));
+    }
+
+    /// Each merge of a piece with itself doubles its length: 40 such merges describe a
+    /// terabyte piece, which `pieces()` used to build (seen while writing
+    /// `fuzz/fuzz_targets/tokenizer_load.rs`, reproduced there as a malloc-limit crash).
+    #[test]
+    fn doubling_merges_are_rejected_before_building_pieces() {
+        let mut merges = vec![(0, 0)];
+        merges.extend((0..40).map(|i| (256 + i, 256 + i)));
+        let bad = ByteBpe { merges };
+        // 2^10 = 1024 bytes is accepted, 2^11 is not: merge 10 is the first refused.
+        assert_eq!(
+            bad.validate(),
+            Err(BpeError::PieceTooLong {
+                rank: 10,
+                len: 2048
+            })
+        );
+        let ok = ByteBpe {
+            merges: bad.merges[..10].to_vec(),
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        assert_eq!(ok.pieces().last().unwrap().len(), 1024);
     }
 
     #[test]

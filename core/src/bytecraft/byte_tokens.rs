@@ -22,6 +22,12 @@ pub enum TokenizerError {
     MissingToken(String),
     #[error("token id {0} is not a byte token")]
     NotAByteToken(u32),
+    #[error("tokenizer.json gives id {id} to two added tokens, `{first}` and `{second}`")]
+    DuplicateId {
+        id: u32,
+        first: String,
+        second: String,
+    },
     #[error(transparent)]
     Alphabet(#[from] AlphabetError),
 }
@@ -59,6 +65,17 @@ impl ByteTokens {
         };
         let mut by_content = HashMap::with_capacity(file.added_tokens.len());
         let mut byte_text = HashMap::new();
+        // One id, one content: a second token on the same id would decode as the other one.
+        let mut content_of: HashMap<u32, &str> = HashMap::with_capacity(file.added_tokens.len());
+        for token in &file.added_tokens {
+            if let Some(first) = content_of.insert(token.id, &token.content) {
+                return Err(TokenizerError::DuplicateId {
+                    id: token.id,
+                    first: first.to_string(),
+                    second: token.content.clone(),
+                });
+            }
+        }
         for token in file.added_tokens {
             if let Some(rest) = token.content.strip_prefix(alphabet.token_prefix)
                 && !rest.is_empty()
@@ -168,5 +185,21 @@ mod tests {
             ByteTokens::from_tokenizer_json(no_bytes),
             Err(TokenizerError::NoByteTokens)
         ));
+    }
+
+    /// Found by `fuzz/fuzz_targets/tokenizer_load.rs`: two added tokens on one id made the
+    /// end-of-file token decode as another byte token's text (an extra byte, no eos).
+    #[test]
+    fn two_tokens_on_one_id_are_refused() {
+        let text = r#"{"added_tokens": [
+            {"id": 10, "content": "ŦŌ"}, {"id": 50, "content": "Ŧō"},
+            {"id": 11, "content": "ŦA"}, {"id": 50, "content": "ŦȈ"}]}"#;
+        let err = ByteTokens::from_tokenizer_json(text).unwrap_err();
+        assert!(
+            matches!(&err, TokenizerError::DuplicateId { id: 50, first, second }
+                if first == "Ŧō" && second == "ŦȈ"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("id 50"), "{err}");
     }
 }

@@ -39,6 +39,9 @@ pub const EXTENSION: &str = "ggep";
 /// Upper bound on a decoded payload (hostile or corrupt headers must not allocate without end).
 pub const MAX_PAYLOAD: u64 = 1 << 32;
 const HEADER_LEN: usize = 36;
+/// Largest up-front reservation for the payload (real shards are a few MB); beyond it the
+/// buffer grows with what the inflater actually produces.
+const RESERVE_LIMIT: u64 = 64 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShardError {
@@ -190,7 +193,7 @@ pub fn read_header(bytes: &[u8]) -> Result<ShardHeader, ShardError> {
     // make us allocate it).
     if raw_len > MAX_PAYLOAD
         || raw_len < min_raw
-        || raw_len > compressed_len.saturating_mul(1100) + 4096
+        || raw_len > compressed_len.saturating_mul(1100).saturating_add(4096)
     {
         return Err(ShardError::Corrupt(format!(
             "payload length {raw_len} for {frames} frames"
@@ -220,7 +223,9 @@ pub fn read_header(bytes: &[u8]) -> Result<ShardHeader, ShardError> {
 /// Decode a whole shard.
 pub fn decode(bytes: &[u8]) -> Result<Episode, ShardError> {
     let h = read_header(bytes)?;
-    let mut payload = Vec::with_capacity(h.raw_len as usize);
+    // Reserve what the header claims only up to a bound: the claim is checked against the
+    // inflated size below, and a hostile one must not reserve gigabytes before that.
+    let mut payload = Vec::with_capacity(h.raw_len.min(RESERVE_LIMIT) as usize);
     let body = &bytes[h.body..h.body + h.compressed_len as usize];
     ZlibDecoder::new(body)
         .take(h.raw_len + 1)
@@ -322,5 +327,35 @@ mod tests {
         let last = v.len() - 10;
         v[last] ^= 0xFF;
         assert!(decode(&v).is_err(), "the zlib check catches payload damage");
+    }
+
+    /// Offset of the compressed-length field of an encoded shard.
+    fn compressed_len_at(bytes: &[u8]) -> usize {
+        let meta = u32::from_le_bytes(bytes[32..36].try_into().unwrap()) as usize;
+        HEADER_LEN + meta + 8
+    }
+
+    /// Found by `fuzz/fuzz_targets/episode_shard.rs`: a huge compressed length overflowed the
+    /// expansion bound (`compressed * 1100 + 4096`).
+    #[test]
+    fn huge_compressed_length_is_an_error_not_an_overflow() {
+        let mut v = encode(&sample(), 1);
+        let at = compressed_len_at(&v);
+        v[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(decode(&v), Err(ShardError::Truncated("payload"))));
+        assert!(matches!(read_header(&v), Err(ShardError::Truncated(_))));
+    }
+
+    /// A payload length within the expansion bound but larger than the real payload is refused
+    /// after inflating what the file holds (the claim is reserved only up to RESERVE_LIMIT).
+    #[test]
+    fn an_inflated_payload_claim_is_refused() {
+        let mut v = encode(&sample(), 1);
+        let at = compressed_len_at(&v);
+        let compressed = u64::from_le_bytes(v[at..at + 8].try_into().unwrap());
+        let claim = compressed * 1100;
+        v[at - 8..at].copy_from_slice(&claim.to_le_bytes());
+        let err = decode(&v).unwrap_err().to_string();
+        assert!(err.contains("header says"), "{err}");
     }
 }

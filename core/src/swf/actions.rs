@@ -34,6 +34,8 @@ pub struct AbcCounts {
 
 /// Decode one ABC block and every method body's instruction stream.
 pub fn avm2(data: &[u8]) -> Result<AbcCounts, String> {
+    // The crate reserves a trait's metadata count up front; refuse counts the data cannot back.
+    super::abc_guard::check(data)?;
     let abc = swf::avm2::read::Reader::new(data)
         .read()
         .map_err(|e| format!("ABC: {e}"))?;

@@ -4,10 +4,16 @@
 //! byte; in a browser tab (or a batch of generated files, where the length field is whatever the
 //! model wrote) that is not acceptable. Here the output grows only as real data arrives and stops
 //! at `min(declared, limit)`, while keeping the swf crate's semantics: zlib errors are tolerated
-//! (what was decoded so far is kept, as Flash and Ruffle do), LZMA errors are fatal.
+//! (what was decoded so far is kept, as Flash and Ruffle do), LZMA errors are fatal. One
+//! exception lives in level 1 (`header.rs`): the swf crate drops the output of the read that
+//! hits a corrupt zlib stream, so a stream corrupt early can leave it without header fields.
 
 use std::borrow::Cow;
 use std::io;
+
+/// Start of the [`Ending::Incomplete`] message of a zlib stream that failed to inflate (as
+/// opposed to one that merely ran out of input).
+pub const ZLIB_CORRUPT: &str = "zlib stream corrupt";
 
 /// How a body decompression ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,7 +62,7 @@ pub fn zlib(input: &[u8], cap: usize) -> Body<'static> {
         let consumed = d.total_in() as usize - in_pos;
         len += produced;
         match status {
-            Err(e) => break Ending::Incomplete(format!("zlib stream corrupt: {e}")),
+            Err(e) => break Ending::Incomplete(format!("{ZLIB_CORRUPT}: {e}")),
             Ok(Status::StreamEnd) => break Ending::Complete,
             Ok(_) if len == buf.len() => {
                 if len >= cap {
@@ -97,7 +103,7 @@ fn probe_more(d: &mut flate2::Decompress, input: &[u8]) -> Ending {
                 return Ending::Incomplete("zlib stream truncated".into());
             }
             Ok(_) => {}
-            Err(e) => return Ending::Incomplete(format!("zlib stream corrupt: {e}")),
+            Err(e) => return Ending::Incomplete(format!("{ZLIB_CORRUPT}: {e}")),
         }
     }
     Ending::Incomplete("zlib stream stalled".into())

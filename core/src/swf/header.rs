@@ -46,6 +46,8 @@ pub enum HeaderError {
     Lzma(#[from] LzmaError),
     #[error("header fields truncated: no complete {0}")]
     Fields(&'static str),
+    #[error("{0}, before the swf crate (Ruffle) could read the header fields")]
+    ZlibCorrupt(String),
 }
 
 impl HeaderError {
@@ -54,7 +56,9 @@ impl HeaderError {
             HeaderError::NoSignature(_) | HeaderError::Signature(_) => Check::Signature,
             HeaderError::Version => Check::Version,
             HeaderError::ShortPreamble(_) | HeaderError::Length(_) => Check::LengthField,
-            HeaderError::LzmaPreamble | HeaderError::Lzma(_) => Check::Decompression,
+            HeaderError::LzmaPreamble | HeaderError::Lzma(_) | HeaderError::ZlibCorrupt(_) => {
+                Check::Decompression
+            }
             HeaderError::Fields(_) => Check::HeaderFields,
         }
     }
@@ -134,6 +138,19 @@ pub fn parse(bytes: &[u8], max_body: usize) -> Result<Parsed<'_>, HeaderError> {
     }
     if after_rect.len() < 4 {
         return Err(HeaderError::Fields("frame count"));
+    }
+    // A corrupt zlib stream: the swf crate keeps only what its reads returned before the failing
+    // one (flate2 drops that read's output), which depends on how std sizes the reads. Rather
+    // than imitate that, ask the crate itself; this costs a second inflate, only for corrupt
+    // files whose body fits the limit (beyond it the body is capped and the crate's up-front
+    // reservation is what the limit exists to avoid).
+    if let decompress::Ending::Incomplete(msg) = &body.ending
+        && compression == Compression::Zlib
+        && msg.starts_with(decompress::ZLIB_CORRUPT)
+        && declared_body <= max_body
+        && swf::decompress_swf(bytes).is_err()
+    {
+        return Err(HeaderError::ZlibCorrupt(msg.clone()));
     }
     let frame_rate_raw = i16::from_le_bytes([after_rect[0], after_rect[1]]);
     let num_frames = u16::from_le_bytes([after_rect[2], after_rect[3]]);

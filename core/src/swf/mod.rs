@@ -9,6 +9,7 @@
 //! Everything works on `&[u8]` with bounded memory, no file system and no threads, so the same
 //! code runs natively, in the CLI's worker threads and in wasm.
 
+mod abc_guard;
 pub mod actions;
 pub mod adherence;
 pub mod decompress;
