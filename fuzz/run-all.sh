@@ -16,7 +16,7 @@ cd "$(dirname "$0")"
 
 RUNS=${1:-1000000}
 shift || true
-ALL=(validate bytecraft_codec tokenizer_load checkpoint_load episode_shard)
+ALL=(validate adherence bytecraft_codec tokenizer_load checkpoint_load episode_shard)
 [ $# -gt 0 ] && TARGETS=("$@") || TARGETS=("${ALL[@]}")
 
 # Longest input per target: a little above its largest seed.
