@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
 use gamegen_core::swf::fws::to_fws;
 use gamegen_core::swf::similarity::{Profile, jaro_winkler, most_similar};
+use gamegen_native::bytecraft::generate::prompt_ids_beside;
 use gamegen_native::swf_batch::expand_paths;
 use serde::Serialize;
 
@@ -98,27 +99,8 @@ fn truth_map(manifest: &Path, generated: &[PathBuf]) -> anyhow::Result<HashMap<P
             );
         }
     }
-    // results.jsonl beside generated files: file name -> prompt id.
-    let mut prompt_of: HashMap<PathBuf, String> = HashMap::new();
-    let mut dirs: Vec<PathBuf> = generated
-        .iter()
-        .filter_map(|p| p.parent().map(Path::to_path_buf))
-        .collect();
-    dirs.sort();
-    dirs.dedup();
-    for dir in dirs {
-        let Ok(text) = std::fs::read_to_string(dir.join("results.jsonl")) else {
-            continue;
-        };
-        for line in text.lines() {
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-                continue;
-            };
-            if let (Some(f), Some(id)) = (v["file"].as_str(), v["prompt_id"].as_str()) {
-                prompt_of.insert(dir.join(f), id.to_string());
-            }
-        }
-    }
+    // results.jsonl beside generated files: file -> prompt id.
+    let prompt_of = prompt_ids_beside(generated);
     let mut out = HashMap::new();
     for g in generated {
         let name = g.file_name().and_then(|n| n.to_str()).unwrap_or_default();

@@ -6,6 +6,7 @@ use anyhow::{Context, bail};
 use gamegen_core::bytecraft::prompts::parse_prompt_file;
 use gamegen_core::swf::adherence::{self, Adherence, Claims, Facts};
 use gamegen_core::swf::synth::Attributes;
+use gamegen_native::bytecraft::generate::prompt_ids_beside;
 use gamegen_native::swf_batch::map_ordered;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -71,28 +72,6 @@ fn load_prompts(path: &Path) -> anyhow::Result<HashMap<String, PromptEntry>> {
     Ok(out)
 }
 
-/// `results.jsonl` beside generated files: file path -> prompt id.
-fn generated_prompt_ids(paths: &[PathBuf]) -> HashMap<PathBuf, String> {
-    let mut dirs: Vec<&Path> = paths.iter().filter_map(|p| p.parent()).collect();
-    dirs.sort();
-    dirs.dedup();
-    let mut out = HashMap::new();
-    for dir in dirs {
-        let Ok(text) = std::fs::read_to_string(dir.join("results.jsonl")) else {
-            continue;
-        };
-        for line in text.lines() {
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-                continue;
-            };
-            if let (Some(f), Some(id)) = (v["file"].as_str(), v["prompt_id"].as_str()) {
-                out.insert(dir.join(f), id.to_string());
-            }
-        }
-    }
-    out
-}
-
 /// Which prompt each file answers: the single `--prompt`, else the file's prompt id (from
 /// `results.jsonl`, else its name without `.swf`) looked up in `--prompts`, else in a
 /// `manifest.jsonl` beside the file.
@@ -126,7 +105,7 @@ impl PromptIndex {
             single,
             given,
             beside,
-            ids: generated_prompt_ids(paths),
+            ids: prompt_ids_beside(paths),
         })
     }
 

@@ -6,7 +6,7 @@
 //! (prompt id, sample) pairs of an existing `results.jsonl` are skipped, so a killed run resumes
 //! where it stopped. A torn last line (kill during the append) is ignored and redone.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -166,6 +166,30 @@ pub fn finished(out: &Path) -> HashSet<(String, usize)> {
         .filter_map(|l| serde_json::from_str::<ResultLine>(l).ok())
         .map(|r| (r.prompt_id, r.sample))
         .collect()
+}
+
+/// The prompt id of each generated file, from the `results.jsonl` of the directories the files
+/// are in. Lines are read loosely (only `file` and `prompt_id`), and a directory without the file
+/// or an unreadable line adds nothing: callers fall back to matching by file name.
+pub fn prompt_ids_beside(files: &[PathBuf]) -> HashMap<PathBuf, String> {
+    let mut dirs: Vec<&Path> = files.iter().filter_map(|p| p.parent()).collect();
+    dirs.sort();
+    dirs.dedup();
+    let mut out = HashMap::new();
+    for dir in dirs {
+        let Ok(text) = std::fs::read_to_string(dir.join(RESULTS_FILE)) else {
+            continue;
+        };
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            if let (Some(f), Some(id)) = (v["file"].as_str(), v["prompt_id"].as_str()) {
+                out.insert(dir.join(f), id.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// Generate every missing sample of this shard's prompts.
