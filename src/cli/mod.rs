@@ -70,6 +70,56 @@ fn worker_count(jobs: Option<usize>) -> anyhow::Result<usize> {
     }
 }
 
+/// One stdout line per result, as JSON (`--json`) or text, nothing with `--quiet`. The first
+/// write error stops further writing and is returned by [`ResultLines::finish`], except a
+/// closed pipe (`| head`), which just ends the output.
+struct ResultLines {
+    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+    json: bool,
+    quiet: bool,
+    error: Option<std::io::Error>,
+}
+
+impl ResultLines {
+    fn new(json: bool, quiet: bool) -> Self {
+        Self {
+            out: std::io::BufWriter::new(std::io::stdout().lock()),
+            json,
+            quiet,
+            error: None,
+        }
+    }
+
+    fn emit<T: serde::Serialize>(&mut self, value: &T, text: impl FnOnce(&T) -> String) {
+        use std::io::Write;
+        if self.quiet || self.error.is_some() {
+            return;
+        }
+        let res = if self.json {
+            serde_json::to_string(value)
+                .map_err(std::io::Error::other)
+                .and_then(|s| writeln!(self.out, "{s}"))
+        } else {
+            writeln!(self.out, "{}", text(value))
+        };
+        if let Err(e) = res {
+            self.error = Some(e);
+        }
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        use anyhow::Context;
+        use std::io::Write;
+        self.out.flush().ok();
+        match self.error {
+            Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(e).context("cannot write the results")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Backends(a) => backends::run(a),

@@ -5,7 +5,6 @@ use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
 use gamegen_core::swf::{Options, Verdict};
 use gamegen_native::swf_batch::{self, FileResult};
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -115,11 +114,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let opts = options(&args);
     let start = Instant::now();
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut lines = super::ResultLines::new(args.json, args.quiet);
     let (mut valid, mut damaged, mut broken, mut failed) = (0usize, 0usize, 0usize, 0usize);
     let mut total_bytes = 0u64;
-    let mut write_err: Option<std::io::Error> = None;
     swf_batch::validate_all(&paths, jobs, &opts, |r| {
         total_bytes += r.bytes;
         match r.verdict() {
@@ -128,27 +125,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Some(Verdict::Broken) => broken += 1,
             None => failed += 1,
         }
-        if args.quiet || write_err.is_some() {
-            return;
-        }
-        let res = if args.json {
-            serde_json::to_string(&r)
-                .map_err(std::io::Error::other)
-                .and_then(|s| writeln!(out, "{s}"))
-        } else {
-            writeln!(out, "{}", text_line(&r))
-        };
-        if let Err(e) = res {
-            write_err = Some(e);
-        }
+        lines.emit(&r, text_line);
     });
-    out.flush().ok();
-    drop(out);
-    if let Some(e) = write_err
-        && e.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        return Err(e).context("cannot write the results");
-    }
+    lines.finish()?;
     let secs = start.elapsed().as_secs_f64();
     eprintln!(
         "{} files: {valid} valid, {damaged} damaged, {broken} broken{}; {:.1} MB in {:.2} s ({:.1} MB/s, {jobs} jobs)",

@@ -10,7 +10,6 @@ use gamegen_native::bytecraft::generate::prompt_ids_beside;
 use gamegen_native::swf_batch::map_ordered;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// A prompt and, for a synthetic corpus, the record it was written from.
@@ -223,11 +222,9 @@ fn text_line(l: &Line) -> String {
 
 pub fn run(args: &Args, paths: &[PathBuf], jobs: usize) -> anyhow::Result<()> {
     let index = PromptIndex::new(args, paths)?;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut lines = super::ResultLines::new(args.json, args.quiet);
     let (mut scores, mut unmatched, mut unreadable) = (Vec::new(), 0usize, 0usize);
     let mut per_claim: BTreeMap<String, (f64, usize)> = BTreeMap::new();
-    let mut write_err = None;
     map_ordered(
         paths,
         jobs,
@@ -255,28 +252,10 @@ pub fn run(args: &Args, paths: &[PathBuf], jobs: usize) -> anyhow::Result<()> {
                     *e = (e.0 + o.score, e.1 + 1);
                 }
             }
-            if args.quiet || write_err.is_some() {
-                return;
-            }
-            let res = if args.json {
-                serde_json::to_string(&l)
-                    .map_err(std::io::Error::other)
-                    .and_then(|s| writeln!(out, "{s}"))
-            } else {
-                writeln!(out, "{}", text_line(&l))
-            };
-            if let Err(e) = res {
-                write_err = Some(e);
-            }
+            lines.emit(&l, text_line);
         },
     );
-    out.flush().ok();
-    drop(out);
-    if let Some(e) = write_err
-        && e.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        return Err(e).context("cannot write the results");
-    }
+    lines.finish()?;
     let mean = if scores.is_empty() {
         "n/a".to_string()
     } else {
