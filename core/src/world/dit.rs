@@ -49,7 +49,11 @@ pub struct DitConfig {
 }
 
 impl DitConfig {
-    /// A CPU-sized cell: 64 or 36 tokens at patch 4, hidden 128, depth 4.
+    /// A CPU-sized cell: 64 or 36 tokens at patch 4, hidden 64, depth 4. Sized for real-time
+    /// play on a CPU: S + 1 passes per frame must fit a browser frame budget on the wasm CPU
+    /// fallback, and at this size a pass is mostly per-operation overhead, so a wider cell costs
+    /// more than its FLOPs suggest. (The first shipped Traveler model used hidden 128; its
+    /// `config.json` keeps that.)
     pub fn tiny(latent: [usize; 3], num_actions: usize) -> Self {
         Self {
             latent_channels: latent[0],
@@ -57,7 +61,7 @@ impl DitConfig {
             latent_width: latent[2],
             z_channels: 16,
             patch: 4,
-            hidden: 128,
+            hidden: 64,
             depth: 4,
             heads: 4,
             mlp_ratio: 4,

@@ -26,7 +26,8 @@ use crate::metrics::FMeasure;
 /// `latents` `[b, t, c, h, w]` are the clean (encoded) frames; `actions[i * t + k]` is the
 /// action that produced frame `k` of episode `i` (frame 0 is always conditioned on "no previous
 /// action", as at reset); `scores` (same layout) the score shown in each frame, fed as digit
-/// tokens when the model has a record. Returns `[b, t, z, h, w]`: entry `k` is the state after
+/// tokens when the model has a record; `local_maps` `[b, t, 3, h, w]` the map crops a session
+/// shows before each frame (with a spatial module). Returns `[b, t, z, h, w]`: entry `k` is the state after
 /// frame `k`, i.e. what LogicNet reads to predict the events of frame `k + 1`.
 pub fn clean_states<B: Backend>(
     model: &WorldModel<B>,
@@ -34,6 +35,7 @@ pub fn clean_states<B: Backend>(
     latents: Tensor<B, 5>,
     actions: &[u32],
     scores: Option<&[u32]>,
+    local_maps: Option<Tensor<B, 5>>,
 ) -> Tensor<B, 5> {
     let [b, t, c, h, w] = latents.dims();
     let no_action = config.dit.no_action();
@@ -54,7 +56,11 @@ pub fn clean_states<B: Backend>(
             (Some(_), Some(s)) => Some((0..b).map(|i| score_digits(s[i * t + k])).collect()),
             _ => None,
         };
-        let cond = model.condition(&acts, digits.as_deref(), None);
+        let crops = local_maps.as_ref().map(|m| {
+            let [_, _, mc, mh, mw] = m.dims();
+            m.clone().narrow(1, k, 1).reshape([b, mc, mh, mw])
+        });
+        let cond = model.condition(&acts, digits.as_deref(), crops);
         let (z_new, _) = model.pass(z, x0, &vec![0.0; b], &cond);
         let [_, zc, zh, zw] = z_new.dims();
         states.push(z_new.clone().reshape([b, 1, zc, zh, zw]));
@@ -166,7 +172,7 @@ mod tests {
         );
         let actions = vec![9, 2, 1, 9, 0, 2];
         let scores = vec![0, 1, 1, 4, 4, 5];
-        let states = clean_states(&model, &cfg, lat.clone(), &actions, Some(&scores));
+        let states = clean_states(&model, &cfg, lat.clone(), &actions, Some(&scores), None);
         assert_eq!(states.dims()[..2], [2, 3]);
 
         let x = |i: usize, k: usize| {

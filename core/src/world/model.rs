@@ -15,6 +15,7 @@ use super::logicnet::{LogicNet, LogicNetConfig};
 use super::spatial::{MapEncoder, MapEncoderConfig, MatchMask};
 use super::vae::VaeConfig;
 use super::{ConfigError, check_range};
+use crate::games::GameKind;
 
 /// How frames are linked into the external map (MaaG's map extension parameters).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -26,6 +27,43 @@ pub struct SpatialConfig {
     /// Movement range searched when linking, pixels (x, y); MaaG: 10 (y = 0 for a strip).
     pub link_range: (i64, i64),
     pub mask: MatchMask,
+}
+
+impl SpatialConfig {
+    /// MaaG's spatial module for the games that need one: Traveler's 1-D strip and Pac-Man's
+    /// 2-D maze (Pong shows its whole world in every frame: `None`). `paper` uses MaaG's token
+    /// counts (40 and 48); the tiny preset keeps 16 map tokens, because every token is paid
+    /// for in each of a frame's DDIM passes and the grid itself has only 36 or 64.
+    pub fn for_game(game: GameKind, paper: bool) -> Option<Self> {
+        let encoder = |h, w, tiny_grid, paper_grid| {
+            if paper {
+                MapEncoderConfig::paper(h, w, paper_grid)
+            } else {
+                MapEncoderConfig::tiny(h, w, tiny_grid)
+            }
+        };
+        match game {
+            // 76 world rows under the 20-row score bar; the crop reaches 48 px beyond each side
+            // of the 96 px view (24 frames of walking), where remembered buildings wait.
+            GameKind::Traveler => Some(Self {
+                encoder: encoder(76, 192, [2, 8], [5, 8]),
+                world_rows: (20, 96),
+                link_range: (10, 0),
+                mask: MatchMask::All,
+            }),
+            GameKind::Pacman => Some(Self {
+                encoder: encoder(160, 192, [4, 4], [6, 8]),
+                world_rows: (20, 128),
+                // Pac-Man moves 2 px a frame; the range leaves room for a drifting frame.
+                link_range: (6, 6),
+                mask: MatchMask::Color {
+                    color: crate::games::pacman::WALL,
+                    tolerance: 24,
+                },
+            }),
+            GameKind::Pong => None,
+        }
+    }
 }
 
 /// Which event bits the external record counts.

@@ -393,6 +393,46 @@ impl SpatialMap {
     }
 }
 
+/// The local maps a play session feeds the DiT for frames `start..start + len` of a recorded
+/// episode (`frames`: RGB8 frames back to back; `positions[t]`: where frame `t` sits in the
+/// world), made the way [`WorldSession`](super::WorldSession) makes them, so that training sees
+/// what play will show:
+/// - a session's reset writes its first frame before the absorbing pass, so the clip's first
+///   frame sees the map of frames `0..=start`;
+/// - frame `start + k` (`k >= 1`) is generated from the map as it stood after frame
+///   `start + k - 1` was linked in, centred on that frame.
+///
+/// Recorded positions stand in for linking, which recovers them on real frames (tested below).
+/// `map` may already hold a designer's preset; `crop` is `(width, height)`.
+pub fn replay_local_maps(
+    mut map: SpatialMap,
+    frames: &[u8],
+    positions: &[(i64, i64)],
+    start: usize,
+    len: usize,
+    crop: (usize, usize),
+) -> Vec<Vec<u8>> {
+    let fl = map.frame_width * map.frame_height * 3;
+    assert!(
+        len >= 1 && start + len <= positions.len() && frames.len() >= positions.len() * fl,
+        "replay_local_maps: clip outside the episode"
+    );
+    let frame = |t: usize| &frames[t * fl..(t + 1) * fl];
+    for t in 0..=start {
+        map.write_frame(frame(t), positions[t]);
+    }
+    let mut out = Vec::with_capacity(len);
+    out.push(map.local_crop(crop.0, crop.1));
+    for k in 1..len {
+        if k >= 2 {
+            let t = start + k - 1;
+            map.write_frame(frame(t), positions[t]);
+        }
+        out.push(map.local_crop(crop.0, crop.1));
+    }
+    out
+}
+
 /// Stack RGB8 crops (each `h * w * 3`, interleaved) into a `[B, 3, h, w]` tensor in `[0, 1]`.
 pub fn crops_to_tensor<B: Backend>(
     crops: &[Vec<u8>],
@@ -518,6 +558,58 @@ mod tests {
         assert_eq!(&crop[0..3], &[0, 0, 0]);
         assert_eq!(&crop[3 * 4..3 * 5], &[255, 255, 255]);
         assert_eq!(&crop[3 * 15..3 * 16], &[0, 0, 0]);
+    }
+
+    /// Training's replayed local maps equal the ones a session builds by linking each real
+    /// frame into its map (Traveler's strip and Pac-Man's maze, MaaG's link settings).
+    #[test]
+    fn replayed_local_maps_match_a_linking_session_on_real_games() {
+        use crate::games::{GameKind, new_game};
+        use crate::world::model::SpatialConfig;
+        for (kind, script) in [
+            (GameKind::Traveler, [2u8, 2, 2, 0, 1, 1, 1, 1, 2, 0].repeat(4)),
+            (GameKind::Pacman, [4u8, 4, 4, 3, 3, 3, 1, 1, 2, 2].repeat(4)),
+        ] {
+            let cfg = SpatialConfig::for_game(kind, false).unwrap();
+            let crop = (cfg.encoder.crop_width, cfg.encoder.crop_height);
+            let mut game = new_game(kind, None).unwrap();
+            let first = game.reset(3);
+            let (w, h) = (game.width(), game.height());
+            let mut frames = first.frame.clone();
+            let mut positions = vec![(first.player.x as i64, first.player.y as i64)];
+            // The session: reset writes the first frame, every later frame is linked in.
+            let mut map = SpatialMap::new(w, h, cfg.world_rows);
+            map.write_frame(&first.frame, positions[0]);
+            let mut session_crops = vec![map.local_crop(crop.0, crop.1)];
+            for &a in &script {
+                session_crops.push(map.local_crop(crop.0, crop.1));
+                let s = game.step(a);
+                let link = map.observe(&s.frame, cfg.link_range, cfg.mask);
+                positions.push((s.player.x as i64, s.player.y as i64));
+                assert_eq!(link.position, positions[positions.len() - 1], "{kind:?}");
+                frames.extend_from_slice(&s.frame);
+            }
+            // session_crops[k] fed frame k (k = 0 is the reset pass).
+            for start in [0usize, 5, 17] {
+                let len = 8;
+                let replay = replay_local_maps(
+                    SpatialMap::new(w, h, cfg.world_rows),
+                    &frames,
+                    &positions,
+                    start,
+                    len,
+                    crop,
+                );
+                for k in 1..len {
+                    assert!(
+                        replay[k] == session_crops[start + k],
+                        "{kind:?}: clip at {start}, frame {k}"
+                    );
+                }
+                // The clip's first frame is a reset: the map up to and including itself.
+                assert!(replay[0] == replay[1]);
+            }
+        }
     }
 
     #[test]

@@ -49,6 +49,12 @@ pub struct VaeConfig {
     pub kl_weight: f64,
     /// Weight of the image-gradient structure term.
     pub structure_weight: f64,
+    /// The finest level works on 2x2 pixel blocks: frames enter by space-to-depth and leave by
+    /// depth-to-space, and the first level change keeps the resolution. The latent grid is the
+    /// same, but no convolution runs at full resolution, which is most of the decoder's cost in
+    /// a browser frame and most of the encoder's in training. Absent in older checkpoints.
+    #[serde(default)]
+    pub pixel_shuffle: bool,
 }
 
 impl VaeConfig {
@@ -68,6 +74,7 @@ impl VaeConfig {
             latent_scale: 1.0,
             kl_weight: 1e-6,
             structure_weight: 1.0,
+            pixel_shuffle: true,
         }
     }
 
@@ -88,6 +95,7 @@ impl VaeConfig {
             latent_scale: 0.64,
             kl_weight: 1e-6,
             structure_weight: 1.0,
+            pixel_shuffle: false,
         }
     }
 
@@ -116,6 +124,11 @@ impl VaeConfig {
         check_range("vae.channels", self.channels, 1024)?;
         check_range("vae.decoder_channels", self.decoder_channels, 1024)?;
         check_range("vae.latent_channels", self.latent_channels, 64)?;
+        if self.pixel_shuffle && self.channel_mult.len() < 2 {
+            return Err(ConfigError(
+                "vae.pixel_shuffle needs at least two levels (channel_mult)".into(),
+            ));
+        }
         if self.num_res_blocks > 8 || self.decoder_res_blocks > 8 {
             return Err(ConfigError("vae res blocks per level must be <= 8".into()));
         }
@@ -164,9 +177,11 @@ impl VaeConfig {
             }
             enc_blocks.push(level);
             if i + 1 < levels {
+                // With pixel shuffle the first level change is already done by space-to-depth.
+                let stride = if self.pixel_shuffle && i == 0 { 1 } else { 2 };
                 downs.push(
                     burn::nn::conv::Conv2dConfig::new([cin, cin], [3, 3])
-                        .with_stride([2, 2])
+                        .with_stride([stride, stride])
                         .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                         .init(device),
                 );
@@ -176,7 +191,7 @@ impl VaeConfig {
             .mid_block
             .then(|| MidBlock::new(cin, self.mid_attention, device));
         let encoder = Encoder {
-            conv_in: conv3(3, self.channels, 1, device),
+            conv_in: conv3(3 * self.pixel_block(), self.channels, 1, device),
             blocks: enc_blocks,
             downs,
             mid: enc_mid,
@@ -211,7 +226,7 @@ impl VaeConfig {
             blocks: dec_blocks,
             ups,
             norm_out: group_norm(cin, device),
-            conv_out: conv3(cin, 3, 1, device),
+            conv_out: conv3(cin, 3 * self.pixel_block(), 1, device),
         };
         Ok(Vae {
             encoder,
@@ -220,8 +235,31 @@ impl VaeConfig {
             latent_scale: self.latent_scale,
             kl_weight: self.kl_weight,
             structure_weight: self.structure_weight,
+            pixel_shuffle: self.pixel_shuffle,
         })
     }
+
+    /// Pixels per position of the finest level: 4 with pixel shuffle, else 1.
+    fn pixel_block(&self) -> usize {
+        if self.pixel_shuffle { 4 } else { 1 }
+    }
+}
+
+/// `[B, C, H, W]` -> `[B, 4C, H/2, W/2]`: each 2x2 block of pixels becomes four channels.
+pub fn space_to_depth<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [b, c, h, w] = x.dims();
+    x.reshape([b, c, h / 2, 2, w / 2, 2])
+        .permute([0, 1, 3, 5, 2, 4])
+        .reshape([b, c * 4, h / 2, w / 2])
+}
+
+/// The inverse of [`space_to_depth`]: `[B, 4C, H, W]` -> `[B, C, 2H, 2W]`.
+pub fn depth_to_space<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [b, c4, h, w] = x.dims();
+    let c = c4 / 4;
+    x.reshape([b, c, 2, 2, h, w])
+        .permute([0, 1, 4, 2, 5, 3])
+        .reshape([b, c, h * 2, w * 2])
 }
 
 /// Single-head spatial self-attention with a residual connection (the LDM middle block's).
@@ -324,6 +362,7 @@ pub struct Vae<B: Backend> {
     latent_scale: f64,
     kl_weight: f64,
     structure_weight: f64,
+    pixel_shuffle: bool,
 }
 
 /// Mean absolute difference of horizontal and vertical finite differences: penalises blurred
@@ -341,7 +380,11 @@ impl<B: Backend> Vae<B> {
     /// Frames `[B, 3, H, W]` in `[0, 1]` -> `(mean, logvar)` of the latent posterior.
     pub fn encode(&self, frames: Tensor<B, 4>) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let e = &self.encoder;
-        let mut x = e.conv_in.forward(frames.mul_scalar(2.0).sub_scalar(1.0));
+        let mut x = frames.mul_scalar(2.0).sub_scalar(1.0);
+        if self.pixel_shuffle {
+            x = space_to_depth(x);
+        }
+        let mut x = e.conv_in.forward(x);
         for (i, level) in e.blocks.iter().enumerate() {
             for block in level {
                 x = block.forward(x);
@@ -372,10 +415,21 @@ impl<B: Backend> Vae<B> {
                 x = block.forward(x);
             }
             if let Some(up) = d.ups.get(i) {
-                x = up.forward(upsample2(x));
+                // With pixel shuffle the last level change is left to depth-to-space.
+                let last = i + 1 == d.ups.len();
+                x = if self.pixel_shuffle && last {
+                    up.forward(x)
+                } else {
+                    up.forward(upsample2(x))
+                };
             }
         }
-        d.conv_out.forward(silu(d.norm_out.forward(x)))
+        let out = d.conv_out.forward(silu(d.norm_out.forward(x)));
+        if self.pixel_shuffle {
+            depth_to_space(out)
+        } else {
+            out
+        }
     }
 
     /// Frames -> the diffusion latent (`mean * latent_scale`): deterministic, as at inference.
@@ -427,6 +481,7 @@ impl<B: Backend> Vae<B> {
 mod tests {
     use super::*;
     use burn::backend::NdArray;
+    use burn::tensor::TensorData;
 
     type B = NdArray;
 
@@ -453,6 +508,53 @@ mod tests {
         assert_eq!(logvar.dims(), [1, 4, 4, 4]);
         assert_eq!(vae.decode_latent(mean).dims(), [1, 3, 16, 16]);
         assert_eq!(VaeConfig::paper(128, 128).latent_shape(), [4, 32, 32]);
+    }
+
+    #[test]
+    fn pixel_shuffle_moves_each_2x2_block_into_channels_and_back() {
+        let dev = Default::default();
+        let data: Vec<f32> = (0..2 * 3 * 4 * 6).map(|i| i as f32).collect();
+        let x = Tensor::<B, 4>::from_data(TensorData::new(data.clone(), [2, 3, 4, 6]), &dev);
+        let packed = space_to_depth(x.clone());
+        assert_eq!(packed.dims(), [2, 12, 2, 3]);
+        let p: Vec<f32> = packed.clone().into_data().to_vec().unwrap();
+        // Channel 4c + 2dy + dx at (i, j) holds pixel (2i + dy, 2j + dx) of channel c.
+        for b in 0..2 {
+            for c in 0..3 {
+                for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                    for i in 0..2 {
+                        for j in 0..3 {
+                            let got = p[((b * 12 + 4 * c + 2 * dy + dx) * 2 + i) * 3 + j];
+                            let want = data[((b * 3 + c) * 4 + 2 * i + dy) * 6 + 2 * j + dx];
+                            assert_eq!(got, want);
+                        }
+                    }
+                }
+            }
+        }
+        let back: Vec<f32> = depth_to_space(packed).into_data().to_vec().unwrap();
+        assert_eq!(back, data);
+    }
+
+    #[test]
+    fn pixel_shuffle_keeps_the_latent_grid_and_old_configs_load_without_it() {
+        let dev = Default::default();
+        for shuffle in [false, true] {
+            let mut cfg = VaeConfig::tiny(32, 48);
+            cfg.pixel_shuffle = shuffle;
+            let vae = cfg.init::<B>(&dev).unwrap();
+            let z = vae.encode_latent(Tensor::<B, 4>::zeros([1, 3, 32, 48], &dev));
+            assert_eq!(z.dims(), [1, 4, 8, 12]);
+            assert_eq!(vae.decode_latent(z).dims(), [1, 3, 32, 48]);
+        }
+        // A config.json written before the option existed means "no shuffle".
+        let mut json = serde_json::to_value(VaeConfig::tiny(96, 96)).unwrap();
+        json.as_object_mut().unwrap().remove("pixel_shuffle");
+        let old: VaeConfig = serde_json::from_value(json).unwrap();
+        assert!(!old.pixel_shuffle);
+        let mut one_level = VaeConfig::tiny(96, 96);
+        one_level.channel_mult = vec![1];
+        assert!(one_level.validate().is_err());
     }
 
     #[test]

@@ -13,6 +13,8 @@ use gamegen_core::data::shard;
 use gamegen_core::games::{Events, GameKind};
 use gamegen_core::rng::Rng;
 use gamegen_core::world::logic_fit::clean_states;
+use gamegen_core::world::model::SpatialConfig;
+use gamegen_core::world::spatial::{SpatialMap, replay_local_maps};
 use gamegen_core::world::train::ClipBatch;
 use gamegen_core::world::{Vae, WorldConfig, WorldModel};
 
@@ -44,6 +46,9 @@ pub struct EpisodeData {
     /// Compact event bits ([`compact_events`]).
     pub events: Vec<u8>,
     pub scores: Vec<u32>,
+    /// The player's world position in each frame: where the frame sits in the external map
+    /// (the camera keeps the player at a fixed place in the view).
+    pub positions: Vec<(i64, i64)>,
     /// `[len, c, h, w]` latents, once [`Dataset::encode_latents`] ran.
     pub latents: Vec<f32>,
 }
@@ -102,6 +107,7 @@ impl Dataset {
                 .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
             episodes.push(EpisodeData {
                 events: ep.events.iter().map(|&b| compact_events(game, b)).collect(),
+                positions: ep.player.iter().map(|p| (p.x as i64, p.y as i64)).collect(),
                 frames: ep.frames,
                 actions: ep.actions,
                 scores: ep.scores,
@@ -276,15 +282,47 @@ impl Dataset {
         out
     }
 
+    /// The local maps `[clips, len, 3, h, w]` in `[0, 1]` that a play session would feed the
+    /// spatial module for each `(episode, start)` clip ([`replay_local_maps`]).
+    pub fn local_maps<B: Backend>(
+        &self,
+        clips: &[(usize, usize)],
+        len: usize,
+        spatial: &SpatialConfig,
+        device: &B::Device,
+    ) -> Tensor<B, 5> {
+        let (cw, ch) = (spatial.encoder.crop_width, spatial.encoder.crop_height);
+        let mut data = Vec::with_capacity(clips.len() * len * 3 * ch * cw);
+        for &(e, start) in clips {
+            let ep = &self.episodes[e];
+            let crops = replay_local_maps(
+                SpatialMap::new(self.width, self.height, spatial.world_rows),
+                &ep.frames,
+                &ep.positions,
+                start,
+                len,
+                (cw, ch),
+            );
+            for crop in crops {
+                for c in 0..3 {
+                    data.extend((0..ch * cw).map(|i| crop[3 * i + c] as f32 / 255.0));
+                }
+            }
+        }
+        Tensor::from_data(TensorData::new(data, [clips.len(), len, 3, ch, cw]), device)
+    }
+
     /// A dynamics batch from latents: actions mapped so that [`NO_ACTION`] becomes the model's
-    /// reserved id, clip ids packed as `episode << 32 | start`.
+    /// reserved id, clip ids packed as `episode << 32 | start`; with a spatial module, the
+    /// local maps a session would show.
     pub fn clip_batch<B: Backend>(
         &self,
         clips: &[ClipId],
         len: usize,
-        no_action: u32,
+        config: &WorldConfig,
         device: &B::Device,
     ) -> ClipBatch<B> {
+        let no_action = config.dit.no_action();
         let [c, h, w] = self.latent_shape;
         let per = c * h * w;
         let mut latents = Vec::with_capacity(clips.len() * len * per);
@@ -304,6 +342,13 @@ impl Dataset {
             device,
         );
         let mut batch = ClipBatch::from_latents(tensor, actions);
+        if let Some(spatial) = &config.spatial {
+            let picks: Vec<(usize, usize)> = clips
+                .iter()
+                .map(|c| (c.episode as usize, c.start as usize))
+                .collect();
+            batch.local_maps = Some(self.local_maps(&picks, len, spatial, device));
+        }
         batch.events = Some(events);
         batch.scores = Some(scores);
         batch.ids = Some(
@@ -346,7 +391,6 @@ impl Dataset {
         device: &B::Device,
         progress: &dyn Fn(usize),
     ) -> anyhow::Result<StateBank<B>> {
-        const BATCH: usize = 16;
         let [c, h, w] = self.latent_shape;
         let per = c * h * w;
         let no_action = config.dit.no_action();
@@ -359,7 +403,15 @@ impl Dataset {
         let (mut states, mut actions, mut events) = (Vec::new(), Vec::new(), Vec::new());
         let mut done = 0;
         for (&t, group) in &by_len {
-            for chunk in group.chunks(BATCH) {
+            // 16 episodes at a time, fewer when their local maps would pass ~256 MB.
+            let map_bytes = config.spatial.as_ref().map_or(0, |s| {
+                4 * 3 * s.encoder.crop_height * s.encoder.crop_width * t
+            });
+            let batch = (256 << 20usize)
+                .checked_div(map_bytes)
+                .unwrap_or(16)
+                .clamp(1, 16);
+            for chunk in group.chunks(batch) {
                 let mut lat = Vec::with_capacity(chunk.len() * t * per);
                 let (mut acts, mut scores) = (Vec::new(), Vec::new());
                 for &i in chunk {
@@ -372,7 +424,11 @@ impl Dataset {
                     TensorData::new(lat, [chunk.len(), t, c, h, w]),
                     device,
                 );
-                let z = clean_states(model, config, lat, &acts, Some(&scores));
+                let maps = config.spatial.as_ref().map(|s| {
+                    let picks: Vec<(usize, usize)> = chunk.iter().map(|&i| (i, 0)).collect();
+                    self.local_maps::<B>(&picks, t, s, device)
+                });
+                let z = clean_states(model, config, lat, &acts, Some(&scores), maps);
                 let [b, _, zc, zh, zw] = z.dims();
                 // States after frames 0..t-1 feed the predictions for frames 1..t.
                 states.push(z.narrow(1, 0, t - 1).reshape([b * (t - 1), zc, zh, zw]));

@@ -23,6 +23,7 @@ use gamegen_core::games::GameKind;
 use gamegen_core::rng::Rng;
 use gamegen_core::world::checkpoint::{CONFIG_FILE, DYNAMICS_FILE, VAE_FILE};
 use gamegen_core::world::logic_fit::{LogicTrainer, gather_states};
+use gamegen_core::world::model::SpatialConfig;
 use gamegen_core::world::train::VaeTrainer;
 use gamegen_core::world::{TrainConfig, WorldCheckpoint, WorldConfig, WorldTrainer};
 use serde::{Deserialize, Serialize};
@@ -59,6 +60,10 @@ impl Preset {
             Preset::Tiny => WorldConfig::tiny(h, w, a, e),
             Preset::Paper => WorldConfig::paper(h, w, a, e),
         };
+        // MaaG's spatial module for the games whose world is larger than the view.
+        if let Some(spatial) = SpatialConfig::for_game(game, self == Preset::Paper) {
+            cfg = cfg.with_spatial(spatial);
+        }
         if let Some(r) = &mut cfg.record {
             r.scoring_events = 1;
             r.ending_events = if e > 1 { 2 } else { 0 };
@@ -418,9 +423,8 @@ pub fn train<B: Backend>(
     let mut wt =
         WorldTrainer::<Autodiff<B>>::from_model(model, model_cfg.clone(), train_cfg.clone(), None);
     wt.step = run.ckpt.training.dynamics_steps;
-    let no_action = model_cfg.dit.no_action();
     let eval_clips = data.eval_clips(16, opts.clip_len);
-    let eval_batch = data.clip_batch::<B>(&eval_clips, opts.clip_len, no_action, &device);
+    let eval_batch = data.clip_batch::<B>(&eval_clips, opts.clip_len, &model_cfg, &device);
     let eval_dyn = |wt: &WorldTrainer<Autodiff<B>>| -> anyhow::Result<f64> {
         let mut s = 0.0;
         for seed in 0..3 {
@@ -440,7 +444,7 @@ pub fn train<B: Backend>(
             Draw::Queue(c) => c,
             Draw::Dataset => data.sample_clips(opts.batch, opts.clip_len, &mut rng),
         };
-        let batch = data.clip_batch::<B>(&clips, opts.clip_len, no_action, &device);
+        let batch = data.clip_batch::<B>(&clips, opts.clip_len, &model_cfg, &device);
         let stats = wt.step(&batch)?;
         // Stage two retrains LogicNet jointly: a refit of stage three is owed again.
         run.ckpt.training.logic_steps = 0;
