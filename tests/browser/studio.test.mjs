@@ -17,7 +17,7 @@ import { openPage, assert } from "./run.mjs";
 
 const MAX_NEW = Number(process.env.STUDIO_MAX_NEW ?? 160);
 const SEED = 3;
-export const DROP_FIXTURE = "tests/browser/fixtures/DefineShape.swf";
+export const DROP_FIXTURE = "tests/browser/fixtures/DefineShape4.swf";
 
 /** Wait for the studio to have loaded its model. */
 export async function studioReady(page) {
@@ -26,8 +26,14 @@ export async function studioReady(page) {
   assert(s === "ready", `studio state ${s}: ${await page.textContent("#status")}`);
 }
 
+/** Unfold the sampling settings (a closed <details>). */
+export async function openSettings(page) {
+  if (!(await page.evaluate(() => document.getElementById("settings").open))) await page.click("#settings summary");
+}
+
 /** Generate with the form's current settings; resolves to the page's generation record. */
 export async function generateOnPage(page, maxNew, seed) {
+  await openSettings(page);
   await page.fill("#max-new", String(maxNew));
   await page.fill("#seed", String(seed));
   await page.click("#generate");
@@ -105,12 +111,10 @@ export const tests = {
     assert(p.pixels.dominant === bg && p.pixels.dominantShare > 0.9,
       `Ruffle shows ${p.pixels.dominant} on ${(p.pixels.dominantShare * 100).toFixed(1)} % of the stage, the file declares ${bg}`);
     // Download link carries the shown (possibly repaired) file.
-    const dl = await page.evaluate(async () => {
-      const a = document.getElementById("download");
-      const buf = new Uint8Array(await (await fetch(a.href)).arrayBuffer());
-      return { name: a.download, size: buf.length, head: Array.from(buf.slice(0, 3)) };
-    });
-    assert(dl.size === file.size && String.fromCharCode(...dl.head) === "FWS", `download link: ${JSON.stringify(dl)}`);
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download")]);
+    const saved = readFileSync(await download.path());
+    const dl = { name: download.suggestedFilename(), size: saved.length, head: saved.subarray(0, 3).toString("latin1") };
+    assert(dl.name === file.name && dl.size === file.size && dl.head === "FWS", `download: ${JSON.stringify(dl)}`);
     await page.screenshot({ path: join(ctx.artifacts, "studio-generated.png"), fullPage: true });
 
     // The template's own synthetic file draws shapes: Ruffle's canvas is not one colour.
@@ -136,9 +140,26 @@ export const tests = {
     return result;
   },
 
+  async "studio: generates on the page's default backend (WebGPU when offered)"(ctx) {
+    const page = await openPage(ctx, "studio.html?renderer=canvas");
+    await studioReady(page);
+    const backend = await page.evaluate(() => window.gamegen.backend);
+    const gen = await generateOnPage(page, 8, SEED);
+    const f = await page.evaluate(() => ({ raw: window.gamegen.file.raw, size: window.gamegen.file.rawBytes.length }));
+    assert(gen.tokens > 0 && f.size > 0, `drew ${gen.tokens} tokens, ${f.size} bytes`);
+    assert(["valid", "damaged", "broken"].includes(f.raw.verdict), `no verdict: ${JSON.stringify(f.raw)}`);
+    await previewSettled(page);
+    page.assertClean();
+    await page.close();
+    const result = { backend, tokens: gen.tokens, tokensPerSecond: Number(gen.tokensPerSecond.toFixed(1)), verdict: f.raw.verdict };
+    writeFileSync(join(ctx.artifacts, "studio-default-backend.json"), JSON.stringify(result, null, 2));
+    return result;
+  },
+
   async "studio: cancel stops a long generation and keeps the partial file"(ctx) {
     const page = await openPage(ctx, "studio.html?cpu&renderer=canvas");
     await studioReady(page);
+    await openSettings(page);
     await page.fill("#max-new", "5000");
     await page.click("#generate");
     await page.waitForFunction(() => (window.gamegen.generation?.tokens ?? 0) >= 8, null, { timeout: 120000, polling: 50 });
@@ -164,7 +185,7 @@ export const tests = {
     const dataTransfer = await page.evaluateHandle((b64) => {
       const dt = new DataTransfer();
       const data = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-      dt.items.add(new File([data], "DefineShape.swf", { type: "application/x-shockwave-flash" }));
+      dt.items.add(new File([data], "DefineShape4.swf", { type: "application/x-shockwave-flash" }));
       return dt;
     }, bytes.toString("base64"));
     await page.dispatchEvent("body", "dragover", { dataTransfer });
@@ -172,14 +193,14 @@ export const tests = {
     await page.waitForFunction(() => window.gamegen.file?.source === "dropped", null, { timeout: 10000 });
     const p = await previewSettled(page);
     const f = await page.evaluate(() => ({ name: window.gamegen.file.name, report: window.gamegen.file.report }));
-    assert(f.name === "DefineShape.swf", `file name ${f.name}`);
+    assert(f.name === "DefineShape4.swf", `file name ${f.name}`);
     assert(f.report.verdict === "valid", `verdict ${f.report.verdict}: ${JSON.stringify(f.report.first_error)}`);
-    assert(f.report.tags.DefineShape >= 1, `tag list: ${JSON.stringify(f.report.tags)}`);
+    assert(f.report.tags.DefineShape4 >= 1, `tag list: ${JSON.stringify(f.report.tags)}`);
     assert(p.preview.state === "playing" && !p.panicked, `preview ${JSON.stringify(p.preview)}`);
     assert(p.pixels && p.pixels.colours >= 2 && p.pixels.dominantShare < 0.995,
       `the dropped file looks blank in Ruffle: ${JSON.stringify(p.pixels)}`);
     const shownName = await page.textContent("#file-name");
-    assert(shownName === "DefineShape.swf", `page shows ${shownName}`);
+    assert(shownName === "DefineShape4.swf", `page shows ${shownName}`);
     await page.screenshot({ path: join(ctx.artifacts, "studio-dropped.png"), fullPage: true });
 
     // A broken file (not a SWF) is reported, not played, and raises no console error.

@@ -163,8 +163,8 @@ impl Studio {
     /// `model.safetensors`. `init_backend` must have been awaited first.
     #[wasm_bindgen(constructor)]
     pub fn new(config_json: &str, weights: &[u8], tokenizer_json: &str) -> Result<Studio, JsValue> {
-        let config = Qwen2Config::from_json(config_json)
-            .map_err(|e| js_err(format!("config.json: {e}")))?;
+        let config =
+            Qwen2Config::from_json(config_json).map_err(|e| js_err(format!("config.json: {e}")))?;
         let bytes = ByteTokens::from_tokenizer_json(tokenizer_json)
             .map_err(|e| js_err(format!("tokenizer.json: {e}")))?;
         let text = TextBpe::from_tokenizer_json(tokenizer_json)
@@ -177,7 +177,9 @@ impl Studio {
                 config.vocab_size
             )));
         }
-        bytes.eos_id().map_err(|e| js_err(format!("tokenizer.json: {e}")))?;
+        bytes
+            .eos_id()
+            .map_err(|e| js_err(format!("tokenizer.json: {e}")))?;
         let model = match active() {
             Some(Active::WebGpu { .. }) => Model::Gpu(load::<Gpu>(&config, weights)?),
             Some(Active::Cpu { .. }) => Model::Cpu(load::<Cpu>(&config, weights)?),

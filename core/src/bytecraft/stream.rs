@@ -122,7 +122,11 @@ impl<B: Backend> SampleStream<B> {
     }
 
     /// One step with a synchronous read (native backends).
-    pub fn step_blocking(&mut self, model: &Qwen2ForCausalLM<B>, device: &B::Device) -> Option<u32> {
+    pub fn step_blocking(
+        &mut self,
+        model: &Qwen2ForCausalLM<B>,
+        device: &B::Device,
+    ) -> Option<u32> {
         let logits = self.take_logits()?;
         let values = logits
             .into_data()
@@ -191,8 +195,8 @@ mod tests {
         constraint: Option<Box<dyn ConstraintState>>,
     ) -> (Vec<u32>, StopReason) {
         let device = Default::default();
-        let mut s = SampleStream::start(model, prompt, seed, cfg.clone(), constraint, &device)
-            .unwrap();
+        let mut s =
+            SampleStream::start(model, prompt, seed, cfg.clone(), constraint, &device).unwrap();
         while s.stop().is_none() {
             s.step_blocking(model, &device);
         }
@@ -240,7 +244,10 @@ mod tests {
             for b in &batch {
                 let state = constrained.then(|| framing.start_owned());
                 let (streamed, stop) = drain(&model, &prompt, b.seed, &cfg, state);
-                assert_eq!(streamed, b.tokens, "T {temperature}, constrained {constrained}");
+                assert_eq!(
+                    streamed, b.tokens,
+                    "T {temperature}, constrained {constrained}"
+                );
                 assert_eq!(stop, b.stop);
             }
         }

@@ -309,7 +309,10 @@ fn pre_tokenize<'t>(split: &Regex, text: &'t str) -> Vec<&'t str> {
         let mut end = m.end();
         let s = m.as_str();
         if s.chars().all(char::is_whitespace)
-            && text[end..].chars().next().is_some_and(|c| !c.is_whitespace())
+            && text[end..]
+                .chars()
+                .next()
+                .is_some_and(|c| !c.is_whitespace())
             && s.chars().count() > 1
         {
             end -= s.chars().next_back().map_or(0, char::len_utf8);
