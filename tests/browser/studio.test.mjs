@@ -156,6 +156,55 @@ export const tests = {
     return result;
   },
 
+  async "studio: wrong calls and bad input raise JS errors, the module keeps working"(ctx) {
+    const page = await openPage(ctx, "studio.html?cpu");
+    await studioReady(page);
+    const r = await page.evaluate(async () => {
+      const m = await import("./pkg/gamegen_wasm.js");
+      const config = await (await fetch("models/bytecraft-mini/config.json")).text();
+      const tokenizer = await (await fetch("models/bytecraft-mini/tokenizer.json")).text();
+      const weights = new Uint8Array(await (await fetch("models/bytecraft-mini/model.safetensors")).arrayBuffer());
+      const errors = {};
+      const attempt = (name, f) => {
+        try {
+          f();
+          errors[name] = null;
+        } catch (e) {
+          // A Rust panic would surface as WebAssembly.RuntimeError ("unreachable"): not allowed.
+          errors[name] = e instanceof WebAssembly.RuntimeError ? `not an Error: panic ${e.message}`
+            : e instanceof Error ? e.message : `not an Error: ${e}`;
+        }
+      };
+      attempt("corrupt weights", () => new m.Studio(config, weights.slice(0, 1000), tokenizer));
+      attempt("bad config", () => new m.Studio("{\"vocab_size\": 0}", weights, tokenizer));
+      attempt("bad tokenizer", () => new m.Studio(config, weights, "{}"));
+      const s = new m.Studio(config, weights, tokenizer);
+      attempt("empty prompt", () => s.start("  ", {}));
+      attempt("negative temperature", () => s.start("a game", { temperature: -1 }));
+      attempt("unknown option", () => s.start("a game", { temprature: 0.3 }));
+      attempt("maxNew 0", () => s.start("a game", { maxNew: 0 }));
+      attempt("output before start", () => s.output());
+      let stepError = null;
+      try { await s.step(4); } catch (e) { stepError = e.message; }
+      const garbage = m.validateSwf(new Uint8Array([0x46, 0x57, 0x53, 0x0a, 0xff, 0xff, 0xff, 0xff, 0x00]));
+      attempt("repair garbage", () => m.repairSwf(new Uint8Array([1, 2, 3])));
+      // Still alive: a real generation right after all that.
+      s.start("a game", { maxNew: 4, seed: 1 });
+      const drawn = await s.step(10);
+      return { errors, stepError, garbage: garbage.verdict, drawn, done: s.done };
+    });
+    for (const [name, msg] of Object.entries(r.errors)) assert(msg && !msg.startsWith("not an Error"), `${name}: ${msg}`);
+    assert(/weights|safetensors/i.test(r.errors["corrupt weights"]), `corrupt weights: ${r.errors["corrupt weights"]}`);
+    assert(/temperature/.test(r.errors["negative temperature"]), r.errors["negative temperature"]);
+    assert(/temprature/.test(r.errors["unknown option"]), r.errors["unknown option"]);
+    assert(r.stepError && /start/.test(r.stepError), `step before start: ${r.stepError}`);
+    assert(r.garbage === "broken", `garbage verdict ${r.garbage}`);
+    assert(r.drawn === 4 && r.done, `after the errors: drew ${r.drawn}, done ${r.done}`);
+    page.assertClean();
+    await page.close();
+    return r.errors;
+  },
+
   async "studio: cancel stops a long generation and keeps the partial file"(ctx) {
     const page = await openPage(ctx, "studio.html?cpu&renderer=canvas");
     await studioReady(page);
@@ -199,6 +248,11 @@ export const tests = {
     assert(p.preview.state === "playing" && !p.panicked, `preview ${JSON.stringify(p.preview)}`);
     assert(p.pixels && p.pixels.colours >= 2 && p.pixels.dominantShare < 0.995,
       `the dropped file looks blank in Ruffle: ${JSON.stringify(p.pixels)}`);
+    // No sound until the user asks for it.
+    const volume = () => page.evaluate(() => document.querySelector("#player > *").volume);
+    assert(await volume() === 0, `the preview plays with volume ${await volume()} before Sound is ticked`);
+    await page.check("#sound");
+    assert(await volume() === 1, `Sound ticked, volume ${await volume()}`);
     const shownName = await page.textContent("#file-name");
     assert(shownName === "DefineShape4.swf", `page shows ${shownName}`);
     await page.screenshot({ path: join(ctx.artifacts, "studio-dropped.png"), fullPage: true });

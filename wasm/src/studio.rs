@@ -20,6 +20,7 @@ use gamegen_core::bytecraft::{
 };
 use gamegen_core::swf;
 use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 use crate::backend::{Active, Cpu, Gpu, active};
@@ -41,9 +42,23 @@ enum Stream {
     Cpu(Box<SampleStream<Cpu>>),
 }
 
+/// The option names `start` accepts (a misspelt one is an error, not silently ignored:
+/// serde-wasm-bindgen reads only the fields it knows).
+const OPTION_NAMES: &[&str] = &[
+    "seed",
+    "sample",
+    "temperature",
+    "topP",
+    "minP",
+    "topK",
+    "maxNew",
+    "constrained",
+    "system",
+];
+
 /// Generation settings from the page; names and defaults follow `gamegen generate`.
 #[derive(Deserialize)]
-#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+#[serde(default, rename_all = "camelCase")]
 struct Options {
     seed: u64,
     sample: usize,
@@ -234,6 +249,18 @@ impl Studio {
         let o: Options = if options.is_undefined() || options.is_null() {
             Options::default()
         } else {
+            let object: &js_sys::Object = options
+                .dyn_ref()
+                .ok_or_else(|| js_err("options must be an object"))?;
+            for key in js_sys::Object::keys(object).iter() {
+                let key = key.as_string().unwrap_or_default();
+                if !OPTION_NAMES.contains(&key.as_str()) {
+                    return Err(js_err(format!(
+                        "options: unknown option `{key}` (known: {})",
+                        OPTION_NAMES.join(", ")
+                    )));
+                }
+            }
             serde_wasm_bindgen::from_value(options).map_err(|e| js_err(format!("options: {e}")))?
         };
         if !(1..=MAX_NEW_LIMIT).contains(&o.max_new) {
