@@ -37,7 +37,8 @@ fn run() -> Result<()> {
                 "usage: cargo xtask demo [--port N]   set up, build and serve the demo\n       \
                  cargo xtask test [--skip STEP]  set up and run every check\n       \
                  cargo xtask setup               only install what the project needs\n       \
-                 cargo xtask build-web           only build the wasm package into www/pkg"
+                 cargo xtask build-web           only build the web site: wasm into www/pkg, models \
+                 into www/models, the Ruffle player into www/ruffle"
             );
             bail!("unknown or missing command");
         }
@@ -143,7 +144,8 @@ fn setup(for_tests: bool) -> Result<()> {
 }
 
 /// Build the wasm crate, run wasm-bindgen into `www/pkg`, and copy the shipped models into
-/// `www/models` so the pages can fetch them from the same origin.
+/// `www/models` and the Ruffle player into `www/ruffle`, so the pages fetch everything from the
+/// same origin.
 fn build_web() -> Result<()> {
     sh(cargo().args([
         "build",
