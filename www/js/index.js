@@ -9,8 +9,11 @@ async function main() {
   const d = await backendDetails();
   window.gamegen = { backend: d.text, backendDetails: d };
   $("backend").textContent = d.kind === "webgpu" ? `WebGPU (${d.adapter})` : "CPU fallback (burn-flex compiled to wasm)";
+  const software = d.kind === "webgpu" && /swiftshader|llvmpipe|lavapipe|software/i.test(d.adapter ?? "");
   $("backend-why").textContent = d.kind === "webgpu"
-    ? "Your browser offers a WebGPU adapter, so the models run on your GPU through burn-wgpu."
+    ? software
+      ? `Your browser offers a WebGPU adapter (${d.adapter}), so the models run through burn-wgpu; it is a software emulation of a GPU, usually slower than the CPU fallback: try ?cpu.`
+      : "Your browser offers a WebGPU adapter, so the models run on your GPU through burn-wgpu."
     : `Why not WebGPU: ${d.reason ?? "no adapter"}. The same models run on the CPU, slower.`;
   document.body.dataset.state = "ready";
   const r = await offlineReady();

@@ -209,7 +209,9 @@ async function main() {
     if (record) state.recorded = { width: w, height: h, neural: [first], real: [first] };
     setState("playing");
     $("status").textContent = !neural
-      ? `no ${game} world model has been trained yet: playing the real game only`
+      ? params.has("real")
+        ? "playing the real game only (?real in the address)"
+        : `no ${game} world model has been trained yet: playing the real game only`
       : state.trained
         ? `playing (model trained for ${state.trainedSteps} dynamics steps)`
         : "playing (this model has untrained dynamics: expect noise)";
