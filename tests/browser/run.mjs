@@ -18,7 +18,8 @@ mkdirSync(ARTIFACTS, { recursive: true });
 // CARGO_TARGET_DIR may be relative (to the project root) or absolute.
 const gamegen = resolve(root, process.env.CARGO_TARGET_DIR ?? "target", "release/gamegen");
 
-function startServer() {
+/** Start `gamegen serve` on www/ at a free port: `{child, url}`. */
+export function startServer() {
   return new Promise((ok, fail) => {
     const child = spawn(gamegen, ["serve", "--dir", join(root, "www"), "--port", "0"], {
       stdio: ["ignore", "pipe", "inherit"],

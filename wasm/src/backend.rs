@@ -27,19 +27,26 @@ pub(crate) fn active() -> Option<Active> {
 /// Pick the backend for this page. `adapter_name` is what the page's own
 /// `navigator.gpu.requestAdapter()` returned (empty when it returned null or WebGPU is
 /// missing); `force_cpu` lets the user (and the tests) choose the fallback explicitly.
+/// `cpu_reason`, when given, is the page's own account of why there is no adapter (no
+/// `navigator.gpu`, `requestAdapter()` returned null or threw), shown instead of the generic one.
 /// Returns a one-line description for the page to show.
 #[wasm_bindgen]
-pub async fn init_backend(adapter_name: String, force_cpu: bool) -> Result<String, JsValue> {
+pub async fn init_backend(
+    adapter_name: String,
+    force_cpu: bool,
+    cpu_reason: Option<String>,
+) -> Result<String, JsValue> {
     if let Some(a) = active() {
         return Ok(describe(&a));
     }
+    let reason = cpu_reason.filter(|r| !r.trim().is_empty());
     let chosen = if force_cpu {
         Active::Cpu {
-            why: "CPU requested".to_string(),
+            why: reason.unwrap_or_else(|| "CPU requested".to_string()),
         }
     } else if adapter_name.is_empty() {
         Active::Cpu {
-            why: "this browser offers no WebGPU adapter".to_string(),
+            why: reason.unwrap_or_else(|| "this browser offers no WebGPU adapter".to_string()),
         }
     } else {
         init_setup_async::<WebGpu>(&WgpuDevice::DefaultDevice, Default::default()).await;

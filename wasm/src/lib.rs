@@ -7,11 +7,13 @@
 mod backend;
 mod frame_ae;
 mod game;
+mod studio;
 mod world;
 
 pub use backend::init_backend;
 pub use frame_ae::FrameAe;
 pub use game::RealGame;
+pub use studio::Studio;
 pub use world::NeuralGame;
 
 use wasm_bindgen::prelude::*;

@@ -3,6 +3,7 @@
 // it with the native `gamegen ae run` output.
 import { ensureBackend } from "./backend.js";
 import { FrameAe } from "../pkg/gamegen_wasm.js";
+import { offlineReady } from "./offline.js";
 
 const COUNT = 2;
 const $ = (id) => document.getElementById(id);
@@ -50,6 +51,9 @@ async function main() {
     step().catch(fail);
   });
   await step();
+  offlineReady()
+    .then(() => { document.body.dataset.offline = "ready"; })
+    .catch(() => {});
 }
 
 function fail(e) {

@@ -1,21 +1,26 @@
 // Backend choice for every page: WebGPU when the browser offers an adapter, else the CPU
 // backend compiled to wasm. `?cpu` in the URL forces the fallback (used by tests and for
-// comparisons).
+// comparisons). The reason for the choice is shown to the user: which adapter, or why none.
 import init, { init_backend } from "../pkg/gamegen_wasm.js";
 
 let ready = null;
+let details = null;
 
-async function adapterName() {
-  if (!("gpu" in navigator) || !navigator.gpu) return "";
+/** What WebGPU offers here: `{ name }` for an adapter, else `{ name: "", reason }`. */
+async function probeAdapter() {
+  if (!("gpu" in navigator) || !navigator.gpu) {
+    return { name: "", reason: "no WebGPU in this browser (navigator.gpu is missing)" };
+  }
   try {
     const adapter = await navigator.gpu.requestAdapter();
-    if (!adapter) return "";
+    if (!adapter) return { name: "", reason: "WebGPU is present but requestAdapter() returned no adapter" };
     const info = adapter.info || {};
-    return [info.vendor, info.architecture, info.device, info.description]
+    const name = [info.vendor, info.architecture, info.device, info.description]
       .filter((s) => s && s.length)
       .join(" ") || "WebGPU adapter";
+    return { name, reason: "" };
   } catch (e) {
-    return "";
+    return { name: "", reason: `WebGPU adapter request failed: ${e.message ?? e}` };
   }
 }
 
@@ -25,9 +30,23 @@ export function ensureBackend() {
     ready = (async () => {
       await init();
       const forceCpu = new URLSearchParams(location.search).has("cpu");
-      const name = forceCpu ? "" : await adapterName();
-      return await init_backend(name, forceCpu);
+      const probe = forceCpu ? { name: "", reason: "forced by ?cpu in the address" } : await probeAdapter();
+      const text = await init_backend(probe.name, forceCpu, probe.reason || undefined);
+      details = {
+        kind: text.startsWith("WebGPU") ? "webgpu" : "cpu",
+        adapter: probe.name || null,
+        reason: probe.reason || null,
+        forced: forceCpu,
+        text,
+      };
+      return text;
     })();
   }
   return ready;
+}
+
+/** `{kind: "webgpu"|"cpu", adapter, reason, forced, text}` once `ensureBackend` resolved. */
+export async function backendDetails() {
+  await ensureBackend();
+  return details;
 }

@@ -9,9 +9,11 @@
 // sequence such as `R*6,S*2` instead of the keyboard, as `gamegen play --actions` does, and stop
 // at its end: the same script gives the same frames on every backend and every run).
 // The page's state is on `window.gamegen` and in `document.body.dataset.state`
-// (loading, playing, done, error). A game with no world model in www/models is played as the
+// (loading, playing, paused, done, error). Controls: the keys below, the on-screen buttons
+// (touch or mouse: held while pressed), Pause (or P) and Reset (or R). A game with no world model in www/models is played as the
 // real game alone (`window.gamegen.neural` is false).
 import { ensureBackend } from "./backend.js";
+import { offlineReady } from "./offline.js";
 import { RealGame, NeuralGame, eventNames, parseActions } from "../pkg/gamegen_wasm.js";
 
 const GAMES = ["traveler", "pong", "pacman"];
@@ -75,6 +77,46 @@ function fillSelectors(available, game, steps) {
     o.textContent = String(s);
     o.selected = s === steps;
     st.append(o);
+  }
+}
+
+/** On-screen buttons per game: [label, key code it holds, accessible name]. */
+const PADS = {
+  traveler: [[["◀", "ArrowLeft", "left"], ["▶", "ArrowRight", "right"]]],
+  pacman: [[["▲", "ArrowUp", "up"], ["◀", "ArrowLeft", "left"], ["▼", "ArrowDown", "down"], ["▶", "ArrowRight", "right"]]],
+  pong: [[["▲", "KeyW", "left paddle up"], ["▼", "KeyS", "left paddle down"]],
+    [["▲", "ArrowUp", "right paddle up"], ["▼", "ArrowDown", "right paddle down"]]],
+};
+
+/** Buttons that hold a key while pressed (pointer events: touch, pen or mouse). */
+function touchPads(game, held) {
+  const box = $("touch");
+  for (const pad of PADS[game] ?? []) {
+    const grid = document.createElement("div");
+    grid.className = "touch";
+    for (const [label, code, name] of pad) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = label;
+      b.dataset.code = code;
+      b.setAttribute("aria-label", name);
+      const release = () => {
+        held.delete(code);
+        b.classList.remove("held");
+      };
+      b.addEventListener("pointerdown", (e) => {
+        e.preventDefault();
+        if (b.setPointerCapture && e.pointerId !== undefined) {
+          try { b.setPointerCapture(e.pointerId); } catch (_) { /* synthetic events have no capture */ }
+        }
+        held.add(code);
+        b.classList.add("held");
+      });
+      for (const ev of ["pointerup", "pointercancel", "lostpointercapture"]) b.addEventListener(ev, release);
+      b.addEventListener("contextmenu", (e) => e.preventDefault());
+      grid.append(b);
+    }
+    box.append(grid);
   }
 }
 
@@ -143,6 +185,9 @@ async function main() {
   }
   state.neural = neural !== null;
   const held = trackKeys();
+  touchPads(game, held);
+  let paused = false;
+  state.paused = false;
 
   let real = null;
   let run = 0;
@@ -164,12 +209,20 @@ async function main() {
     if (record) state.recorded = { width: w, height: h, neural: [first], real: [first] };
     setState("playing");
     $("status").textContent = !neural
-      ? `no ${game} world model has been trained yet: playing the real game only`
+      ? params.has("real")
+        ? "playing the real game only (?real in the address)"
+        : `no ${game} world model has been trained yet: playing the real game only`
       : state.trained
         ? `playing (model trained for ${state.trainedSteps} dynamics steps)`
         : "playing (this model has untrained dynamics: expect noise)";
     const stamps = [];
     while (my === run) {
+      if (paused) {
+        // Hold the current frame; the FPS window restarts after the pause.
+        stamps.length = 0;
+        await sleep(50);
+        continue;
+      }
       if (state.frame >= lastFrame) {
         state.state = "done";
         setState("done");
@@ -227,6 +280,7 @@ async function main() {
   }
 
   async function restart() {
+    if (paused) togglePause();
     const my = ++run;
     await loop; // a pending neural step must finish before the session is reset
     if (my !== run) return;
@@ -240,7 +294,24 @@ async function main() {
   $("restart").addEventListener("click", () => {
     restart();
   });
+  function togglePause() {
+    if (state.state !== "playing" && state.state !== "paused") return;
+    paused = !paused;
+    state.paused = paused;
+    state.state = paused ? "paused" : "playing";
+    setState(state.state);
+    $("pause").textContent = paused ? "Resume" : "Pause";
+    $("pause").setAttribute("aria-pressed", String(paused));
+  }
+  $("pause").addEventListener("click", togglePause);
+  window.addEventListener("keydown", (e) => {
+    if (e.code === "KeyP") togglePause();
+    else if (e.code === "KeyR") restart();
+  });
   $("screens").focus();
+  offlineReady()
+    .then((r) => { state.offline = r; document.body.dataset.offline = "ready"; })
+    .catch((e) => { state.offline = { error: String(e.message ?? e) }; });
   await restart();
 }
 

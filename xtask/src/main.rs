@@ -37,7 +37,8 @@ fn run() -> Result<()> {
                 "usage: cargo xtask demo [--port N]   set up, build and serve the demo\n       \
                  cargo xtask test [--skip STEP]  set up and run every check\n       \
                  cargo xtask setup               only install what the project needs\n       \
-                 cargo xtask build-web           only build the wasm package into www/pkg"
+                 cargo xtask build-web           only build the web site: wasm into www/pkg, models \
+                 into www/models, the Ruffle player into www/ruffle"
             );
             bail!("unknown or missing command");
         }
@@ -143,7 +144,8 @@ fn setup(for_tests: bool) -> Result<()> {
 }
 
 /// Build the wasm crate, run wasm-bindgen into `www/pkg`, and copy the shipped models into
-/// `www/models` so the pages can fetch them from the same origin.
+/// `www/models` and the Ruffle player into `www/ruffle`, so the pages fetch everything from the
+/// same origin.
 fn build_web() -> Result<()> {
     sh(cargo().args([
         "build",
@@ -167,18 +169,70 @@ fn build_web() -> Result<()> {
         "www/pkg",
     ]))?;
     copy_models(Path::new("models"), Path::new("www/models"))?;
+    copy_ruffle(
+        Path::new("www/node_modules/@ruffle-rs/ruffle"),
+        Path::new("www/ruffle"),
+    )?;
     Ok(())
 }
 
-/// Files a page needs from a model directory (training logs and plots stay behind).
-fn is_model_file(name: &str) -> bool {
-    name == "config.json" || name.ends_with(".safetensors") || name == "README.md"
+/// Copy the Ruffle web player from its npm package into `www/ruffle`, so the studio serves it
+/// from its own origin: `ruffle.js`, its `core.ruffle.*.js` chunks, the two wasm builds (Ruffle
+/// picks one by the browser's wasm features) and the licences. Source maps stay behind. Stale
+/// files (an older Ruffle's hashed names) are removed.
+fn copy_ruffle(from: &Path, to: &Path) -> Result<()> {
+    if !from.join("ruffle.js").is_file() {
+        bail!(
+            "{} is missing: run `npm ci` in www/ (or `cargo xtask setup`)",
+            from.display()
+        );
+    }
+    let wanted = |name: &str| {
+        name == "ruffle.js"
+            || name == "package.json"
+            || name.starts_with("LICENSE")
+            || (name.starts_with("core.ruffle.") && name.ends_with(".js"))
+            || name.ends_with(".wasm")
+    };
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(to)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type()?.is_file() && !from.join(&name).is_file() {
+            std::fs::remove_file(entry.path())
+                .with_context(|| format!("cannot remove {}", entry.path().display()))?;
+        }
+    }
+    let mut copied = 0;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type()?.is_file() && wanted(&name) {
+            std::fs::copy(entry.path(), to.join(&name))
+                .with_context(|| format!("cannot copy {}", entry.path().display()))?;
+            copied += 1;
+        }
+    }
+    eprintln!("xtask: Ruffle player in {}: {copied} files", to.display());
+    Ok(())
 }
 
-/// Copy the shipped models the pages load: `frame-ae` and every `world-*` directory that has a
-/// `config.json` (a directory still being written by a first training run has none yet). Writes
-/// `www/models/index.json` listing the world models copied, so the play page offers only those
-/// without probing for missing files. Stale world models in `www/models` are removed.
+/// Files a page needs from a model directory (training logs and plots stay behind). ByteCraft
+/// checkpoints add their tokenizer files.
+fn is_model_file(name: &str) -> bool {
+    name == "config.json"
+        || name.ends_with(".safetensors")
+        || name == "README.md"
+        || name == "tokenizer.json"
+        || name == "tokenizer_config.json"
+        || name == "byte_merges.json"
+}
+
+/// Copy the shipped models the pages load: `frame-ae`, every `world-*` and `bytecraft-*`
+/// directory that has a `config.json` (a directory still being written by a first training run
+/// has none yet). Writes `www/models/index.json` listing the world and ByteCraft models copied,
+/// so the pages offer only those without probing for missing files. Stale models in
+/// `www/models` are removed.
 fn copy_models(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to)?;
     let mut dirs: Vec<String> = Vec::new();
@@ -186,8 +240,9 @@ fn copy_models(from: &Path, to: &Path) -> Result<()> {
         for entry in std::fs::read_dir(from)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
+            let trained = entry.path().join("config.json").is_file();
             let wanted = name == "frame-ae"
-                || (name.starts_with("world-") && entry.path().join("config.json").is_file());
+                || ((name.starts_with("world-") || name.starts_with("bytecraft-")) && trained);
             if entry.file_type()?.is_dir() && wanted {
                 dirs.push(name);
             }
@@ -197,7 +252,7 @@ fn copy_models(from: &Path, to: &Path) -> Result<()> {
     for entry in std::fs::read_dir(to)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("world-") && !dirs.contains(&name) {
+        if (name.starts_with("world-") || name.starts_with("bytecraft-")) && !dirs.contains(&name) {
             std::fs::remove_dir_all(entry.path())
                 .with_context(|| format!("cannot remove {}", entry.path().display()))?;
         }
@@ -214,14 +269,20 @@ fn copy_models(from: &Path, to: &Path) -> Result<()> {
             }
         }
     }
-    let world: Vec<String> = dirs
-        .iter()
-        .filter(|d| d.starts_with("world-"))
-        .map(|d| format!("\"{d}\""))
-        .collect();
+    let listed = |prefix: &str| -> String {
+        dirs.iter()
+            .filter(|d| d.starts_with(prefix))
+            .map(|d| format!("\"{d}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     std::fs::write(
         to.join("index.json"),
-        format!("{{\"world\": [{}]}}\n", world.join(", ")),
+        format!(
+            "{{\"world\": [{}], \"bytecraft\": [{}]}}\n",
+            listed("world-"),
+            listed("bytecraft-")
+        ),
     )?;
     eprintln!("xtask: models in {}: {}", to.display(), dirs.join(", "));
     Ok(())

@@ -2,6 +2,8 @@
 //! framing sound ([`crate::swf::framing`]), must start with bos, and may (and must) end with eos
 //! exactly when its `End` tag is complete.
 
+use std::sync::Arc;
+
 use super::alphabet::Alphabet;
 use super::byte_tokens::ByteTokens;
 use super::generate::{Constraint, ConstraintState};
@@ -18,7 +20,9 @@ enum Kind {
 
 /// The framing constraint over one tokenizer's byte tokens.
 pub struct SwfFraming {
-    kinds: Vec<Kind>,
+    /// Shared with every sample's state, so a state can outlive a borrow of this (the browser
+    /// studio keeps one in a long-lived object).
+    kinds: Arc<Vec<Kind>>,
 }
 
 impl SwfFraming {
@@ -36,29 +40,36 @@ impl SwfFraming {
                 },
             })
             .collect();
-        Self { kinds }
+        Self {
+            kinds: Arc::new(kinds),
+        }
     }
-}
 
-struct State<'a> {
-    owner: &'a SwfFraming,
-    started: bool,
-    framing: Framing,
-}
-
-impl Constraint for SwfFraming {
-    fn start(&self) -> Box<dyn ConstraintState + '_> {
+    /// A fresh sample's state that owns what it needs (no borrow of `self`).
+    pub fn start_owned(&self) -> Box<dyn ConstraintState> {
         Box::new(State {
-            owner: self,
+            kinds: Arc::clone(&self.kinds),
             started: false,
             framing: Framing::default(),
         })
     }
 }
 
-impl ConstraintState for State<'_> {
+struct State {
+    kinds: Arc<Vec<Kind>>,
+    started: bool,
+    framing: Framing,
+}
+
+impl Constraint for SwfFraming {
+    fn start(&self) -> Box<dyn ConstraintState + '_> {
+        self.start_owned()
+    }
+}
+
+impl ConstraintState for State {
     fn filter(&self, candidates: &[u32]) -> Vec<u32> {
-        let kinds = &self.owner.kinds;
+        let kinds = &self.kinds;
         candidates
             .iter()
             .copied()
@@ -75,7 +86,7 @@ impl ConstraintState for State<'_> {
     }
 
     fn advance(&mut self, id: u32) {
-        match self.owner.kinds.get(id as usize) {
+        match self.kinds.get(id as usize) {
             Some(Kind::Bos) => self.started = true,
             Some(Kind::Bytes(b)) => {
                 self.framing.push_all(b);

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::decode::{InputError, check_ids};
 use super::model::Qwen2ForCausalLM;
 use super::sampler::{SamplingConfig, sample};
-use crate::rng::Rng;
+use crate::rng::{Rng, derive_seed};
 
 /// How a sample ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +54,20 @@ pub trait ConstraintState {
     fn filter(&self, candidates: &[u32]) -> Vec<u32>;
     /// Record that `id` was drawn.
     fn advance(&mut self, id: u32);
+}
+
+/// FNV-1a: a stable hash of a prompt id for seeding.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// The seed of sample `k` of prompt `prompt_id` in a run seeded `run_seed`: `gamegen generate`
+/// and the browser studio both use it, so the same (seed, prompt id, sample) gives the same
+/// file in both (on the same backend arithmetic).
+pub fn sample_seed(run_seed: u64, prompt_id: &str, k: usize) -> u64 {
+    derive_seed(derive_seed(run_seed, fnv1a(prompt_id)), k as u64)
 }
 
 fn column<B: Backend>(ids: &[u32], device: &B::Device) -> Tensor<B, 2, Int> {

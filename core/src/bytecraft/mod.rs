@@ -25,6 +25,8 @@ pub mod prompts;
 pub mod rms_norm;
 pub mod rope;
 pub mod sampler;
+pub mod stream;
+pub mod text_bpe;
 pub mod train;
 pub mod weights;
 
@@ -37,6 +39,8 @@ pub use config::{ConfigError, Qwen2Config};
 pub use decode::{InputError, greedy, logits};
 pub use kv_cache::KvCache;
 pub use model::Qwen2ForCausalLM;
+pub use stream::SampleStream;
+pub use text_bpe::{TextBpe, TextBpeError};
 pub use weights::{
     OwnedTensors, RawTensor, SafetensorsShards, TensorSource, WeightDType, WeightError,
 };

@@ -13,12 +13,12 @@ use std::time::Instant;
 
 use burn::tensor::backend::Backend;
 use gamegen_core::bytecraft::constrained::SwfFraming;
+pub use gamegen_core::bytecraft::generate::sample_seed;
 use gamegen_core::bytecraft::generate::{
     Constraint, GenerationConfig, StopReason, generate_constrained,
 };
 use gamegen_core::bytecraft::prompts::{Prompt, chat_text};
 use gamegen_core::bytecraft::{InputError, Qwen2ForCausalLM};
-use gamegen_core::rng::derive_seed;
 use serde::{Deserialize, Serialize};
 
 use super::tokenizer::{TextTokenizer, TextTokenizerError};
@@ -131,18 +131,6 @@ impl Summary {
     pub fn tokens_per_second(&self) -> f64 {
         self.tokens as f64 / self.seconds.max(1e-9)
     }
-}
-
-/// FNV-1a: a stable hash of a prompt id for seeding.
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    })
-}
-
-/// The seed of sample `k` of prompt `id`.
-pub fn sample_seed(run_seed: u64, prompt_id: &str, k: usize) -> u64 {
-    derive_seed(derive_seed(run_seed, fnv1a(prompt_id)), k as u64)
 }
 
 /// A prompt id made safe for a file name.

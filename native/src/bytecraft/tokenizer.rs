@@ -170,4 +170,63 @@ mod tests {
                 .contains("<|im_start|>")
         );
     }
+
+    /// Texts that exercise every branch of the GPT-2 split and of added-token matching.
+    fn awkward_texts() -> Vec<String> {
+        let mut texts: Vec<String> = [
+            "",
+            " ",
+            "   ",
+            "a",
+            "Hello world, it's 2024! They'll've we'd I'm you're THEY'RE 'tis",
+            "tabs\tand\nnewlines\r\n\n  indented\n\t\n",
+            "trailing spaces   ",
+            "   leading spaces",
+            "multiple   spaces  between words",
+            "digits 1234567890 and 3.14159, -42, 1e10, 0x1F",
+            "punctuation!!! ??? ... --- ((( ))) [] {} <> @#$%^&*_+=|\\/~`",
+            "Unicode: café naïve Ångström 日本語のゲーム 한국어 العربية emoji 🎮🕹️👾",
+            "spaces: a\u{a0}b\u{2003}c\u{3000}d\u{85}e\u{200b}f\u{180e}g\u{feff}h",
+            "combining: e\u{301} a\u{308} \u{915}\u{94d}\u{937} \u{2160}\u{2161} \u{ff11}",
+            "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\nBytes: ",
+            "<|im_start|><|im_end|><|endoftext|>text<|im_end|",
+            "byte tokens in text: ŦŌ Ŧō ŦA Ŧ Ŧő000 ŦŌŦō",
+            "- Frame rate: 24.0\n- Resolution: 550x400\n- Size: 3KB",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for i in 0..120 {
+            let s = gamegen_core::swf::synth::synthesize(777, i);
+            texts.push(chat_text(&s.record.prompt, None));
+            texts.extend(s.record.paraphrases.iter().map(|p| chat_text(p, None)));
+        }
+        texts.push(chat_text("make pong", Some("A custom system prompt.")));
+        texts
+    }
+
+    /// The browser's pure-Rust encoder (`gamegen_core::bytecraft::TextBpe`) must give exactly
+    /// the ids of Hugging Face's `tokenizers` on every tokenizer we ship or test with.
+    #[test]
+    fn pure_rust_encoder_matches_tokenizers() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let texts = awkward_texts();
+        for dir in [
+            "models/bytecraft-mini",
+            "tests/fixtures/bytecraft/tokenizer_layout",
+            "tests/fixtures/bytecraft/exported",
+        ] {
+            let dir = root.join(dir);
+            let reference = TextTokenizer::open(&dir).unwrap();
+            let json = std::fs::read_to_string(dir.join(TOKENIZER_FILE)).unwrap();
+            let ours = gamegen_core::bytecraft::TextBpe::from_tokenizer_json(&json).unwrap();
+            let mut tokens = 0;
+            for text in &texts {
+                let want = reference.encode(text).unwrap();
+                assert_eq!(ours.encode(text), want, "{}: {text:?}", dir.display());
+                tokens += want.len();
+            }
+            assert!(tokens > 10_000, "{}: only {tokens} tokens", dir.display());
+        }
+    }
 }
