@@ -21,10 +21,12 @@ pub mod init;
 pub mod kv_cache;
 pub mod mlp;
 pub mod model;
+pub mod muon;
 pub mod prompts;
 pub mod rms_norm;
 pub mod rope;
 pub mod sampler;
+pub mod slot_cache;
 pub mod train;
 pub mod weights;
 
