@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use minijinja::value::Value;
+use minijinja::value::{Serde, Value};
 use minijinja::{Environment, Error, ErrorKind};
 use serde::Serialize;
 
@@ -100,7 +100,7 @@ impl ChatTemplate {
             .template_from_str(&self.source)
             .map_err(|e| describe(&e))?;
         let mut ctx: BTreeMap<&str, Value> = BTreeMap::new();
-        ctx.insert("messages", Value::from_serialize(messages));
+        ctx.insert("messages", Value::from(Serde(messages)));
         ctx.insert("add_generation_prompt", Value::from(add_generation_prompt));
         ctx.insert("tools", Value::from(()));
         ctx.insert("documents", Value::from(()));
@@ -118,7 +118,7 @@ impl ChatTemplate {
             }
         }
         template
-            .render(Value::from_serialize(&ctx))
+            .render(Value::from(Serde(&ctx)))
             .map_err(|e| describe(&e))
     }
 }
