@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Two `gamegen` binaries side by side on the same `generate` job, alternating runs, printing
-# each run's tokens/s (generated tokens over generation time, as `gamegen generate` reports).
+# each run's tokens/s (generated tokens over generation time, as `gamegen generate` reports)
+# and the CPU seconds (user + sys) the run used, which is steadier than wall time when other
+# jobs share the machine.
 #
 #   bench/generate_ab.sh OLD_BINARY NEW_BINARY REPEATS -- <generate arguments without --out>
 #
@@ -18,9 +20,12 @@ for r in $(seq 1 "$repeats"); do
     bin=$old
     [ "$side" = new ] && bin=$new
     out="$work/$side-$r"
-    line=$("$bin" generate "$@" --out "$out" | tail -1)
+    TIMEFORMAT='%U %S'
+    { time "$bin" generate "$@" --out "$out" >"$work/stdout" 2>/dev/null; } 2>"$work/time"
+    line=$(tail -1 "$work/stdout")
     tps=$(sed -E 's/.*\(([0-9.]+) tokens\/s\).*/\1/' <<<"$line")
     tokens=$(sed -E 's/.*; ([0-9]+) tokens in.*/\1/' <<<"$line")
-    echo "$side run $r: $tps tokens/s ($tokens tokens)"
+    cpu=$(awk '{printf "%.1f", $1 + $2}' "$work/time")
+    echo "$side run $r: $tps tokens/s, $cpu CPU s ($tokens tokens)"
   done
 done

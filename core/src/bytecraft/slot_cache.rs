@@ -5,13 +5,14 @@
 //! Each layer owns one preallocated buffer `[slots, kv_heads, capacity, head_dim]`. Row `r`
 //! keeps its sequence at columns `0..len[r]` (right padding, so a row's keys sit at the same
 //! columns as they would alone and a padded row computes the same dot products). A decoding
-//! step writes each row's new key/value in place at column `len[r]` with `slice_assign`
-//! (no copy of the history, unlike concatenation), attention reads columns
-//! `0..max(len) + 1`, and a mask hides the columns past each row's own end. The buffer doubles
-//! when a row reaches the capacity, up to the largest length asked for.
+//! step writes every row's new key/value at its own column `len[r]` with one indexed write per
+//! buffer (`select_assign` over the buffer viewed as lines of `head_dim`; in place where the
+//! backend can, a single copy of the buffer on the CPU backends, never a concatenation),
+//! attention reads columns `0..max(len) + 1`, and a mask hides the columns past each row's own
+//! end. The buffer doubles when a row reaches the capacity, up to the largest length asked for.
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Int, Tensor, TensorData};
+use burn::tensor::{Bool, IndexingUpdateOp, Int, Tensor, TensorData};
 
 use super::kv_cache::{KvCache, KvStore};
 
@@ -149,19 +150,6 @@ impl<B: Backend> SlotKvCache<B> {
     fn width(&self) -> usize {
         self.lens.iter().copied().max().unwrap_or(0) + 1
     }
-
-    /// Runs of consecutive rows with the same length: one `slice_assign` writes each run.
-    fn runs(&self) -> Vec<(usize, usize)> {
-        let mut runs = Vec::new();
-        let mut start = 0;
-        for r in 1..=self.lens.len() {
-            if r == self.lens.len() || self.lens[r] != self.lens[start] {
-                runs.push((start, r));
-                start = r;
-            }
-        }
-        runs
-    }
 }
 
 impl<B: Backend> KvStore<B> for SlotKvCache<B> {
@@ -204,17 +192,32 @@ impl<B: Backend> KvStore<B> for SlotKvCache<B> {
         debug_assert_eq!(slots, self.slots());
         let width = self.width() + seq - 1;
         self.grow_to(width);
-        let runs = self.runs();
+        // One indexed write per buffer for all rows, whatever their lengths: viewed as
+        // `[slots * kv * capacity, d]`, row r's head h at column c is line (r*kv + h)*cap + c.
+        // The columns past each row's length are zero (see `fill_row` and `grow_to`), so
+        // adding there writes the value.
+        let cap = self.capacity;
+        let lines: Vec<i64> = (0..slots)
+            .flat_map(|r| (0..kv).flat_map(move |h| (0..seq).map(move |t| (r, h, t))))
+            .map(|(r, h, t)| ((r * kv + h) * cap + self.lens[r] + t) as i64)
+            .collect();
+        let index = Tensor::<B, 1, Int>::from_data(
+            TensorData::new(lines, [slots * kv * seq]),
+            &self.device,
+        );
         let mut buf = self.layers[layer].take().expect("slot buffers exist");
-        for (a, b) in runs {
-            let at = self.lens[a];
-            let rows = [a..b, 0..kv, 0..seq, 0..d];
-            let cols = [a..b, 0..kv, at..at + seq, 0..d];
-            buf.key = buf
-                .key
-                .slice_assign(cols.clone(), key.clone().slice(rows.clone()));
-            buf.value = buf.value.slice_assign(cols, value.clone().slice(rows));
-        }
+        let write = |buf: Tensor<B, 4>, new: Tensor<B, 4>| {
+            buf.reshape([slots * kv * cap, d])
+                .select_assign(
+                    0,
+                    index.clone(),
+                    new.reshape([slots * kv * seq, d]),
+                    IndexingUpdateOp::Add,
+                )
+                .reshape([slots, kv, cap, d])
+        };
+        buf.key = write(buf.key, key);
+        buf.value = write(buf.value, value);
         let read = [0..slots, 0..kv, 0..width, 0..d];
         let out = (
             buf.key.clone().slice(read.clone()),
