@@ -167,6 +167,21 @@ fn f32_rows<B: Backend>(logits: Tensor<B, 2>) -> Vec<f32> {
 }
 
 impl<B: Backend> Batcher<'_, B> {
+    /// Run `ids` alone; its cache and last logits serve the `samples` jobs of the prompt.
+    fn prefill(&self, ids: &[u32], samples: usize) -> Prefill<B> {
+        let mut cache = self.model.new_cache();
+        let input: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+        let logits = self.model.forward_last(
+            Tensor::<B, 2, Int>::from_data(TensorData::new(input, [1, ids.len()]), self.device),
+            &mut cache,
+        );
+        Prefill {
+            cache,
+            logits: f32_rows(logits),
+            remaining: samples,
+        }
+    }
+
     /// Draw every job. `on_step(n)` reports the tokens drawn in a step; `on_done(job, sample)`
     /// receives each sample as soon as it ends (so a caller can save it at once); its error
     /// stops the run.
@@ -245,25 +260,9 @@ impl<B: Backend> Batcher<'_, B> {
                     let j = next_job;
                     next_job += 1;
                     let job = jobs[j];
-                    if !prefills.contains_key(&job.prompt) {
-                        let ids = &prompts[job.prompt];
-                        let mut kv = model.new_cache();
-                        let input: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
-                        let logits = model.forward_last(
-                            Tensor::<B, 2, Int>::from_data(
-                                TensorData::new(input, [1, ids.len()]),
-                                self.device,
-                            ),
-                            &mut kv,
-                        );
-                        let prefill = Prefill {
-                            cache: kv,
-                            logits: f32_rows(logits),
-                            remaining: remaining[&job.prompt],
-                        };
-                        prefills.insert(job.prompt, prefill);
-                    }
-                    let prefill = prefills.get_mut(&job.prompt).expect("inserted");
+                    let prefill = prefills.entry(job.prompt).or_insert_with(|| {
+                        self.prefill(&prompts[job.prompt], remaining[&job.prompt])
+                    });
                     let mut run = Running {
                         job: j,
                         seed: job.seed,
