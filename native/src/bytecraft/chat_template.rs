@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use minijinja::value::{Serde, Value};
+use minijinja::value::{Kwargs, Serde, Value};
 use minijinja::{Environment, Error, ErrorKind};
 use serde::Serialize;
 
@@ -155,7 +155,11 @@ fn environment() -> Environment<'static> {
 }
 
 /// Python's `json.dumps(value, ensure_ascii=False, indent=indent)`, as transformers' filter.
-fn tojson(value: Value, indent: Option<usize>) -> Result<Value, Error> {
+/// Its other keyword arguments (`separators`, `sort_keys`) are refused rather than ignored.
+fn tojson(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
+    let indent: Option<usize> = kwargs.get("indent")?;
+    let _ensure_ascii_off: Option<bool> = kwargs.get("ensure_ascii")?;
+    kwargs.assert_all_used()?;
     let json = serde_json::to_value(&value)
         .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
     let mut out = String::new();
