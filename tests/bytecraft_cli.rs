@@ -284,3 +284,103 @@ fn generate_writes_samples_resumes_and_is_reproducible() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("top_p"));
     std::fs::remove_dir_all(&base).unwrap();
 }
+
+/// Continuous batching: prompts of different lengths share the batch and finished samples'
+/// slots are refilled from the queue across prompts; the files do not depend on the batch
+/// size (1, 3, 8) nor on sharding.
+#[test]
+fn any_batch_size_gives_byte_identical_files() {
+    let base = std::env::temp_dir().join(format!("gamegen-cbatch-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let prompts = base.join("prompts.txt");
+    std::fs::write(
+        &prompts,
+        "pong\nŦ\na much longer prompt: a red square that bounces around a black stage, \
+         with a score counter in the corner and two paddles\nŦ\nune animation\nŦ\nx\n",
+    )
+    .unwrap();
+    let prompts = prompts.to_str().unwrap();
+    let run = |name: &str, extra: &[&str]| -> (PathBuf, Vec<Value>) {
+        let out = base.join(name);
+        let mut args = vec!["--prompts", prompts, "-n", "3"];
+        args.extend_from_slice(extra);
+        let o = generate_into(&out, &args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let key = |v: &Value| (v["prompt_id"].to_string(), v["sample"].as_u64().unwrap());
+        let mut lines = results(&out);
+        lines.sort_by_key(key);
+        (out, lines)
+    };
+    let (one, lines_one) = run("b1", &["--batch", "1"]);
+    assert_eq!(lines_one.len(), 12);
+    let tokens: Vec<u64> = lines_one
+        .iter()
+        .map(|l| l["tokens"].as_u64().unwrap())
+        .collect();
+    assert!(
+        tokens.iter().any(|&t| t < 48) && tokens.contains(&48),
+        "want samples that stop early and samples cut at the limit: {tokens:?}"
+    );
+    for (name, extra) in [
+        ("b3", vec!["--batch", "3"]),
+        ("b8", vec!["--batch", "8"]),
+        ("b8s", vec!["--batch", "8", "--shard", "1/2"]),
+    ] {
+        let (dir, lines) = run(name, &extra);
+        if name == "b8s" {
+            let (_, rest) = run(name, &["--batch", "8", "--shard", "0/2"]);
+            assert_eq!(rest, lines_one, "{name}");
+        } else {
+            assert_eq!(lines, lines_one, "{name}");
+        }
+        for line in &lines_one {
+            let file = line["file"].as_str().unwrap();
+            assert_eq!(
+                std::fs::read(one.join(file)).unwrap(),
+                std::fs::read(dir.join(file)).unwrap(),
+                "{name}: {file}"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&base).unwrap();
+}
+
+/// A checkpoint whose chat template cannot be compiled is one clear error, and one whose
+/// template raises for our messages stops generation with the template's message.
+#[test]
+fn a_broken_chat_template_is_a_clear_error() {
+    for (tag, template, want) in [
+        ("syntax", "{% for m in messages %}", "does not compile"),
+        (
+            "raise",
+            "{{ raise_exception('this template takes no user turn') }}",
+            "this template takes no user turn",
+        ),
+    ] {
+        let dir = scratch_copy("tokenizer_layout", tag);
+        let config_path = dir.join("tokenizer_config.json");
+        let mut config: Value =
+            serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+        config["chat_template"] = Value::String(template.into());
+        std::fs::write(&config_path, config.to_string()).unwrap();
+        let out = gamegen(&[
+            "generate",
+            "--model",
+            dir.to_str().unwrap(),
+            "--prompt",
+            "pong",
+            "-n",
+            "1",
+            "--max-new",
+            "4",
+            "--out",
+            dir.join("out").to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{tag}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(want), "{tag}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -260,6 +260,13 @@ fn train_resume_and_generate_from_the_result() {
     };
     let a = train_lines(&straight);
     assert_eq!(a, train_lines(&resumed));
+    // With the optimiser state saved beside the checkpoint, the resumed run is the
+    // uninterrupted one, bit for bit.
+    assert!(resumed.join("optimizer-state.bin").is_file());
+    assert_eq!(
+        std::fs::read(straight.join("model.safetensors")).unwrap(),
+        std::fs::read(resumed.join("model.safetensors")).unwrap()
+    );
     assert_eq!(
         a.iter().map(|l| l.2).collect::<Vec<_>>(),
         vec![700, 700, 900, 900]
@@ -368,8 +375,13 @@ fn our_export_matches_transformers_and_tokenizers() {
 
     let tok = gamegen_native::bytecraft::tokenizer::TextTokenizer::open(&dir).unwrap();
     let prompt = exp["chat"]["prompt"].as_str().unwrap();
-    let text = gamegen_core::bytecraft::prompts::chat_text(prompt, None);
+    // The export's own template executed, and the built-in ChatML, both equal transformers.
+    let text = tok.chat_text(prompt, None).unwrap();
     assert_eq!(text, exp["chat"]["text"].as_str().unwrap());
+    assert_eq!(
+        gamegen_core::bytecraft::prompts::chat_text(prompt, None),
+        text
+    );
     let ids: Vec<u64> = tok
         .encode(&text)
         .unwrap()
@@ -467,4 +479,52 @@ fn a_killed_run_resumes_from_its_last_checkpoint() {
         .map(|l| l["step"].as_u64().unwrap())
         .collect();
     assert_eq!(steps, (1..=at_kill + 3).collect::<Vec<_>>());
+}
+
+/// Muon for the layer matrices, micro-batches spread over two "devices" (the CPU twice), and
+/// a stop + resume in the middle: the same weights, bit for bit, as one uninterrupted run;
+/// and two devices give the update of one device with accumulation (within 1e-5).
+#[test]
+fn muon_on_two_devices_resumes_exactly() {
+    let dir = TempDir::new("muon");
+    let (corpus, tok) = corpus_and_tokenizer(dir.path());
+    let with = |out: &Path, extra: &[&str]| -> String {
+        let mut args = train_args(&corpus, &tok, out, "4");
+        args.extend(["--optimizer", "muon", "--accum", "2"]);
+        args.extend_from_slice(extra);
+        ok(&gamegen(&args))
+    };
+    let straight = dir.path().join("straight");
+    with(&straight, &["--devices", "2"]);
+    let resumed = dir.path().join("resumed");
+    with(&resumed, &["--devices", "2", "--stop-after", "2"]);
+    with(&resumed, &["--devices", "2", "--resume"]);
+    let weights = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
+    assert_eq!(weights(&straight), weights(&resumed));
+
+    // One device with the same accumulation: the same update up to float summation order.
+    let single = dir.path().join("single");
+    with(&single, &["--devices", "1"]);
+    let floats = |d: &Path| -> Vec<f32> {
+        let bytes = weights(d);
+        let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        bytes[8 + header..]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    };
+    let (a, b) = (floats(&straight), floats(&single));
+    assert_eq!(a.len(), b.len());
+    let diff = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(diff < 1e-5, "max weight difference {diff}");
+
+    // Resuming with the other optimiser is refused, not silently restarted.
+    let mut args = train_args(&corpus, &tok, &resumed, "6");
+    args.extend(["--resume", "--optimizer", "adamw"]);
+    let err = one_error_line(&gamegen(&args));
+    assert!(err.contains("muon") && err.contains("adamw"), "{err}");
 }

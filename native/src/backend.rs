@@ -80,6 +80,27 @@ impl BackendChoice {
     }
 }
 
+/// `n` devices of backend `B` for data-parallel work, `first` first: on the GPU backends the
+/// devices of `first`'s kind with indices 0..n (the first n GPUs), on the CPU backends, which
+/// have one device, `first` repeated (so the data-parallel path runs, and is tested, on a CPU).
+pub fn devices<B: burn::tensor::backend::Backend>(
+    first: &B::Device,
+    choice: BackendChoice,
+    n: usize,
+) -> Vec<B::Device> {
+    use burn::prelude::DeviceOps;
+    match choice {
+        BackendChoice::Cpu | BackendChoice::Ndarray => vec![first.clone(); n],
+        BackendChoice::Wgpu | BackendChoice::Cuda => (0..n)
+            .map(|i| {
+                let mut id = first.to_id();
+                id.index_id = i as u16;
+                B::Device::from_id(id)
+            })
+            .collect(),
+    }
+}
+
 /// Run `$body` with `$B` bound to the concrete backend type of `$choice` and `$dev` to its
 /// default device. The body is generic code instantiated once per compiled-in backend.
 #[macro_export]

@@ -34,15 +34,18 @@ pub enum Command {
     /// Train a ByteCraft model (from scratch or from a checkpoint) on SWF files and prompts.
     #[command(after_help = "\
 The output directory is a Hugging Face checkpoint at every save (config.json, model.safetensors,
-tokenizer files) plus train-state.json, train-log.jsonl and loss.png. Loss is on the file's byte
-tokens only. --resume continues a killed run from its last checkpoint; the data order is a
-function of (--seed, step), so a resumed run sees the same examples.
+tokenizer files) plus optimizer-state.bin, train-state.json, train-log.jsonl and loss.png. Loss
+is on the file's byte tokens only. --resume continues a killed run from its last checkpoint:
+the data order is a function of (--seed, step) and the optimiser state is restored, so a run
+stopped with --stop-after and resumed ends exactly as an uninterrupted one.
 
 Examples:
   gamegen bytecraft tokenizer train --corpus data/synth --vocab 2048 --out tok
   gamegen bytecraft train --corpus data/synth --tokenizer tok --out models/my-bytecraft \\
-      --steps 2000 --context 512,1024
-  gamegen bytecraft train --corpus data/synth --from models/bytecraft-mini --out ft --steps 100")]
+      --steps 2000 --context 512,1024 --optimizer muon
+  gamegen bytecraft train --corpus data/synth --from models/bytecraft-mini --out ft --steps 100
+  gamegen bytecraft train --backend cuda --devices 4 --accum 8 --corpus data/synth \\
+      --tokenizer tok --out runs/bc      # data-parallel on the first 4 GPUs")]
     Train(TrainArgs),
     /// Tokenizers for our own models (byte BPE over SWF files + text BPE over prompts).
     #[command(subcommand)]
@@ -163,6 +166,17 @@ pub struct TrainArgs {
     /// Untie the output head from the embedding.
     #[arg(long)]
     untied: bool,
+    /// adamw, or muon: Muon (Newton-Schulz orthogonalised momentum) for the decoder layers'
+    /// attention and MLP matrices, AdamW for embeddings, head, norms and biases; one
+    /// learning rate for both (Muon's update is scaled to AdamW's RMS).
+    #[arg(long, default_value = "adamw", value_parser = ["adamw", "muon"])]
+    optimizer: String,
+    /// Data-parallel training: each step's micro-batches (--accum) are spread over N model
+    /// replicas; with cuda/wgpu the first N GPUs, with cpu N copies on the one CPU (for
+    /// testing). Gradients are summed on the first device, one optimiser step, weights
+    /// broadcast.
+    #[arg(long, default_value_t = 1)]
+    devices: usize,
     #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
     backend: BackendChoice,
 }
@@ -272,10 +286,14 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                 val_files: a.val_files,
                 max_file_bytes: a.max_file_bytes,
                 stop_after: a.stop_after,
+                optimizer: a.optimizer.parse().map_err(anyhow::Error::msg)?,
+                devices: a.devices,
             };
+            anyhow::ensure!(a.devices >= 1, "--devices must be at least 1");
             let pb = progress::bar(opts.steps as u64, "train");
             let report = with_backend!(a.backend, |B, device| {
-                train::train::<B>(&device, &opts, a.resume, &|step, target, loss| {
+                let devices = gamegen_native::backend::devices::<B>(&device, a.backend, a.devices);
+                train::train::<B>(&devices, &opts, a.resume, &|step, target, loss| {
                     pb.set_length(target as u64);
                     pb.set_position(step as u64);
                     pb.set_message(format!("loss {loss:.3}"));

@@ -16,11 +16,14 @@ use gamegen_native::{progress, with_backend};
 #[derive(ClapArgs, Debug)]
 #[command(after_help = "Examples:
   gamegen generate --model tests/fixtures/bytecraft/tokenizer_layout --prompt 'a pong game' -n 2 --max-new 64 --out /tmp/gen
-  gamegen generate --model ByteCraft --prompts prompts.txt -n 10 --temperature 0.1 --min-p 0.05 --max-new 32768 --out out/ --shard 0/4
+  gamegen generate --model ByteCraft --prompts prompts.txt -n 10 --temperature 0.1 --min-p 0.05 --max-new 32768 --batch 25 --out out/ --shard 0/4
 
 A prompt file separates prompts with lines holding only `Ŧ`; a .jsonl file holds one
-{\"id\": ..., \"prompt\": ...} (or structured fields with \"kind\") per line. Re-running skips
-the samples already in OUT/results.jsonl.")]
+{\"id\": ..., \"prompt\": ...} (or structured fields with \"kind\") per line. Prompts are
+rendered with the checkpoint's own chat template (tokenizer_config.json), then `Bytes: `.
+All samples of all prompts form one queue decoded --batch at a time; a finished sample's slot
+is refilled at once (continuous batching), and the files do not depend on --batch or --shard.
+Re-running skips the samples already in OUT/results.jsonl.")]
 pub struct Args {
     /// Checkpoint directory (config.json, weights, tokenizer.json).
     #[arg(long)]
@@ -62,7 +65,8 @@ pub struct Args {
     /// Run seed; each sample's seed derives from it, the prompt id and the sample index.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Samples decoded together in one batch.
+    /// Sequences in flight (KV-cache rows); a finished sample's row is refilled from the
+    /// queue of all prompts' samples.
     #[arg(long, default_value_t = 8)]
     batch: usize,
     /// System prompt (default: Qwen's).

@@ -11,7 +11,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor};
 
-use super::kv_cache::KvCache;
+use super::kv_cache::KvStore;
 use super::rope::RopeTables;
 use super::weights::{TensorSource, WeightError, WeightLoader};
 
@@ -65,12 +65,12 @@ impl<B: Backend> GroupedQueryAttention<B> {
 
     /// `x`: `[batch, seq, hidden]`; `mask`: `[1 or batch, 1, group * seq, cached + seq]`, true
     /// where a query must not see a key (None when nothing is hidden, e.g. one new token).
-    pub fn forward(
+    pub fn forward<C: KvStore<B> + ?Sized>(
         &self,
         x: Tensor<B, 3>,
         rope: &RopeTables<B>,
         mask: Option<&Tensor<B, 4, Bool>>,
-        cache: &mut KvCache<B>,
+        cache: &mut C,
         layer: usize,
     ) -> Tensor<B, 3> {
         let [batch, seq, _] = x.dims();

@@ -6,7 +6,7 @@ use burn::tensor::{Bool, Tensor};
 
 use super::attention::GroupedQueryAttention;
 use super::config::Qwen2Config;
-use super::kv_cache::KvCache;
+use super::kv_cache::KvStore;
 use super::mlp::SwiGluMlp;
 use super::rms_norm::Qwen2RmsNorm;
 use super::rope::RopeTables;
@@ -59,12 +59,12 @@ impl<B: Backend> DecoderLayer<B> {
         })
     }
 
-    pub fn forward(
+    pub fn forward<C: KvStore<B> + ?Sized>(
         &self,
         x: Tensor<B, 3>,
         rope: &RopeTables<B>,
         mask: Option<&Tensor<B, 4, Bool>>,
-        cache: &mut KvCache<B>,
+        cache: &mut C,
         layer: usize,
     ) -> Tensor<B, 3> {
         let attn = self.self_attn.forward(

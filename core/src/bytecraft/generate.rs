@@ -1,18 +1,25 @@
-//! Batched sampling of several continuations of one prompt with a shared KV cache.
+//! Batched sampling with continuous batching: a queue of samples (any prompts) runs through a
+//! fixed number of cache rows ("slots"); when a sample ends, its slot is refilled from the
+//! queue at once, so the batch never shrinks while work remains.
 //!
-//! The prompt is run once (batch 1), its cache is repeated to one row per sample, then every
-//! step feeds the batch's newest tokens; a sample that emits a stop token or reaches the token
-//! limit leaves the batch (its cache rows are dropped), so the batch shrinks as samples finish.
-//! Each sample draws from its own seeded stream: the same seed gives the same tokens whatever
-//! else is in the batch.
+//! Each prompt is run alone once (its prefill is kept while samples of it are still queued)
+//! and copied into the slots that sample it; then every step feeds each slot's newest token at
+//! that slot's own position ([`SlotKvCache`]: per-row lengths, right padding, a mask per row).
+//! Each sample draws from its own seeded stream and its row computes the same numbers as it
+//! would alone, so a sample's tokens do not depend on what else is in the batch (the tests
+//! check byte-identical outputs for several batch sizes).
+
+use std::collections::HashMap;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::decode::{InputError, check_ids};
+use super::kv_cache::KvCache;
 use super::model::Qwen2ForCausalLM;
 use super::sampler::{SamplingConfig, sample};
+use super::slot_cache::SlotKvCache;
 use crate::rng::{Rng, derive_seed};
 
 /// How a sample ended.
@@ -70,9 +77,261 @@ pub fn sample_seed(run_seed: u64, prompt_id: &str, k: usize) -> u64 {
     derive_seed(derive_seed(run_seed, fnv1a(prompt_id)), k as u64)
 }
 
-fn column<B: Backend>(ids: &[u32], device: &B::Device) -> Tensor<B, 2, Int> {
-    let v: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
-    Tensor::from_data(TensorData::new(v, [ids.len(), 1]), device)
+/// One sample to draw: an index into the prompt list and the sample's own seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Job {
+    pub prompt: usize,
+    pub seed: u64,
+}
+
+/// Why a queue stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError<E> {
+    #[error("prompt {index}")]
+    Input {
+        index: usize,
+        #[source]
+        source: InputError,
+    },
+    /// The `on_done` callback failed (e.g. writing the sample's file).
+    #[error("{0}")]
+    Sink(E),
+}
+
+/// Positions preallocated per slot beyond the longest prompt before the cache first grows.
+const INITIAL_ROOM: usize = 256;
+
+/// A continuous-batching sampler over one model.
+pub struct Batcher<'a, B: Backend> {
+    pub model: &'a Qwen2ForCausalLM<B>,
+    pub cfg: &'a GenerationConfig,
+    /// Extra restriction of every draw (constrained decoding), after `cfg.allowed`.
+    pub constraint: Option<&'a dyn Constraint>,
+    /// Sequences in flight (cache rows).
+    pub slots: usize,
+    pub device: &'a B::Device,
+}
+
+/// A prompt run once, kept while samples of it remain queued.
+struct Prefill<B: Backend> {
+    cache: KvCache<B>,
+    logits: Vec<f32>,
+    remaining: usize,
+}
+
+/// One sample in a slot: its stream, what it drew, and the logits of its next draw.
+struct Running<'c> {
+    job: usize,
+    seed: u64,
+    rng: Rng,
+    tokens: Vec<u32>,
+    state: Option<Box<dyn ConstraintState + 'c>>,
+    logits: Vec<f32>,
+}
+
+impl Running<'_> {
+    /// Draw the next token; `Some` when the sample ended (a stop token, the limit, or a
+    /// constraint that allows nothing, which ends it as if it hit the limit).
+    fn draw(
+        &mut self,
+        cfg: &GenerationConfig,
+        candidates: &[u32],
+        allowed: Option<&[u32]>,
+    ) -> Option<StopReason> {
+        let id = match &mut self.state {
+            Some(state) => {
+                let ok = state.filter(candidates);
+                if ok.is_empty() {
+                    return Some(StopReason::MaxTokens);
+                }
+                let id = sample(&self.logits, Some(&ok), &cfg.sampling, &mut self.rng);
+                state.advance(id);
+                id
+            }
+            None => sample(&self.logits, allowed, &cfg.sampling, &mut self.rng),
+        };
+        self.tokens.push(id);
+        if cfg.stop.contains(&id) {
+            Some(StopReason::StopToken)
+        } else if self.tokens.len() >= cfg.max_new {
+            Some(StopReason::MaxTokens)
+        } else {
+            None
+        }
+    }
+
+    fn finish(self, stop: StopReason) -> (usize, Sample) {
+        (
+            self.job,
+            Sample {
+                seed: self.seed,
+                tokens: self.tokens,
+                stop,
+            },
+        )
+    }
+}
+
+fn f32_rows<B: Backend>(logits: Tensor<B, 2>) -> Vec<f32> {
+    logits
+        .into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .expect("f32 logits")
+}
+
+impl<B: Backend> Batcher<'_, B> {
+    /// Run `ids` alone; its cache and last logits serve the `samples` jobs of the prompt.
+    fn prefill(&self, ids: &[u32], samples: usize) -> Prefill<B> {
+        let mut cache = self.model.new_cache();
+        let input: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+        let logits = self.model.forward_last(
+            Tensor::<B, 2, Int>::from_data(TensorData::new(input, [1, ids.len()]), self.device),
+            &mut cache,
+        );
+        Prefill {
+            cache,
+            logits: f32_rows(logits),
+            remaining: samples,
+        }
+    }
+
+    /// Draw every job. `on_step(n)` reports the tokens drawn in a step; `on_done(job, sample)`
+    /// receives each sample as soon as it ends (so a caller can save it at once); its error
+    /// stops the run.
+    pub fn run<E>(
+        &self,
+        prompts: &[Vec<u32>],
+        jobs: &[Job],
+        mut on_step: impl FnMut(usize),
+        mut on_done: impl FnMut(usize, Sample) -> Result<(), E>,
+    ) -> Result<(), QueueError<E>> {
+        let (model, cfg) = (self.model, self.cfg);
+        let mut remaining: HashMap<usize, usize> = HashMap::new();
+        for job in jobs {
+            let prompt = prompts.get(job.prompt).ok_or(QueueError::Input {
+                index: job.prompt,
+                source: InputError::Empty,
+            })?;
+            check_ids(prompt, model.vocab_size).map_err(|source| QueueError::Input {
+                index: job.prompt,
+                source,
+            })?;
+            *remaining.entry(job.prompt).or_default() += 1;
+        }
+        if cfg.max_new == 0 {
+            for (j, job) in jobs.iter().enumerate() {
+                let sample = Sample {
+                    seed: job.seed,
+                    tokens: vec![],
+                    stop: StopReason::MaxTokens,
+                };
+                on_done(j, sample).map_err(QueueError::Sink)?;
+            }
+            return Ok(());
+        }
+        let allowed = cfg.allowed.as_deref();
+        let everything: Vec<u32>;
+        let candidates: &[u32] = match (allowed, self.constraint) {
+            (Some(a), _) => a,
+            (None, Some(_)) => {
+                everything = (0..model.vocab_size as u32).collect();
+                &everything
+            }
+            (None, None) => &[],
+        };
+        let longest = remaining
+            .keys()
+            .map(|&p| prompts[p].len())
+            .max()
+            .unwrap_or(1);
+        let slots = self.slots.max(1).min(jobs.len().max(1));
+        let mut cache: SlotKvCache<B> = model.new_slot_cache(
+            slots,
+            longest + cfg.max_new.min(INITIAL_ROOM),
+            longest + cfg.max_new,
+            self.device,
+        );
+        let mut prefills: HashMap<usize, Prefill<B>> = HashMap::new();
+        let mut rows: Vec<Option<Running<'_>>> = (0..slots).map(|_| None).collect();
+        let mut next_job = 0;
+        loop {
+            let mut drawn = 0;
+            // Rows fed in the last step draw their next token; finished ones free their slot.
+            for row in rows.iter_mut() {
+                let Some(run) = row.as_mut() else { continue };
+                let stop = run.draw(cfg, candidates, allowed);
+                drawn += 1;
+                if let Some(stop) = stop {
+                    let (j, sample) = row.take().expect("running").finish(stop);
+                    on_done(j, sample).map_err(QueueError::Sink)?;
+                }
+            }
+            // Free slots take queued jobs (prompt run once, first token drawn) until they hold
+            // a sample that goes on.
+            for (r, row) in rows.iter_mut().enumerate() {
+                while row.is_none() && next_job < jobs.len() {
+                    let j = next_job;
+                    next_job += 1;
+                    let job = jobs[j];
+                    let prefill = prefills.entry(job.prompt).or_insert_with(|| {
+                        self.prefill(&prompts[job.prompt], remaining[&job.prompt])
+                    });
+                    let mut run = Running {
+                        job: j,
+                        seed: job.seed,
+                        rng: Rng::new(job.seed),
+                        tokens: Vec::new(),
+                        state: self.constraint.map(|c| c.start()),
+                        logits: prefill.logits.clone(),
+                    };
+                    let stop = run.draw(cfg, candidates, allowed);
+                    drawn += 1;
+                    match stop {
+                        Some(stop) => {
+                            let (j, sample) = run.finish(stop);
+                            on_done(j, sample).map_err(QueueError::Sink)?;
+                        }
+                        None => {
+                            cache.fill_row(r, &prefill.cache);
+                            *row = Some(run);
+                        }
+                    }
+                    prefill.remaining -= 1;
+                    if prefill.remaining == 0 {
+                        prefills.remove(&job.prompt);
+                    }
+                }
+            }
+            if drawn > 0 {
+                on_step(drawn);
+            }
+            // Only once the queue is empty can slots stay free: drop them from the batch.
+            if rows.iter().any(Option::is_none) {
+                let keep: Vec<usize> = (0..rows.len()).filter(|&r| rows[r].is_some()).collect();
+                if keep.is_empty() {
+                    break;
+                }
+                cache.retain_rows(&keep);
+                rows = keep.iter().map(|&r| rows[r].take()).collect();
+            }
+            let next: Vec<i64> = rows
+                .iter()
+                .map(|r| *r.as_ref().expect("kept").tokens.last().expect("drew") as i64)
+                .collect();
+            let n = next.len();
+            cache.reserve(1);
+            let logits = model.forward_last(
+                Tensor::<B, 2, Int>::from_data(TensorData::new(next, [n, 1]), self.device),
+                &mut cache,
+            );
+            let flat = f32_rows(logits);
+            for (row, chunk) in rows.iter_mut().zip(flat.chunks(model.vocab_size)) {
+                row.as_mut().expect("kept").logits = chunk.to_vec();
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Sample one continuation per seed. `on_step(tokens_drawn_this_step)` reports progress.
@@ -88,7 +347,8 @@ pub fn generate<B: Backend>(
 }
 
 /// [`generate`] with every draw restricted by `constraint` (after `cfg.allowed`). A sample whose
-/// constraint allows nothing ends as if it hit the token limit.
+/// constraint allows nothing ends as if it hit the token limit. All seeds run together (one
+/// slot each).
 pub fn generate_constrained<B: Backend>(
     model: &Qwen2ForCausalLM<B>,
     prompt: &[u32],
@@ -96,106 +356,28 @@ pub fn generate_constrained<B: Backend>(
     cfg: &GenerationConfig,
     constraint: Option<&dyn Constraint>,
     device: &B::Device,
-    mut on_step: impl FnMut(usize),
+    on_step: impl FnMut(usize),
 ) -> Result<Vec<Sample>, InputError> {
     check_ids(prompt, model.vocab_size)?;
-    let n = seeds.len();
-    let mut rngs: Vec<Rng> = seeds.iter().map(|&s| Rng::new(s)).collect();
-    let mut tokens: Vec<Vec<u32>> = vec![Vec::new(); n];
-    let mut stops: Vec<Option<StopReason>> = vec![None; n];
-    if n == 0 || cfg.max_new == 0 {
-        return Ok(seeds
-            .iter()
-            .map(|&seed| Sample {
-                seed,
-                tokens: vec![],
-                stop: StopReason::MaxTokens,
-            })
-            .collect());
-    }
-    let mut cache = model.new_cache();
-    let ids: Vec<i64> = prompt.iter().map(|&i| i as i64).collect();
-    let first = model.forward_last(
-        Tensor::from_data(TensorData::new(ids, [1, prompt.len()]), device),
-        &mut cache,
-    );
-    let first = first
-        .into_data()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .expect("f32 logits");
-    cache.repeat_rows(n);
-    // Rows of the running batch -> sample index.
-    let mut active: Vec<usize> = (0..n).collect();
-    let mut rows: Vec<Vec<f32>> = vec![first; 1];
-    let allowed = cfg.allowed.as_deref();
-    let everything: Vec<u32>;
-    let candidates: &[u32] = match (allowed, constraint) {
-        (Some(a), _) => a,
-        (None, Some(_)) => {
-            everything = (0..model.vocab_size as u32).collect();
-            &everything
-        }
-        (None, None) => &[],
+    let jobs: Vec<Job> = seeds.iter().map(|&seed| Job { prompt: 0, seed }).collect();
+    let mut out: Vec<Option<Sample>> = vec![None; jobs.len()];
+    let batcher = Batcher {
+        model,
+        cfg,
+        constraint,
+        slots: seeds.len(),
+        device,
     };
-    let mut states: Vec<Option<Box<dyn ConstraintState + '_>>> =
-        (0..n).map(|_| constraint.map(|c| c.start())).collect();
-    loop {
-        let mut next = Vec::with_capacity(active.len());
-        let mut keep = Vec::with_capacity(active.len());
-        for (row, &s) in active.iter().enumerate() {
-            let logits = if rows.len() == 1 {
-                &rows[0]
-            } else {
-                &rows[row]
-            };
-            let id = match &mut states[s] {
-                Some(state) => {
-                    let ok = state.filter(candidates);
-                    if ok.is_empty() {
-                        stops[s] = Some(StopReason::MaxTokens);
-                        continue;
-                    }
-                    let id = sample(logits, Some(&ok), &cfg.sampling, &mut rngs[s]);
-                    state.advance(id);
-                    id
-                }
-                None => sample(logits, allowed, &cfg.sampling, &mut rngs[s]),
-            };
-            tokens[s].push(id);
-            if cfg.stop.contains(&id) {
-                stops[s] = Some(StopReason::StopToken);
-            } else if tokens[s].len() >= cfg.max_new {
-                stops[s] = Some(StopReason::MaxTokens);
-            } else {
-                keep.push(row);
-                next.push(id);
-            }
-        }
-        on_step(active.len());
-        if keep.is_empty() {
-            break;
-        }
-        if keep.len() != active.len() {
-            cache.retain_rows(&keep);
-            active = keep.iter().map(|&r| active[r]).collect();
-        }
-        let logits = model.forward_last(column::<B>(&next, device), &mut cache);
-        let flat = logits
-            .into_data()
-            .convert::<f32>()
-            .to_vec::<f32>()
-            .expect("f32 logits");
-        rows = flat.chunks(model.vocab_size).map(<[f32]>::to_vec).collect();
+    let done = batcher.run(&[prompt.to_vec()], &jobs, on_step, |j, sample| {
+        out[j] = Some(sample);
+        Ok::<(), std::convert::Infallible>(())
+    });
+    match done {
+        Ok(()) => Ok(out
+            .into_iter()
+            .map(|s| s.expect("every job ends"))
+            .collect()),
+        Err(QueueError::Input { source, .. }) => Err(source),
+        Err(QueueError::Sink(never)) => match never {},
     }
-    Ok(seeds
-        .iter()
-        .zip(tokens)
-        .zip(stops)
-        .map(|((&seed, tokens), stop)| Sample {
-            seed,
-            tokens,
-            stop: stop.unwrap_or(StopReason::MaxTokens),
-        })
-        .collect())
 }

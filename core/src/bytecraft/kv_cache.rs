@@ -1,10 +1,34 @@
-//! Per-layer key/value cache for incremental decoding.
+//! Key/value caches for incremental decoding, and the interface the model reads them through.
 //!
-//! Keys and values are kept after RoPE, shaped `[batch, kv_heads, cached_len, head_dim]`, so a
-//! decoding step only computes the projections of the new tokens.
+//! Keys and values are kept after RoPE, so a decoding step only computes the projections of
+//! the new tokens. [`KvCache`] is the simple one: every row at the same position, history grown
+//! by concatenation (prefill, training, greedy). [`super::slot_cache::SlotKvCache`] gives each
+//! row its own length in a preallocated buffer, for continuous batching.
 
-use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Tensor, TensorData};
+
+/// What the model needs from a cache: where the new tokens sit, what they may see, and where
+/// their keys and values go.
+pub trait KvStore<B: Backend> {
+    /// Positions of the `seq` new tokens of every row, row-major `[rows, seq]`, and `rows`
+    /// (1 when all rows share them).
+    fn positions(&self, seq: usize) -> (Vec<usize>, usize);
+    /// True where a new token's query must not see a key, shaped
+    /// `[1 or batch, 1, group * seq, keys]` (the grouped-attention layout); `None` when every
+    /// key is visible.
+    fn mask(&self, seq: usize, group: usize, device: &B::Device) -> Option<Tensor<B, 4, Bool>>;
+    /// Store the new keys/values `[batch, kv_heads, seq, head_dim]` of `layer` and return the
+    /// keys/values attention reads (`[batch, kv_heads, keys, head_dim]`).
+    fn append(
+        &mut self,
+        layer: usize,
+        key: Tensor<B, 4>,
+        value: Tensor<B, 4>,
+    ) -> (Tensor<B, 4>, Tensor<B, 4>);
+    /// Record that `seq` new positions went through every layer.
+    fn advance(&mut self, seq: usize);
+}
 
 #[derive(Clone, Debug)]
 pub struct LayerKv<B: Backend> {
@@ -37,6 +61,12 @@ impl<B: Backend> KvCache<B> {
 
     pub fn num_layers(&self) -> usize {
         self.layers.len()
+    }
+
+    /// Keys and values of `layer`, `[batch, kv_heads, len, head_dim]` (None before the first
+    /// forward).
+    pub fn layer(&self, layer: usize) -> Option<&LayerKv<B>> {
+        self.layers.get(layer)?.as_ref()
     }
 
     /// Append the new keys/values of `layer` and return the whole history for attention.
@@ -101,4 +131,45 @@ impl<B: Backend> KvCache<B> {
         self.layers.iter_mut().for_each(|l| *l = None);
         self.len = 0;
     }
+}
+
+impl<B: Backend> KvStore<B> for KvCache<B> {
+    fn positions(&self, seq: usize) -> (Vec<usize>, usize) {
+        ((self.len..self.len + seq).collect(), 1)
+    }
+
+    fn mask(&self, seq: usize, group: usize, device: &B::Device) -> Option<Tensor<B, 4, Bool>> {
+        (seq > 1).then(|| causal_mask::<B>(self.len, seq, group, device))
+    }
+
+    fn append(
+        &mut self,
+        layer: usize,
+        key: Tensor<B, 4>,
+        value: Tensor<B, 4>,
+    ) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        KvCache::append(self, layer, key, value)
+    }
+
+    fn advance(&mut self, seq: usize) {
+        KvCache::advance(self, seq)
+    }
+}
+
+/// True where query row `g * seq + t` (position `offset + t`) must not see key `s`, i.e.
+/// `s > offset + t`; shaped `[1, 1, group * seq, offset + seq]` for the grouped attention.
+fn causal_mask<B: Backend>(
+    offset: usize,
+    seq: usize,
+    group: usize,
+    device: &B::Device,
+) -> Tensor<B, 4, Bool> {
+    let keys = offset + seq;
+    let mut mask = Vec::with_capacity(group * seq * keys);
+    for _ in 0..group {
+        for t in 0..seq {
+            mask.extend((0..keys).map(|s| s > offset + t));
+        }
+    }
+    Tensor::from_data(TensorData::new(mask, [1, 1, group * seq, keys]), device)
 }

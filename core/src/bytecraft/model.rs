@@ -4,14 +4,15 @@
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor};
 
 use super::config::Qwen2Config;
 use super::decoder_layer::DecoderLayer;
 use super::embedding::TokenEmbedding;
-use super::kv_cache::KvCache;
+use super::kv_cache::{KvCache, KvStore};
 use super::rms_norm::Qwen2RmsNorm;
 use super::rope::Rope;
+use super::slot_cache::SlotKvCache;
 use super::weights::{TensorSource, WeightError, WeightLoader};
 
 #[derive(Module, Debug)]
@@ -67,15 +68,42 @@ impl<B: Backend> Qwen2ForCausalLM<B> {
         KvCache::new(self.layers.len())
     }
 
+    /// A cache of `slots` independent rows (continuous batching), preallocated for `capacity`
+    /// positions per row and growing up to `max_capacity`.
+    pub fn new_slot_cache(
+        &self,
+        slots: usize,
+        capacity: usize,
+        max_capacity: usize,
+        device: &B::Device,
+    ) -> SlotKvCache<B> {
+        let (kv_heads, head_dim) = self
+            .layers
+            .first()
+            .map_or((1, 1), |l| (l.self_attn.num_kv_heads, l.self_attn.head_dim));
+        SlotKvCache::new(
+            self.layers.len(),
+            slots,
+            kv_heads,
+            head_dim,
+            capacity,
+            max_capacity,
+            device,
+        )
+    }
+
     /// Final-norm hidden states `[batch, seq, hidden]` for `ids` `[batch, seq]`, which continue
-    /// the sequences held by `cache` (all rows share the same positions).
-    pub fn forward_hidden(&self, ids: Tensor<B, 2, Int>, cache: &mut KvCache<B>) -> Tensor<B, 3> {
+    /// the sequences held by `cache` (the cache says each row's positions and what it may see).
+    pub fn forward_hidden<C: KvStore<B> + ?Sized>(
+        &self,
+        ids: Tensor<B, 2, Int>,
+        cache: &mut C,
+    ) -> Tensor<B, 3> {
         let device = ids.device();
         let [_, seq] = ids.dims();
-        let offset = cache.len();
-        let positions: Vec<usize> = (offset..offset + seq).collect();
-        let rope = self.rope.tables::<B>(&positions, 1, &device);
-        let mask = (seq > 1).then(|| causal_mask::<B>(offset, seq, self.group, &device));
+        let (positions, rows) = cache.positions(seq);
+        let rope = self.rope.tables::<B>(&positions, rows, &device);
+        let mask = cache.mask(seq, self.group, &device);
         let mut x = self.embed_tokens.forward(ids);
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward(x, &rope, mask.as_ref(), cache, i);
@@ -93,36 +121,26 @@ impl<B: Backend> Qwen2ForCausalLM<B> {
     }
 
     /// Logits for every position: `[batch, seq, vocab]`.
-    pub fn forward(&self, ids: Tensor<B, 2, Int>, cache: &mut KvCache<B>) -> Tensor<B, 3> {
+    pub fn forward<C: KvStore<B> + ?Sized>(
+        &self,
+        ids: Tensor<B, 2, Int>,
+        cache: &mut C,
+    ) -> Tensor<B, 3> {
         let hidden = self.forward_hidden(ids, cache);
         self.project(hidden)
     }
 
     /// Logits of the last position only: `[batch, vocab]` (what decoding needs; skips the head
     /// for the other positions).
-    pub fn forward_last(&self, ids: Tensor<B, 2, Int>, cache: &mut KvCache<B>) -> Tensor<B, 2> {
+    pub fn forward_last<C: KvStore<B> + ?Sized>(
+        &self,
+        ids: Tensor<B, 2, Int>,
+        cache: &mut C,
+    ) -> Tensor<B, 2> {
         let hidden = self.forward_hidden(ids, cache);
         let [batch, seq, width] = hidden.dims();
         let last = hidden.slice([0..batch, seq - 1..seq, 0..width]);
         let logits = self.project(last);
         logits.reshape([batch, self.vocab_size])
     }
-}
-
-/// True where query row `g * seq + t` (position `offset + t`) must not see key `s`, i.e.
-/// `s > offset + t`; shaped `[1, 1, group * seq, offset + seq]` for the grouped attention.
-fn causal_mask<B: Backend>(
-    offset: usize,
-    seq: usize,
-    group: usize,
-    device: &B::Device,
-) -> Tensor<B, 4, Bool> {
-    let keys = offset + seq;
-    let mut mask = Vec::with_capacity(group * seq * keys);
-    for _ in 0..group {
-        for t in 0..seq {
-            mask.extend((0..keys).map(|s| s > offset + t));
-        }
-    }
-    Tensor::from_data(TensorData::new(mask, [1, 1, group * seq, keys]), device)
 }

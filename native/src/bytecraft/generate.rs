@@ -15,9 +15,9 @@ use burn::tensor::backend::Backend;
 use gamegen_core::bytecraft::constrained::SwfFraming;
 pub use gamegen_core::bytecraft::generate::sample_seed;
 use gamegen_core::bytecraft::generate::{
-    Constraint, GenerationConfig, StopReason, generate_constrained,
+    Batcher, Constraint, GenerationConfig, Job, QueueError, Sample, StopReason,
 };
-use gamegen_core::bytecraft::prompts::{Prompt, chat_text};
+use gamegen_core::bytecraft::prompts::Prompt;
 use gamegen_core::bytecraft::{InputError, Qwen2ForCausalLM};
 use serde::{Deserialize, Serialize};
 
@@ -90,7 +90,8 @@ pub struct JobConfig {
     pub out: PathBuf,
     pub samples_per_prompt: usize,
     pub seed: u64,
-    /// Samples decoded together (the KV cache holds this many rows).
+    /// Sequences in flight (the KV cache holds this many rows); a finished sample's row is
+    /// refilled from the queue, across prompts.
     pub batch: usize,
     pub system_prompt: Option<String>,
     /// Sampling settings; `stop` and `allowed` are filled from the tokenizer (eos byte token,
@@ -218,6 +219,11 @@ pub fn run<B: Backend>(
         .map_err(io(&results_path))?;
     let start = Instant::now();
     let mut summary = Summary::default();
+    // The queue: every missing (prompt, sample) of this shard, prompt by prompt.
+    let mut owned: Vec<&Prompt> = Vec::new();
+    let mut encoded: Vec<Vec<u32>> = Vec::new();
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut samples: Vec<usize> = Vec::new();
     for (index, prompt) in prompts.iter().enumerate() {
         if !cfg.shard.owns(index) {
             continue;
@@ -229,59 +235,69 @@ pub fn run<B: Backend>(
         if todo.is_empty() {
             continue;
         }
-        let ids = tokenizer.encode(&chat_text(&prompt.text, cfg.system_prompt.as_deref()))?;
-        for chunk in todo.chunks(cfg.batch.max(1)) {
-            let seeds: Vec<u64> = chunk
-                .iter()
-                .map(|&k| sample_seed(cfg.seed, &prompt.id, k))
-                .collect();
-            let samples = generate_constrained(
-                model,
-                &ids,
-                &seeds,
-                &generation,
-                constraint,
-                device,
-                &mut on_tokens,
-            )
-            .map_err(|source| GenerateError::Input {
-                id: prompt.id.clone(),
-                source,
-            })?;
-            for (&k, sample) in chunk.iter().zip(samples) {
-                let file = format!("{}_{k:03}.swf", file_stem(&prompt.id));
-                let (bytes, complete, verdict) = match tokenizer.bytes.decode(&sample.tokens) {
-                    Ok(f) => {
-                        let verdict = gamegen_core::swf::validate(&f.bytes)
-                            .verdict
-                            .as_str()
-                            .to_string();
-                        (f.bytes, f.complete, verdict)
-                    }
-                    Err(_) => (Vec::new(), false, "undecodable".to_string()),
-                };
-                let path = cfg.out.join(&file);
-                write_atomic(&path, &bytes).map_err(io(&path))?;
-                let line = ResultLine {
-                    prompt_id: prompt.id.clone(),
-                    sample: k,
-                    seed: sample.seed,
-                    file,
-                    tokens: sample.tokens.len(),
-                    bytes: bytes.len(),
-                    stop: sample.stop,
-                    complete,
-                    verdict,
-                };
-                let text = serde_json::to_string(&line).expect("result line serializes");
-                writeln!(results, "{text}")
-                    .and_then(|()| results.sync_data())
-                    .map_err(io(&results_path))?;
-                summary.generated += 1;
-                summary.tokens += sample.tokens.len();
-            }
+        let ids =
+            tokenizer.encode(&tokenizer.chat_text(&prompt.text, cfg.system_prompt.as_deref())?)?;
+        for &k in &todo {
+            jobs.push(Job {
+                prompt: owned.len(),
+                seed: sample_seed(cfg.seed, &prompt.id, k),
+            });
+            samples.push(k);
         }
+        owned.push(prompt);
+        encoded.push(ids);
     }
+    let batcher = Batcher {
+        model,
+        cfg: &generation,
+        constraint,
+        slots: cfg.batch.max(1),
+        device,
+    };
+    let mut save = |j: usize, sample: Sample| -> Result<(), GenerateError> {
+        let prompt = owned[jobs[j].prompt];
+        let k = samples[j];
+        let file = format!("{}_{k:03}.swf", file_stem(&prompt.id));
+        let (bytes, complete, verdict) = match tokenizer.bytes.decode(&sample.tokens) {
+            Ok(f) => {
+                let verdict = gamegen_core::swf::validate(&f.bytes)
+                    .verdict
+                    .as_str()
+                    .to_string();
+                (f.bytes, f.complete, verdict)
+            }
+            Err(_) => (Vec::new(), false, "undecodable".to_string()),
+        };
+        let path = cfg.out.join(&file);
+        write_atomic(&path, &bytes).map_err(io(&path))?;
+        let line = ResultLine {
+            prompt_id: prompt.id.clone(),
+            sample: k,
+            seed: sample.seed,
+            file,
+            tokens: sample.tokens.len(),
+            bytes: bytes.len(),
+            stop: sample.stop,
+            complete,
+            verdict,
+        };
+        let text = serde_json::to_string(&line).expect("result line serializes");
+        writeln!(results, "{text}")
+            .and_then(|()| results.sync_data())
+            .map_err(io(&results_path))?;
+        summary.generated += 1;
+        summary.tokens += sample.tokens.len();
+        Ok(())
+    };
+    batcher
+        .run(&encoded, &jobs, &mut on_tokens, &mut save)
+        .map_err(|e| match e {
+            QueueError::Input { index, source } => GenerateError::Input {
+                id: owned[index].id.clone(),
+                source,
+            },
+            QueueError::Sink(e) => e,
+        })?;
     summary.seconds = start.elapsed().as_secs_f64();
     Ok(summary)
 }

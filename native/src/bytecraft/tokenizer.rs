@@ -2,10 +2,11 @@
 //! `tokenizers` crate, to encode prompts exactly as transformers does) plus the byte tokens
 //! found by content (core's [`ByteTokens`]).
 //!
-//! Prompts are rendered with core's built-in Qwen2.5 ChatML ([`chat_text`]), which the fixture
-//! `tests/fixtures/bytecraft/tokenizer_layout` checks against transformers'
-//! `apply_chat_template`; a `chat_template` in `tokenizer_config.json` is recorded but not
-//! executed (no Jinja engine here).
+//! Prompts are rendered with the checkpoint's own chat template (`tokenizer_config.json` →
+//! `chat_template`, executed by [`super::chat_template`] as transformers does), then
+//! `Bytes: `; a checkpoint without a template gets core's built-in Qwen2.5 ChatML
+//! ([`chat_text`]). A template that does not compile is an error when the tokenizer is opened,
+//! one that fails to render (e.g. `raise_exception`) an error for that prompt.
 //!
 //! [`chat_text`]: gamegen_core::bytecraft::prompts::chat_text
 
@@ -15,6 +16,9 @@ use gamegen_core::bytecraft::bpe::ByteBpe;
 use gamegen_core::bytecraft::file_codec::{CodecError, FileCodec};
 use gamegen_core::bytecraft::{ByteTokens, TokenizerError};
 
+use gamegen_core::bytecraft::prompts::{BYTES_SUFFIX, chat_text};
+
+use super::chat_template::{ChatTemplate, Message, SpecialTokens, template_from_config};
 use super::tokenizer_train::{MERGES_FILE, MERGES_FORMAT, MergesFile};
 
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
@@ -38,13 +42,17 @@ pub enum TextTokenizerError {
     Encode(String),
     #[error("{path}")]
     Codec { path: PathBuf, source: CodecError },
+    #[error("{path}: the chat template does not compile: {why}")]
+    TemplateSyntax { path: PathBuf, why: String },
+    #[error("{path}: the chat template failed to render: {why}")]
+    TemplateRender { path: PathBuf, why: String },
 }
 
 pub struct TextTokenizer {
     inner: tokenizers::Tokenizer,
     pub bytes: ByteTokens,
     /// The checkpoint's Jinja chat template, when `tokenizer_config.json` has one.
-    pub chat_template: Option<String>,
+    pub chat_template: Option<ChatTemplate>,
     /// The byte BPE's merges (`byte_merges.json`), present for tokenizers we trained.
     pub merges: Option<ByteBpe>,
     dir: PathBuf,
@@ -69,10 +77,33 @@ impl TextTokenizer {
             }
         })?;
         let config_path = dir.join(TOKENIZER_CONFIG_FILE);
-        let chat_template = std::fs::read_to_string(&config_path)
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v.get("chat_template")?.as_str().map(str::to_string));
+        let chat_template = match std::fs::read_to_string(&config_path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(TextTokenizerError::Io {
+                    path: config_path,
+                    source,
+                });
+            }
+            Ok(text) => {
+                let config: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| TextTokenizerError::Parse {
+                        path: config_path.clone(),
+                        why: e.to_string(),
+                    })?;
+                let syntax = |why: String| TextTokenizerError::TemplateSyntax {
+                    path: config_path.clone(),
+                    why,
+                };
+                match template_from_config(&config).map_err(syntax)? {
+                    None => None,
+                    Some(source) => Some(
+                        ChatTemplate::new(source, SpecialTokens::from_config(&config))
+                            .map_err(syntax)?,
+                    ),
+                }
+            }
+        };
         let merges_path = dir.join(MERGES_FILE);
         let merges = if merges_path.is_file() {
             let text =
@@ -114,6 +145,38 @@ impl TextTokenizer {
         })
     }
 
+    /// The model input for one user prompt: the chat template (the checkpoint's, else the
+    /// built-in ChatML) with the generation prompt, then `Bytes: `. `system` adds a system turn
+    /// first (without one, Qwen's template puts its default system prompt).
+    pub fn chat_text(
+        &self,
+        user: &str,
+        system: Option<&str>,
+    ) -> Result<String, TextTokenizerError> {
+        let Some(template) = &self.chat_template else {
+            return Ok(chat_text(user, system));
+        };
+        let mut messages = Vec::with_capacity(2);
+        if let Some(system) = system {
+            messages.push(Message {
+                role: "system".into(),
+                content: system.into(),
+            });
+        }
+        messages.push(Message {
+            role: "user".into(),
+            content: user.into(),
+        });
+        let text =
+            template
+                .render(&messages, true)
+                .map_err(|why| TextTokenizerError::TemplateRender {
+                    path: self.dir.join(TOKENIZER_CONFIG_FILE),
+                    why,
+                })?;
+        Ok(text + BYTES_SUFFIX)
+    }
+
     /// Total vocabulary (text tokens and added tokens).
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
@@ -132,10 +195,10 @@ impl TextTokenizer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gamegen_core::bytecraft::prompts::chat_text;
 
-    /// `tests/fixtures/bytecraft/tokenizer_layout`: transformers rendered Qwen2.5's chat template
-    /// and encoded it; we must give the same text and ids.
+    /// `tests/fixtures/bytecraft/tokenizer_layout`: transformers rendered the fixture's chat
+    /// template and encoded it; executing that template, and the built-in ChatML, must give the
+    /// same text and ids.
     #[test]
     fn chat_text_and_ids_match_transformers() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -145,8 +208,10 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap())
                 .unwrap();
         for case in expected["prompts"].as_array().unwrap() {
-            let text = chat_text(case["prompt"].as_str().unwrap(), None);
+            let prompt = case["prompt"].as_str().unwrap();
+            let text = tok.chat_text(prompt, None).unwrap();
             assert_eq!(text, case["chat_text"].as_str().unwrap());
+            assert_eq!(chat_text(prompt, None), text);
             let ids: Vec<u32> = case["ids"]
                 .as_array()
                 .unwrap()
@@ -165,8 +230,9 @@ mod tests {
         );
         assert!(
             tok.chat_template
-                .as_deref()
+                .as_ref()
                 .unwrap()
+                .source()
                 .contains("<|im_start|>")
         );
     }

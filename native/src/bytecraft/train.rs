@@ -5,9 +5,10 @@
 //! `model.safetensors`, the tokenizer files), so `gamegen generate` and transformers load it
 //! at any point of a run. `train-state.json` is written last at each checkpoint: a run killed
 //! while writing resumes from the step it names (weights are never older than it, nor torn:
-//! every file is written to a temporary sibling and renamed). On resume the AdamW moments
-//! restart (Burn's optimiser records are not saved); the data order does not, since each
-//! step's examples are a pure function of (seed, step).
+//! every file is written to a temporary sibling and renamed). The optimiser state (AdamW
+//! moments, Muon momentum, step counts) goes to `optimizer-state.bin` just before
+//! `train-state.json`, and the data order is a pure function of (seed, step), so a resumed run
+//! continues exactly as an uninterrupted one (tested bit for bit).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,7 +24,9 @@ use gamegen_core::bytecraft::export::{export_tensors, hf_config_json};
 use gamegen_core::bytecraft::hf_layout::{CONFIG_FILE, SINGLE_WEIGHTS_FILE};
 use gamegen_core::bytecraft::init::random_weights;
 use gamegen_core::bytecraft::prompts::chat_text;
-use gamegen_core::bytecraft::train::{Example, LmBatch, LmTrainConfig, LmTrainer, make_batch};
+use gamegen_core::bytecraft::train::{
+    Example, LmBatch, LmTrainConfig, LmTrainer, OptimizerKind, make_batch,
+};
 use gamegen_core::rng::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +40,7 @@ use crate::plot::{Panel, Series, write_png};
 pub const STATE_FILE: &str = "train-state.json";
 pub const LOG_FILE: &str = "train-log.jsonl";
 pub const LOSS_PNG: &str = "loss.png";
+pub const OPTIMIZER_FILE: &str = "optimizer-state.bin";
 
 /// The shape of a model trained from scratch (the vocabulary comes from the tokenizer).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -100,6 +104,16 @@ pub struct TrainOptions {
     /// with a wall-time limit. The schedule still spans `steps`.
     #[serde(default)]
     pub stop_after: Option<usize>,
+    /// AdamW everywhere, or Muon for the decoder layers' matrices.
+    #[serde(default)]
+    pub optimizer: OptimizerKind,
+    /// Devices a step's micro-batches are spread over (data parallel).
+    #[serde(default = "one")]
+    pub devices: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl TrainOptions {
@@ -122,6 +136,10 @@ pub struct TrainState {
     pub held_out: Vec<String>,
     pub last_val_loss: Option<f64>,
     pub parameters: u128,
+    /// The optimiser state saved with this checkpoint (absent in runs from before it was
+    /// saved: their moments restart).
+    #[serde(default)]
+    pub optimizer_state: Option<String>,
 }
 
 /// One line of `train-log.jsonl`.
@@ -232,18 +250,19 @@ fn copy_tokenizer(from: &Path, out: &Path) -> anyhow::Result<()> {
 /// Progress callback: `(step, target, last loss)`.
 pub type Progress<'a> = &'a dyn Fn(usize, usize, f64);
 
-/// Train (or resume) into `opts.out` on backend `B` (with Burn's autodiff on top).
+/// Train (or resume) into `opts.out` on backend `B` (with Burn's autodiff on top), on
+/// `devices` (one or more; the model lives on the first).
 pub fn train<B: Backend>(
-    device: &B::Device,
+    devices: &[B::Device],
     opts: &TrainOptions,
     resume: bool,
     progress: Progress<'_>,
 ) -> anyhow::Result<TrainReport> {
-    train_with::<Autodiff<B>>(device, opts, resume, progress)
+    train_with::<Autodiff<B>>(devices, opts, resume, progress)
 }
 
 fn train_with<B: AutodiffBackend>(
-    device: &B::Device,
+    devices: &[B::Device],
     opts: &TrainOptions,
     resume: bool,
     progress: Progress<'_>,
@@ -251,6 +270,9 @@ fn train_with<B: AutodiffBackend>(
     if opts.batch == 0 || opts.accum == 0 || opts.steps == 0 {
         bail!("--batch, --accum and --steps must be at least 1");
     }
+    let Some(device) = devices.first() else {
+        bail!("--devices must be at least 1");
+    };
     if opts.contexts.is_empty() || opts.contexts.contains(&0) {
         bail!("--context needs one or more lengths >= 1");
     }
@@ -349,9 +371,18 @@ fn train_with<B: AutodiffBackend>(
         learning_rate: opts.learning_rate,
         warmup_steps: opts.warmup,
         total_steps: opts.steps,
+        optimizer: opts.optimizer,
         ..LmTrainConfig::default()
     };
     let mut trainer = LmTrainer::new(model, train_config, start_step);
+    if let Some(name) = previous.as_ref().and_then(|s| s.optimizer_state.as_ref()) {
+        let path = out.join(name);
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        trainer
+            .load_optimizer_state(&bytes, device)
+            .with_context(|| format!("cannot resume the optimiser from {}", path.display()))?;
+    }
     let parameters = config.parameter_count();
     if start_step > 0 {
         drop_log_after(out, start_step)?;
@@ -372,6 +403,12 @@ fn train_with<B: AutodiffBackend>(
             .context("cannot serialise the model")?;
         write_atomic(&out.join(SINGLE_WEIGHTS_FILE), &weights)?;
         write_atomic(&out.join(CONFIG_FILE), hf_config_json(&config).as_bytes())?;
+        // Like the weights, before train-state.json: that file is renamed last, so once it
+        // names a step, the moments of that step are beside it.
+        let moments = trainer
+            .optimizer_state()
+            .context("cannot save the optimiser state")?;
+        write_atomic(&out.join(OPTIMIZER_FILE), &moments)?;
         let state = TrainState {
             step: trainer.step,
             wall_seconds: wall,
@@ -385,6 +422,7 @@ fn train_with<B: AutodiffBackend>(
                 .collect(),
             last_val_loss: last_val,
             parameters,
+            optimizer_state: Some(OPTIMIZER_FILE.to_string()),
         };
         write_atomic(
             &out.join(STATE_FILE),
@@ -416,7 +454,7 @@ fn train_with<B: AutodiffBackend>(
                 make_batch(&ex, context, pad)
             })
             .collect();
-        let stats = trainer.step(&micro, device);
+        let stats = trainer.step_on(&micro, devices);
         tokens_seen += stats.tokens;
         let line = LogLine {
             stage: "train".into(),
