@@ -567,7 +567,10 @@ mod tests {
         use crate::games::{GameKind, new_game};
         use crate::world::model::SpatialConfig;
         for (kind, script) in [
-            (GameKind::Traveler, [2u8, 2, 2, 0, 1, 1, 1, 1, 2, 0].repeat(4)),
+            (
+                GameKind::Traveler,
+                [2u8, 2, 2, 0, 1, 1, 1, 1, 2, 0].repeat(4),
+            ),
             (GameKind::Pacman, [4u8, 4, 4, 3, 3, 3, 1, 1, 2, 2].repeat(4)),
         ] {
             let cfg = SpatialConfig::for_game(kind, false).unwrap();
