@@ -316,7 +316,8 @@ mod tests {
             edit(&mut v);
             WorldCheckpoint::from_json(&v.to_string())
         };
-        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+        let cases: Vec<(&str, Edit)> = vec![
             (
                 "dit.hidden",
                 Box::new(|v| v["model"]["dit"]["hidden"] = 1_000_000_000u64.into()),

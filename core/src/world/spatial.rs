@@ -418,8 +418,8 @@ pub fn replay_local_maps(
         "replay_local_maps: clip outside the episode"
     );
     let frame = |t: usize| &frames[t * fl..(t + 1) * fl];
-    for t in 0..=start {
-        map.write_frame(frame(t), positions[t]);
+    for (t, &position) in positions.iter().enumerate().take(start + 1) {
+        map.write_frame(frame(t), position);
     }
     let mut out = Vec::with_capacity(len);
     out.push(map.local_crop(crop.0, crop.1));
