@@ -30,6 +30,57 @@ pub enum CheckpointError {
     Unused(String),
     #[error("tensor `{path}`: {message}")]
     Tensor { path: String, message: String },
+    #[error("tensor `{path}` holds a non-finite value ({value}) at element {index}")]
+    NonFinite {
+        path: String,
+        index: usize,
+        value: String,
+    },
+}
+
+/// Check safetensors bytes before a model is built for them: the header and every tensor's
+/// extent must be readable (a truncated file fails here), and every floating-point weight must
+/// be finite (a NaN or an infinity would load silently and poison every output).
+pub fn check_weights(bytes: &[u8]) -> Result<(), CheckpointError> {
+    use safetensors::Dtype;
+    let file = safetensors::SafeTensors::deserialize(bytes)
+        .map_err(|e| CheckpointError::Format(e.to_string()))?;
+    let mut tensors = file.tensors();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, view) in tensors {
+        let data = view.data();
+        let bad = match view.dtype() {
+            Dtype::F32 => data
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .enumerate()
+                .find(|(_, v)| !v.is_finite())
+                .map(|(i, v)| (i, v.to_string())),
+            Dtype::F64 => data
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .enumerate()
+                .find(|(_, v)| !v.is_finite())
+                .map(|(i, v)| (i, v.to_string())),
+            Dtype::F16 => data
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]))
+                .enumerate()
+                .find(|(_, v)| !v.is_finite())
+                .map(|(i, v)| (i, v.to_string())),
+            Dtype::BF16 => data
+                .chunks_exact(2)
+                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]))
+                .enumerate()
+                .find(|(_, v)| !v.is_finite())
+                .map(|(i, v)| (i, v.to_string())),
+            _ => None,
+        };
+        if let Some((index, value)) = bad {
+            return Err(CheckpointError::NonFinite { path, index, value });
+        }
+    }
+    Ok(())
 }
 
 /// Serialise a module's parameters to safetensors bytes.
@@ -47,7 +98,18 @@ pub fn to_safetensors<B: Backend, M: Module<B> + ModuleSnapshot<B>>(
 
 /// Load parameters from safetensors bytes into `module`, requiring an exact match: every tensor
 /// of the model present with the right shape, and nothing extra in the file.
+///
+/// The bytes are checked first ([`check_weights`]): a NaN or infinite weight is refused.
 pub fn from_safetensors<B: Backend, M: Module<B> + ModuleSnapshot<B>>(
+    module: M,
+    bytes: Vec<u8>,
+) -> Result<M, CheckpointError> {
+    check_weights(&bytes)?;
+    apply_checked(module, bytes)
+}
+
+/// [`from_safetensors`] for bytes that already passed [`check_weights`].
+pub(crate) fn apply_checked<B: Backend, M: Module<B> + ModuleSnapshot<B>>(
     mut module: M,
     bytes: Vec<u8>,
 ) -> Result<M, CheckpointError> {

@@ -142,7 +142,38 @@ impl DitConfig {
         if !self.freq_dim.is_multiple_of(2) {
             return Err(ConfigError("dit.freq_dim must be even".into()));
         }
-        Ok(())
+        super::check_parameters("DiT", self.parameter_estimate())
+    }
+
+    /// The DiT's parameter count (weights and biases of every layer `init` builds), computed
+    /// without allocating. Only meaningful once the per-field ranges hold.
+    pub fn parameter_estimate(&self) -> u64 {
+        let [d, c, r, p, z] = [
+            self.hidden,
+            self.cond_dim,
+            self.mlp_ratio,
+            self.patch,
+            self.z_channels,
+        ]
+        .map(|v| v as u64);
+        let linear = |i: u64, o: u64| i * o + o;
+        let block = linear(2 * c, 6 * d)
+            + linear(d, 3 * d)
+            + linear(d, d)
+            + linear(d, d * r)
+            + linear(d * r, d);
+        let cin = (self.z_channels + self.latent_channels) as u64;
+        (self.depth as u64) * block
+            + linear(cin * p * p, d)
+            + linear(self.freq_dim as u64, c)
+            + linear(c, c)
+            + (self.num_actions as u64 + 1) * c
+            + (10 + self.digit_tokens as u64) * d
+            + linear(self.map_token_dim as u64, d)
+            + self.map_tokens as u64 * d
+            + linear(2 * c, 2 * d)
+            + linear(d, p * p * z)
+            + 2 * linear(z, z)
     }
 
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<DitCell<B>, ConfigError> {

@@ -45,6 +45,27 @@ pub use vae::{Vae, VaeConfig, VaeLoss};
 #[error("invalid world-model config: {0}")]
 pub struct ConfigError(pub String);
 
+/// The most parameters a world-model config may describe (VAE, DiT and LogicNet together):
+/// 2^28, 1 GiB of f32 weights (PlayGen's paper sizes come to under 200 M by the estimates the
+/// configs make, which round up). Every field has its own
+/// range, but fields at the top of their ranges together (DiT hidden 4096 x depth 64 x
+/// mlp_ratio 8) would describe tens of billions of parameters, which `init` would try to
+/// allocate before a weights file is even read.
+pub const MAX_PARAMETERS: u64 = 1 << 28;
+
+/// `Err(ConfigError)` if `estimate` (parameters of the part called `what`) is over
+/// [`MAX_PARAMETERS`].
+pub(crate) fn check_parameters(what: &str, estimate: u64) -> Result<(), ConfigError> {
+    if estimate > MAX_PARAMETERS {
+        return Err(ConfigError(format!(
+            "the {what} would have about {estimate} parameters ({:.1} GB of f32), over the \
+             limit of {MAX_PARAMETERS}; check config.json",
+            estimate as f64 * 4.0 / 1e9
+        )));
+    }
+    Ok(())
+}
+
 /// `Err(ConfigError)` unless `1 <= value <= max`.
 pub(crate) fn check_range(name: &str, value: usize, max: usize) -> Result<(), ConfigError> {
     if value == 0 || value > max {

@@ -156,6 +156,10 @@ impl WorldConfig {
                 ));
             }
         }
+        super::check_parameters(
+            "model",
+            self.vae.parameter_estimate() + self.dit.parameter_estimate(),
+        )?;
         match &self.spatial {
             Some(s) => {
                 s.encoder.validate()?;

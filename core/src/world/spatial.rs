@@ -418,8 +418,8 @@ pub fn replay_local_maps(
         "replay_local_maps: clip outside the episode"
     );
     let frame = |t: usize| &frames[t * fl..(t + 1) * fl];
-    for t in 0..=start {
-        map.write_frame(frame(t), positions[t]);
+    for (t, &position) in positions.iter().enumerate().take(start + 1) {
+        map.write_frame(frame(t), position);
     }
     let mut out = Vec::with_capacity(len);
     out.push(map.local_crop(crop.0, crop.1));
@@ -567,7 +567,10 @@ mod tests {
         use crate::games::{GameKind, new_game};
         use crate::world::model::SpatialConfig;
         for (kind, script) in [
-            (GameKind::Traveler, [2u8, 2, 2, 0, 1, 1, 1, 1, 2, 0].repeat(4)),
+            (
+                GameKind::Traveler,
+                [2u8, 2, 2, 0, 1, 1, 1, 1, 2, 0].repeat(4),
+            ),
             (GameKind::Pacman, [4u8, 4, 4, 3, 3, 3, 1, 1, 2, 2].repeat(4)),
         ] {
             let cfg = SpatialConfig::for_game(kind, false).unwrap();

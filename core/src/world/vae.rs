@@ -141,6 +141,7 @@ impl VaeConfig {
                 2048,
             )?;
         }
+        super::check_parameters("VAE", self.parameter_estimate())?;
         if !(self.latent_scale.is_finite() && self.latent_scale > 0.0) {
             return Err(ConfigError("vae.latent_scale must be positive".into()));
         }
@@ -148,6 +149,20 @@ impl VaeConfig {
             return Err(ConfigError("vae loss weights must be >= 0".into()));
         }
         Ok(())
+    }
+
+    /// An upper bound on the VAE's parameter count, computed without allocating: every
+    /// convolution counted as 3x3 at the widest level's width. Only meaningful once the
+    /// per-field ranges hold (they bound the arithmetic).
+    pub fn parameter_estimate(&self) -> u64 {
+        let widest = self.channel_mult.iter().copied().max().unwrap_or(1) as u64
+            * self.channels.max(self.decoder_channels) as u64;
+        let levels = self.channel_mult.len() as u64;
+        let res = (self.num_res_blocks + self.decoder_res_blocks) as u64;
+        // Two convolutions and a 1x1 skip per res block, a resampling conv per level, the mid
+        // blocks (four convolutions and attention each side) and the in/out convolutions.
+        let convs = levels * (3 * res + 2) + 2 * 6 + 4;
+        convs.saturating_mul(9 * widest * widest + 4 * widest)
     }
 
     /// Build the VAE with weights that are a pure function of `seed` (see `blocks::reseed`).

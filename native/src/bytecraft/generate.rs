@@ -147,6 +147,11 @@ fn file_stem(id: &str) -> String {
         .collect()
 }
 
+/// The file name of sample `k` of prompt `id`.
+fn sample_file(id: &str, k: usize) -> String {
+    format!("{}_{k:03}.swf", file_stem(id))
+}
+
 /// (prompt id, sample) pairs already in `results.jsonl`.
 pub fn finished(out: &Path) -> HashSet<(String, usize)> {
     std::fs::read_to_string(out.join(RESULTS_FILE))
@@ -155,6 +160,52 @@ pub fn finished(out: &Path) -> HashSet<(String, usize)> {
         .filter_map(|l| serde_json::from_str::<ResultLine>(l).ok())
         .map(|r| (r.prompt_id, r.sample))
         .collect()
+}
+
+/// Cut a torn last line (a run killed while appending it) off `results.jsonl`, so that the next
+/// append starts on a line of its own instead of gluing onto the torn bytes. The sample that line
+/// described is then not in [`finished`] and is made again.
+fn drop_torn_last_line(path: &Path) -> std::io::Result<()> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        return Ok(());
+    }
+    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let f = std::fs::OpenOptions::new().write(true).open(path)?;
+    f.set_len(keep as u64)?;
+    f.sync_all()
+}
+
+/// Delete the temporary files (`write_atomic`'s `.NAME.PID.tmp`) that a killed run left for the
+/// samples of this shard's prompts. Temporaries of other names are left alone: another shard may
+/// be writing into the same directory.
+fn remove_stale_temps(out: &Path, prompts: &[Prompt], cfg: &JobConfig) -> std::io::Result<()> {
+    let ours: HashSet<String> = prompts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| cfg.shard.owns(*i))
+        .flat_map(|(_, p)| (0..cfg.samples_per_prompt).map(move |k| sample_file(&p.id, k)))
+        .collect();
+    for entry in std::fs::read_dir(out)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let target = name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(".tmp"))
+            .and_then(|n| n.rsplit_once('.'))
+            .map(|(file, _pid)| file);
+        if target.is_some_and(|f| ours.contains(f)) {
+            match std::fs::remove_file(entry.path()) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The prompt id of each generated file, from the `results.jsonl` of the directories the files
@@ -210,8 +261,10 @@ pub fn run<B: Backend>(
         .constrained
         .then(|| SwfFraming::new(&tokenizer.bytes, model.vocab_size));
     let constraint = framing.as_ref().map(|f| f as &dyn Constraint);
-    let done = finished(&cfg.out);
     let results_path = cfg.out.join(RESULTS_FILE);
+    drop_torn_last_line(&results_path).map_err(io(&results_path))?;
+    remove_stale_temps(&cfg.out, prompts, cfg).map_err(io(&cfg.out))?;
+    let done = finished(&cfg.out);
     let mut results = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -257,7 +310,7 @@ pub fn run<B: Backend>(
     let mut save = |j: usize, sample: Sample| -> Result<(), GenerateError> {
         let prompt = owned[jobs[j].prompt];
         let k = samples[j];
-        let file = format!("{}_{k:03}.swf", file_stem(&prompt.id));
+        let file = sample_file(&prompt.id, k);
         let (bytes, complete, verdict) = match tokenizer.bytes.decode(&sample.tokens) {
             Ok(f) => {
                 let verdict = gamegen_core::swf::validate(&f.bytes)

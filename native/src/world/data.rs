@@ -407,7 +407,7 @@ impl Dataset {
             let map_bytes = config.spatial.as_ref().map_or(0, |s| {
                 4 * 3 * s.encoder.crop_height * s.encoder.crop_width * t
             });
-            let batch = (256 << 20usize)
+            let batch = (256usize << 20)
                 .checked_div(map_bytes)
                 .unwrap_or(16)
                 .clamp(1, 16);
