@@ -14,7 +14,7 @@ use gamegen_core::games::{Events, GameKind};
 use gamegen_core::rng::Rng;
 use gamegen_core::world::logic_fit::clean_states;
 use gamegen_core::world::model::SpatialConfig;
-use gamegen_core::world::spatial::{SpatialMap, replay_local_maps};
+use gamegen_core::world::spatial::{SpatialMap, crops_to_tensor, replay_local_maps};
 use gamegen_core::world::train::ClipBatch;
 use gamegen_core::world::{Vae, WorldConfig, WorldModel};
 
@@ -292,24 +292,21 @@ impl Dataset {
         device: &B::Device,
     ) -> Tensor<B, 5> {
         let (cw, ch) = (spatial.encoder.crop_width, spatial.encoder.crop_height);
-        let mut data = Vec::with_capacity(clips.len() * len * 3 * ch * cw);
-        for &(e, start) in clips {
-            let ep = &self.episodes[e];
-            let crops = replay_local_maps(
-                SpatialMap::new(self.width, self.height, spatial.world_rows),
-                &ep.frames,
-                &ep.positions,
-                start,
-                len,
-                (cw, ch),
-            );
-            for crop in crops {
-                for c in 0..3 {
-                    data.extend((0..ch * cw).map(|i| crop[3 * i + c] as f32 / 255.0));
-                }
-            }
-        }
-        Tensor::from_data(TensorData::new(data, [clips.len(), len, 3, ch, cw]), device)
+        let crops: Vec<Vec<u8>> = clips
+            .iter()
+            .flat_map(|&(e, start)| {
+                let ep = &self.episodes[e];
+                replay_local_maps(
+                    SpatialMap::new(self.width, self.height, spatial.world_rows),
+                    &ep.frames,
+                    &ep.positions,
+                    start,
+                    len,
+                    (cw, ch),
+                )
+            })
+            .collect();
+        crops_to_tensor::<B>(&crops, ch, cw, device).reshape([clips.len(), len, 3, ch, cw])
     }
 
     /// A dynamics batch from latents: actions mapped so that [`NO_ACTION`] becomes the model's
