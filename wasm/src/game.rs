@@ -15,7 +15,7 @@ pub(crate) fn parse_kind(name: &str) -> Result<GameKind, JsValue> {
 #[wasm_bindgen]
 pub struct RealGame {
     kind: GameKind,
-    game: Box<dyn Game>,
+    pub(crate) game: Box<dyn Game>,
     events: u8,
 }
 
@@ -26,6 +26,22 @@ impl RealGame {
     pub fn new(game: &str, seed: u32) -> Result<RealGame, JsValue> {
         let kind = parse_kind(game)?;
         let mut g = games::new_game(kind, None).map_err(js_err)?;
+        g.reset(seed as u64);
+        Ok(RealGame {
+            kind,
+            game: g,
+            events: 0,
+        })
+    }
+
+    /// A new episode of `game` on a designer's map: the text of a `gamegen-map` file
+    /// (docs/maps.md). A map that does not parse, or is for another game, raises an exception
+    /// naming the line.
+    #[wasm_bindgen(js_name = withMap)]
+    pub fn with_map(game: &str, seed: u32, map_text: &str) -> Result<RealGame, JsValue> {
+        let kind = parse_kind(game)?;
+        let preset = games::maps::parse_map(map_text).map_err(js_err)?;
+        let mut g = games::new_game(kind, Some(&preset)).map_err(js_err)?;
         g.reset(seed as u64);
         Ok(RealGame {
             kind,
@@ -151,6 +167,26 @@ pub fn action_for_keys_js(
         s,
     };
     Ok(action_for_keys(parse_kind(game)?, keys))
+}
+
+/// The example designer strip shipped with the Traveler game (`gamegen-map` text), a
+/// starting point for the play page's map editor.
+#[wasm_bindgen(js_name = travelerExampleMap)]
+pub fn traveler_example_map() -> String {
+    games::traveler::EXAMPLE_STRIP.to_string()
+}
+
+/// The built-in Traveler buildings a map editor offers: one `"K RRGGBB H"` line each (strip
+/// key, colour, height in pixels); upper case keys are tall, lower case short.
+#[wasm_bindgen(js_name = travelerPalette)]
+pub fn traveler_palette() -> Vec<String> {
+    games::maps::builtin_palette()
+        .into_iter()
+        .map(|(k, b)| {
+            let [r, g, bl] = b.color;
+            format!("{k} {r:02x}{g:02x}{bl:02x} {}", b.height)
+        })
+        .collect()
 }
 
 /// Names of the event bits set in `bits` ("built", "paddle_hit", ...).

@@ -13,7 +13,7 @@ use gamegen_core::world::{WorldCheckpoint, WorldSession};
 use wasm_bindgen::prelude::*;
 
 use crate::backend::{Active, Cpu, Gpu, active};
-use crate::game::names;
+use crate::game::{RealGame, names};
 use crate::js_err;
 
 enum Session {
@@ -92,6 +92,54 @@ impl NeuralGame {
             Session::Cpu(s) => s.reset(&rgb, score, pos),
         }
         .map_err(js_err)
+    }
+
+    /// Show the model the designer's map of `real` (a `RealGame` made `withMap` and reset, as
+    /// it will be played), from the next `reset` on: the model's spatial map starts as that
+    /// world instead of black (MaaG's designer control). A model without a spatial module
+    /// raises an exception. `clearPreset` goes back to black.
+    #[wasm_bindgen(js_name = setPreset)]
+    pub fn set_preset(&mut self, real: &RealGame) -> Result<(), JsValue> {
+        let views: Vec<(Vec<u8>, (i64, i64))> = real
+            .game
+            .preset_views()
+            .into_iter()
+            .map(|(frame, p)| (frame, (p.x as i64, p.y as i64)))
+            .collect();
+        if views.is_empty() {
+            return Err(js_err("this game has no designer's map to show"));
+        }
+        match &mut self.session {
+            Session::Gpu(s) => s.set_preset(&views),
+            Session::Cpu(s) => s.set_preset(&views),
+        }
+        .map_err(js_err)
+    }
+
+    #[wasm_bindgen(js_name = clearPreset)]
+    pub fn clear_preset(&mut self) -> Result<(), JsValue> {
+        match &mut self.session {
+            Session::Gpu(s) => s.set_preset(&[]),
+            Session::Cpu(s) => s.set_preset(&[]),
+        }
+        .map_err(js_err)
+    }
+
+    /// Whether the model has MaaG's spatial module (an external map it reads).
+    #[wasm_bindgen(getter, js_name = hasMap)]
+    pub fn has_map(&self) -> bool {
+        self.ckpt.model.spatial.is_some()
+    }
+
+    /// Pixels of the external map seen so far (0 without a spatial module or before `reset`).
+    #[wasm_bindgen(getter, js_name = mapSeenPixels)]
+    pub fn map_seen_pixels(&self) -> u32 {
+        let map = match &self.session {
+            Session::Gpu(s) => &s.map,
+            Session::Cpu(s) => &s.map,
+        };
+        map.as_ref()
+            .map_or(0, |m| m.coverage().0.min(u32::MAX as usize) as u32)
     }
 
     /// Generate the next frame for `action` with `ddim_steps` DDIM steps (1..=16); resolves to

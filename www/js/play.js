@@ -10,11 +10,14 @@
 // at its end: the same script gives the same frames on every backend and every run).
 // The page's state is on `window.gamegen` and in `document.body.dataset.state`
 // (loading, playing, paused, done, error). Controls: the keys below, the on-screen buttons
-// (touch or mouse: held while pressed), Pause (or P) and Reset (or R). A game with no world model in www/models is played as the
+// (touch or mouse: held while pressed), Pause (or P) and Reset (or R). Traveler has a map
+// editor: "Play this map" restarts both games on the designed strip (`window.gamegen.map`). A game with no world model in www/models is played as the
 // real game alone (`window.gamegen.neural` is false).
 import { ensureBackend } from "./backend.js";
 import { offlineReady } from "./offline.js";
-import { RealGame, NeuralGame, eventNames, parseActions } from "../pkg/gamegen_wasm.js";
+import {
+  RealGame, NeuralGame, eventNames, parseActions, travelerExampleMap, travelerPalette,
+} from "../pkg/gamegen_wasm.js";
 
 const GAMES = ["traveler", "pong", "pacman"];
 const HELP = {
@@ -120,11 +123,14 @@ function touchPads(game, held) {
   }
 }
 
+/** A key press meant for a text field (the map editor), not for the game. */
+const typing = (e) => e.target instanceof HTMLTextAreaElement || e.target instanceof HTMLInputElement;
+
 /** Keys held now, by `KeyboardEvent.code` (layout-independent). */
 function trackKeys() {
   const held = new Set();
   window.addEventListener("keydown", (e) => {
-    if (!KEYS.has(e.code)) return;
+    if (!KEYS.has(e.code) || typing(e)) return;
     held.add(e.code);
     e.preventDefault();
   });
@@ -144,6 +150,88 @@ function actionFor(game, real, held) {
   return real.actionForKeys(
     k("ArrowUp") || k("KeyW"), k("ArrowDown") || k("KeyS"),
     k("ArrowLeft") || k("KeyA"), k("ArrowRight") || k("KeyD"), false, false);
+}
+
+/** A `gamegen-map` text split into its header lines and its strip (one char per slot). */
+function splitMap(text) {
+  const lines = text.split("\n");
+  const at = lines.findIndex((l) => l.split("#")[0].trim() === "strip");
+  if (at < 0) return { header: lines, strip: "" };
+  return { header: lines.slice(0, at + 1), strip: lines.slice(at + 1).join("").replace(/\s+/g, "") };
+}
+
+/** Building keys -> colour and height: the built-in palette plus the map's `palette` lines. */
+function paletteOf(header) {
+  const out = new Map();
+  for (const line of travelerPalette()) {
+    const [k, rgb, h] = line.split(" ");
+    out.set(k, { color: `#${rgb}`, height: Number(h) });
+  }
+  for (const l of header) {
+    const m = l.split("#")[0].trim().match(/^palette\s+(\S)\s+([0-9a-fA-F]{6})\s+(\d+)$/);
+    if (m) out.set(m[1], { color: `#${m[2]}`, height: Number(m[3]) });
+  }
+  return out;
+}
+
+/**
+ * The Traveler map editor: slot buttons (click one, then a building), the map text (edited
+ * directly or through the buttons) and the buttons that restart play on it. `apply(text|null)`
+ * restarts both games on the map (null: no map).
+ */
+function mapEditor(apply) {
+  const box = $("map-editor");
+  box.hidden = false;
+  const text = $("map-text");
+  let selected = 0;
+  const render = () => {
+    const { header, strip } = splitMap(text.value);
+    const pal = paletteOf(header);
+    const start = Number((header.map((l) => l.split("#")[0].trim().match(/^start\s+(\d+)$/)).find((m) => m) ?? [0, 0])[1]);
+    const slots = $("map-slots");
+    slots.replaceChildren();
+    [...strip].forEach((k, i) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = k;
+      b.dataset.slot = String(i);
+      const p = pal.get(k);
+      if (p) {
+        const pct = Math.round((100 * p.height) / 60);
+        b.style.background = `linear-gradient(to top, ${p.color} ${pct}%, #aad7ff ${pct}%)`;
+      }
+      b.classList.toggle("selected", i === selected);
+      b.classList.toggle("start", i === start);
+      b.setAttribute("aria-label", `slot ${i}: ${k === "." ? "empty" : k}`);
+      b.addEventListener("click", () => { selected = i; render(); });
+      slots.append(b);
+    });
+    const keys = $("map-palette");
+    keys.replaceChildren();
+    for (const [k, p] of [[".", null], ...pal]) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = k === "." ? "empty" : k;
+      b.dataset.key = k;
+      if (p) b.style.background = p.color;
+      b.addEventListener("click", () => {
+        const cur = splitMap(text.value);
+        const chars = [...cur.strip];
+        while (chars.length <= selected) chars.push(".");
+        chars[selected] = k;
+        text.value = [...cur.header, chars.join("")].join("\n") + "\n";
+        selected = Math.min(selected + 1, chars.length - 1);
+        render();
+      });
+      keys.append(b);
+    }
+  };
+  text.value = travelerExampleMap();
+  text.addEventListener("input", render);
+  $("map-example").addEventListener("click", () => { text.value = travelerExampleMap(); render(); });
+  $("map-apply").addEventListener("click", () => apply(text.value));
+  $("map-clear").addEventListener("click", () => apply(null));
+  render();
 }
 
 async function main() {
@@ -192,13 +280,39 @@ async function main() {
   let real = null;
   let run = 0;
   let loop = Promise.resolve();
+  // The designer's map (Traveler): text of a gamegen-map file, or null for the random strip.
+  let mapText = null;
+  state.map = { text: null, neural: false, error: null };
 
   async function play(my) {
     if (real) real.free();
-    real = new RealGame(game, seed);
+    real = null;
+    if (mapText !== null) {
+      try {
+        real = RealGame.withMap(game, seed, mapText);
+        state.map = { text: mapText, neural: false, error: null };
+        $("map-status").textContent = "playing the map";
+      } catch (e) {
+        // A map that does not parse names its line; play goes on without it.
+        state.map = { text: null, neural: false, error: String(e.message ?? e) };
+        $("map-status").textContent = `map not used: ${state.map.error}`;
+        mapText = null;
+      }
+    }
+    if (!real) real = new RealGame(game, seed);
     const [w, h] = [real.width, real.height];
     const names = real.actionNames();
-    if (neural) neural.reset(real.frameRgb(), real.score, real.playerX, real.playerY);
+    if (neural) {
+      if (mapText !== null && neural.hasMap) {
+        neural.setPreset(real);
+        state.map.neural = true;
+      } else {
+        neural.clearPreset();
+        if (mapText !== null) $("map-status").textContent = "playing the map (the real game only: this world model has no spatial module)";
+      }
+      neural.reset(real.frameRgb(), real.score, real.playerX, real.playerY);
+      state.mapSeenPixels = neural.mapSeenPixels;
+    }
     const first = real.frameRgba();
     draw($("real"), first, w, h);
     draw($("neural"), first, w, h);
@@ -305,9 +419,16 @@ async function main() {
   }
   $("pause").addEventListener("click", togglePause);
   window.addEventListener("keydown", (e) => {
+    if (typing(e)) return;
     if (e.code === "KeyP") togglePause();
     else if (e.code === "KeyR") restart();
   });
+  if (game === "traveler") {
+    mapEditor((text) => {
+      mapText = text;
+      restart();
+    });
+  }
   $("screens").focus();
   offlineReady()
     .then((r) => { state.offline = r; document.body.dataset.offline = "ready"; })

@@ -88,6 +88,19 @@ impl MapPreset {
     }
 }
 
+/// The keys of the built-in palette, in the order a map editor offers them.
+pub const BUILTIN_KEYS: &str = "ROYGCBPMNW";
+
+/// The built-in palette, tall (upper case) then short (lower case) buildings, with the key each
+/// has in a strip.
+pub fn builtin_palette() -> Vec<(char, Building)> {
+    BUILTIN_KEYS
+        .chars()
+        .chain(BUILTIN_KEYS.chars().map(|c| c.to_ascii_lowercase()))
+        .filter_map(|c| default_building(c).map(|b| (c, b)))
+        .collect()
+}
+
 /// The built-in palette: upper case = tall building, lower case = the same colour, short.
 fn default_building(c: char) -> Option<Building> {
     let color = match c.to_ascii_uppercase() {

@@ -261,6 +261,14 @@ pub trait Game: Send {
     /// The ground-truth map as it stands now.
     fn truth_map(&self) -> TruthMap;
 
+    /// The designer's map as frames without the actors, each with the player position it would
+    /// be seen from (for a world model's spatial map, MaaG Fig. 7): Traveler's preset strip
+    /// (none without a preset), Pac-Man's whole maze; Pong has no map. Call after `reset`:
+    /// whatever the preset leaves to the episode seed is drawn as this episode draws it.
+    fn preset_views(&self) -> Vec<(Vec<u8>, Position)> {
+        Vec::new()
+    }
+
     fn width(&self) -> usize {
         self.kind().frame_size().0
     }

@@ -107,6 +107,17 @@ pub struct Pacman {
     canvas: Canvas,
 }
 
+/// Centres of views reaching `before` pixels back and `after` forward that together cover
+/// `0..extent`, each step a whole view, the last one flush with the end.
+fn covering_centres(extent: i32, before: i32, after: i32) -> Vec<i32> {
+    let mut out = vec![before];
+    while out[out.len() - 1] + after < extent {
+        let next = (out[out.len() - 1] + before + after).min(extent - after);
+        out.push(next);
+    }
+    out
+}
+
 fn cell_center(c: (usize, usize)) -> (i32, i32) {
     (c.0 as i32 * CELL + CELL / 2, c.1 as i32 * CELL + CELL / 2)
 }
@@ -142,6 +153,25 @@ impl Pacman {
         };
         g.reset(0);
         g
+    }
+
+    /// The maze as it looks at the start of an episode, from camera centres that cover all of
+    /// it (views without Pac-Man or the monster, and the player positions they would be seen
+    /// from). A neural session paints them into its map before play (MaaG's designer control).
+    fn maze_views(&self) -> Vec<(Vec<u8>, Position)> {
+        let half_w = WIDTH as i32 / 2;
+        let (above, below) = (VIEW_CY - SCORE_BAR_H, HEIGHT as i32 - VIEW_CY);
+        let xs = covering_centres(self.maze.width as i32 * CELL, half_w, half_w);
+        let ys = covering_centres(self.maze.height as i32 * CELL, above, below);
+        let mut out = Vec::with_capacity(xs.len() * ys.len());
+        for &y in &ys {
+            for &x in &xs {
+                let mut c = Canvas::new(WIDTH, HEIGHT);
+                self.draw_maze(&mut c, x, y, &self.maze.dots);
+                out.push((c.rgb, Position { x, y }));
+            }
+        }
+        out
     }
 
     /// Is cell (x, y) open floor? Outside the maze counts as wall.
@@ -231,9 +261,10 @@ impl Pacman {
         (self.pac.x - self.monster.x).abs() + (self.pac.y - self.monster.y).abs() < CATCH_DIST
     }
 
-    fn render(&mut self) {
-        let (ox, oy) = (VIEW_CX - self.pac.x, VIEW_CY - self.pac.y);
-        let c = &mut self.canvas;
+    /// The maze (walls, and `dots`) of the view centred on world `(x, y)`, with an empty score
+    /// bar.
+    fn draw_maze(&self, c: &mut Canvas, x: i32, y: i32, dots: &[bool]) {
+        let (ox, oy) = (VIEW_CX - x, VIEW_CY - y);
         c.clear(BG);
         let x0 = (-ox).div_euclid(CELL).max(0);
         let x1 = ((WIDTH as i32 - ox).div_euclid(CELL)).min(self.maze.width as i32 - 1);
@@ -245,11 +276,19 @@ impl Pacman {
                 let (sx, sy) = (cx * CELL + ox, cy * CELL + oy);
                 if self.maze.walls[i] {
                     c.rect(sx, sy, CELL, CELL, WALL);
-                } else if self.dots[i] {
+                } else if dots[i] {
                     c.rect(sx + 3, sy + 3, 2, 2, DOT);
                 }
             }
         }
+        c.rect(0, 0, WIDTH as i32, SCORE_BAR_H, BAR);
+    }
+
+    fn render(&mut self) {
+        let mut canvas = std::mem::replace(&mut self.canvas, Canvas::new(0, 0));
+        self.draw_maze(&mut canvas, self.pac.x, self.pac.y, &self.dots);
+        let c = &mut canvas;
+        let (ox, oy) = (VIEW_CX - self.pac.x, VIEW_CY - self.pac.y);
         let pac_color = if self.done { PAC_DEAD } else { PAC };
         c.disc(VIEW_CX, VIEW_CY, 3, pac_color);
         // A mouth in the walking direction tells the direction apart frame by frame.
@@ -268,6 +307,7 @@ impl Pacman {
         c.rect(mx - 3, my, 7, 4, MONSTER);
         c.rect(0, 0, WIDTH as i32, SCORE_BAR_H, BAR);
         draw_number_centered(c, self.score, WIDTH as i32 / 2, 3, 2, INK);
+        self.canvas = canvas;
     }
 
     fn result(&self, action: u8, events: Events) -> StepResult {
@@ -386,6 +426,10 @@ impl Game for Pacman {
         }
     }
 
+    fn preset_views(&self) -> Vec<(Vec<u8>, Position)> {
+        self.maze_views()
+    }
+
     fn truth_map(&self) -> TruthMap {
         TruthMap::Maze(MazeMap {
             width: self.maze.width,
@@ -485,6 +529,51 @@ mod tests {
         // Outside the maze is black.
         assert_eq!(px(VIEW_CX - 3 * CELL, VIEW_CY), BG);
         assert_eq!(s.player, Position { x: 12, y: 12 });
+    }
+
+    #[test]
+    fn maze_views_cover_the_maze_as_the_first_frame_shows_it() {
+        use crate::world::spatial::SpatialMap;
+        let mut g = Pacman::new(PacmanConfig::default(), None);
+        let first = g.reset(3);
+        let views = g.preset_views();
+        let mut map = SpatialMap::new(WIDTH, HEIGHT, (SCORE_BAR_H as usize, HEIGHT));
+        for (f, pos) in &views {
+            map.write_frame(f, (pos.x as i64, pos.y as i64));
+        }
+        // Every maze pixel is painted...
+        let (mw, mh) = (g.maze.width as i64 * 8, g.maze.height as i64 * 8);
+        // (map coordinates of world pixel (wx, wy): the view centred on the player at p puts
+        // world pixel p - (VIEW_CX, VIEW_CY - bar) at the map position p.)
+        let shift = |wx: i64, wy: i64| (wx + VIEW_CX as i64, wy + (VIEW_CY - SCORE_BAR_H) as i64);
+        for (wx, wy) in [(0, 0), (mw - 1, 0), (0, mh - 1), (mw - 1, mh - 1)] {
+            let (x, y) = shift(wx, wy);
+            assert!(
+                map.pixel(x, y).is_some(),
+                "maze pixel ({wx}, {wy}) unpainted"
+            );
+        }
+        // ...and the first real frame differs from it only where Pac-Man and the monster are.
+        let rows = HEIGHT - SCORE_BAR_H as usize;
+        let want = map.crop(first.player.x as i64, first.player.y as i64, WIDTH, rows);
+        let got = &first.frame[SCORE_BAR_H as usize * WIDTH * 3..];
+        let wrong: Vec<usize> = (0..want.len() / 3)
+            .filter(|&i| want[3 * i..3 * i + 3] != got[3 * i..3 * i + 3])
+            .collect();
+        let near = |i: usize, cx: i32, cy: i32| {
+            let (x, y) = ((i % WIDTH) as i32, (i / WIDTH) as i32 + SCORE_BAR_H);
+            (x - cx).abs() <= 4 && (y - cy).abs() <= 4
+        };
+        let (mx, my) = (
+            g.monster.x - first.player.x + VIEW_CX,
+            g.monster.y - first.player.y + VIEW_CY,
+        );
+        for &i in &wrong {
+            assert!(
+                near(i, VIEW_CX, VIEW_CY) || near(i, mx, my),
+                "pixel {i} differs away from the actors"
+            );
+        }
     }
 
     #[test]

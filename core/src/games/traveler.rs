@@ -162,26 +162,55 @@ impl Traveler {
         }
     }
 
-    fn render(&mut self) {
-        let c = &mut self.canvas;
+    /// Sky, ground and buildings of the view whose centre is world x `centre`, with an empty
+    /// score bar.
+    fn draw_scenery(&self, c: &mut Canvas, centre: i32) {
         c.rect(0, 0, WIDTH as i32, SCORE_BAR_H, BAR);
         c.rect(0, SCORE_BAR_H, WIDTH as i32, GROUND_Y - SCORE_BAR_H, SKY);
         c.rect(0, GROUND_Y, WIDTH as i32, HEIGHT as i32 - GROUND_Y, GROUND);
-        let left = self.x - WIDTH as i32 / 2;
+        let left = centre - WIDTH as i32 / 2;
         for i in slot_of(left)..=slot_of(left + WIDTH as i32 - 1) {
             let Some(b) = self.slot(i) else { continue };
             let sx = i as i32 * SLOT_PX - left;
             let h = b.height as i32;
-            let c = &mut self.canvas;
             c.rect(sx + 2, GROUND_Y - h, SLOT_PX - 4, h, b.color);
             // A darker roof line makes neighbouring buildings of one colour distinguishable.
             let roof = b.color.map(|v| v / 2);
             c.rect(sx + 2, GROUND_Y - h, SLOT_PX - 4, 2, roof);
         }
-        let c = &mut self.canvas;
+    }
+
+    fn render(&mut self) {
+        let mut c = std::mem::replace(&mut self.canvas, Canvas::new(0, 0));
+        self.draw_scenery(&mut c, self.x);
         let px = WIDTH as i32 / 2 - PLAYER_SIZE / 2;
         c.rect(px, GROUND_Y - PLAYER_SIZE, PLAYER_SIZE, PLAYER_SIZE, PLAYER);
-        draw_number_centered(c, self.score, WIDTH as i32 / 2, 3, 2, INK);
+        draw_number_centered(&mut c, self.score, WIDTH as i32 / 2, 3, 2, INK);
+        self.canvas = c;
+    }
+
+    /// What a designer's strip looks like from every place the traveller could stand, without
+    /// the traveller: views (RGB8 frames) and the player positions they would be seen from,
+    /// covering the preset's slots. A neural session paints them into its map before play
+    /// (MaaG's designer control); without a preset there is nothing to show.
+    fn strip_views(&self) -> Vec<(Vec<u8>, Position)> {
+        let Some(p) = &self.preset else {
+            return Vec::new();
+        };
+        let end = p.slots.len() as i32 * SLOT_PX;
+        let mut out = Vec::new();
+        let mut centre = WIDTH as i32 / 2;
+        loop {
+            let mut c = Canvas::new(WIDTH, HEIGHT);
+            self.draw_scenery(&mut c, centre);
+            let y = GROUND_Y - PLAYER_SIZE / 2;
+            out.push((c.rgb, Position { x: centre, y }));
+            if centre + WIDTH as i32 / 2 >= end {
+                return out;
+            }
+            // The last view ends exactly at the strip's end, so nothing beyond it is painted.
+            centre = (centre + WIDTH as i32).min(end - WIDTH as i32 / 2);
+        }
     }
 }
 
@@ -248,6 +277,10 @@ impl Game for Traveler {
             x: self.x,
             y: GROUND_Y - PLAYER_SIZE / 2,
         }
+    }
+
+    fn preset_views(&self) -> Vec<(Vec<u8>, Position)> {
+        self.strip_views()
     }
 
     fn truth_map(&self) -> TruthMap {
@@ -387,6 +420,54 @@ mod tests {
         // Same map whatever the seed (outside the strip is random, inside it is fixed).
         let mut g2 = Traveler::new(TravelerConfig::default(), Some(p));
         assert_eq!(g2.reset(99).frame, s.frame);
+    }
+
+    #[test]
+    fn preset_views_are_what_the_walk_shows_without_the_traveller() {
+        use crate::world::spatial::SpatialMap;
+        // Buildings in every slot, so walking builds nothing new.
+        let p = preset("gamegen-map 1\ngame traveler\nstrip\nRGBOYCPMNWrgboycpmnwRGBOYC\n");
+        let n = p.slots.len() as i32;
+        let mut t = Traveler::new(TravelerConfig::default(), Some(p));
+        let first = t.reset(9);
+        let views = t.preset_views();
+        assert!(views.len() >= 2);
+        let mut map = SpatialMap::new(WIDTH, HEIGHT, (SCORE_BAR_H as usize, HEIGHT));
+        for (f, pos) in &views {
+            map.write_frame(f, (pos.x as i64, pos.y as i64));
+        }
+        let mut step = first;
+        let mut compared = 0;
+        while step.player.x + WIDTH as i32 / 2 <= n * SLOT_PX {
+            if step.player.x < WIDTH as i32 / 2 {
+                // Part of the view is left of the strip, where the episode seed decides.
+                step = t.step(RIGHT);
+                continue;
+            }
+            compared += 1;
+            let (x, y) = (step.player.x as i64, step.player.y as i64);
+            let rows = HEIGHT - SCORE_BAR_H as usize;
+            let want = map.crop(x, y, WIDTH, rows);
+            let got = &step.frame[SCORE_BAR_H as usize * WIDTH * 3..];
+            let player = |i: usize| {
+                let (px, py) = ((i / 3) % WIDTH, (i / 3) / WIDTH + SCORE_BAR_H as usize);
+                (px as i32 - WIDTH as i32 / 2).abs() <= PLAYER_SIZE / 2
+                    && py as i32 >= GROUND_Y - PLAYER_SIZE
+                    && (py as i32) < GROUND_Y
+            };
+            let wrong = (0..want.len())
+                .filter(|&i| want[i] != got[i] && !player(i))
+                .count();
+            assert_eq!(wrong, 0, "at x {x}");
+            step = t.step(RIGHT);
+        }
+        assert!(compared > 100, "{compared}");
+        // No preset, nothing to show.
+        assert!(
+            Traveler::new(TravelerConfig::default(), None)
+                .preset_views()
+                .is_empty()
+        );
     }
 
     #[test]

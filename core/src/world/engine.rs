@@ -44,6 +44,8 @@ pub enum SessionError {
     BadAction { action: u32, actions: usize },
     #[error(transparent)]
     Config(#[from] super::ConfigError),
+    #[error("this model has no spatial module, so it cannot take a preset map")]
+    NoSpatialModule,
     #[error("reading a result back from the device failed: {0}")]
     Read(String),
 }
@@ -67,6 +69,8 @@ pub struct WorldSession<B: Backend> {
     z: Option<Tensor<B, 4>>,
     pub record: Option<ScoreRecord>,
     pub map: Option<SpatialMap>,
+    /// A designer's map: every reset starts the spatial map from it instead of an empty one.
+    preset: Option<SpatialMap>,
     rng: Rng,
     device: B::Device,
     /// Frames generated since the last reset.
@@ -144,6 +148,7 @@ impl<B: Backend> WorldSession<B> {
             z: None,
             record: None,
             map: None,
+            preset: None,
             rng: Rng::new(seed),
             device,
             frames: 0,
@@ -173,9 +178,34 @@ impl<B: Backend> WorldSession<B> {
         Some(crops_to_tensor(&[map.local_crop(w, h)], h, w, &self.device))
     }
 
-    /// Start from a real frame: the record starts at `score`, the map (when the model has one;
-    /// a preset map already in `self.map` is kept) gets the frame at world `position`, and the
-    /// frame is absorbed into z by one pass at noise level 0 with "no previous action".
+    /// Give the model a designer's map (MaaG Fig. 7): `views` are frames of the designed world
+    /// and the player positions they are seen from ([`Game::preset_views`]). From the next
+    /// [`reset`](Self::reset) on, the spatial map starts as these views instead of black, so
+    /// the model is shown what lies ahead before the player gets there. An empty list clears
+    /// the preset. Models without a spatial module refuse a non-empty preset.
+    ///
+    /// [`Game::preset_views`]: crate::games::Game::preset_views
+    pub fn set_preset(&mut self, views: &[(Vec<u8>, (i64, i64))]) -> Result<(), SessionError> {
+        if views.is_empty() {
+            self.preset = None;
+            return Ok(());
+        }
+        let Some(s) = &self.config.spatial else {
+            return Err(SessionError::NoSpatialModule);
+        };
+        let (w, h) = (self.config.vae.width, self.config.vae.height);
+        let mut map = SpatialMap::new(w, h, s.world_rows);
+        for (frame, position) in views {
+            self.check_frame(frame)?;
+            map.write_frame(frame, *position);
+        }
+        self.preset = Some(map);
+        Ok(())
+    }
+
+    /// Start from a real frame: the record starts at `score`, the map (when the model has one)
+    /// starts from the preset or black and gets the frame at world `position`, and the frame is
+    /// absorbed into z by one pass at noise level 0 with "no previous action".
     pub fn reset(
         &mut self,
         first_frame: &[u8],
@@ -188,10 +218,12 @@ impl<B: Backend> WorldSession<B> {
             self.record = Some(ScoreRecord::new(score, r.scoring_events, r.ending_events));
         }
         if let Some(s) = &self.config.spatial {
-            let map = self
-                .map
-                .get_or_insert_with(|| SpatialMap::new(w, h, s.world_rows));
+            let mut map = self
+                .preset
+                .clone()
+                .unwrap_or_else(|| SpatialMap::new(w, h, s.world_rows));
             map.write_frame(first_frame, position);
+            self.map = Some(map);
         }
         let x0 = self
             .vae
@@ -386,6 +418,51 @@ mod tests {
             outs.push(frames);
         }
         assert_eq!(outs[0], outs[1]);
+    }
+
+    #[test]
+    fn a_preset_map_is_what_every_reset_starts_from() {
+        use crate::games::{maps::parse_map, new_game, traveler::EXAMPLE_STRIP};
+        let cfg = traveler_tiny();
+        let preset = parse_map(EXAMPLE_STRIP).unwrap();
+        let mut real = new_game(crate::games::GameKind::Traveler, Some(&preset)).unwrap();
+        let first = real.reset(4);
+        let views: Vec<(Vec<u8>, (i64, i64))> = real
+            .preset_views()
+            .into_iter()
+            .map(|(f, p)| (f, (p.x as i64, p.y as i64)))
+            .collect();
+        assert!(!views.is_empty());
+        let pos = (first.player.x as i64, first.player.y as i64);
+        let mut s = session(&cfg, 2);
+        s.reset(&first.frame, 0, pos).unwrap();
+        let (plain, _) = s.map.as_ref().unwrap().coverage();
+        s.set_preset(&views).unwrap();
+        s.reset(&first.frame, 0, pos).unwrap();
+        let (with_preset, _) = s.map.as_ref().unwrap().coverage();
+        assert!(with_preset > plain, "{with_preset} <= {plain}");
+        // What a step links into the map stays in this episode only: the next reset starts
+        // from the preset again, not from the last episode's map.
+        for _ in 0..6 {
+            s.step(2, 1).unwrap();
+        }
+        s.reset(&first.frame, 0, pos).unwrap();
+        assert_eq!(s.map.as_ref().unwrap().coverage().0, with_preset);
+        // An empty preset clears it; a model without a spatial module refuses one.
+        s.set_preset(&[]).unwrap();
+        s.reset(&first.frame, 0, pos).unwrap();
+        assert_eq!(s.map.as_ref().unwrap().coverage().0, plain);
+        let mut flat = session(&WorldConfig::tiny(96, 96, 3, 1), 2);
+        assert_eq!(
+            flat.set_preset(&views).unwrap_err(),
+            SessionError::NoSpatialModule
+        );
+        // A view of the wrong size is refused.
+        let bad = vec![(vec![0u8; 10], (0, 0))];
+        assert!(matches!(
+            s.set_preset(&bad),
+            Err(SessionError::BadFrame { .. })
+        ));
     }
 
     /// Poll a future that never waits (the CPU backends resolve reads at once).

@@ -89,6 +89,23 @@ pub fn rollout<B: Backend>(
     let game_kind = world.checkpoint.game;
     let mut game = games::new_game(game_kind, map)?;
     let first = game.reset(seed);
+    // A designer's map is shown to the model too (when it has a spatial module), drawn as this
+    // episode of the real game draws it.
+    let views: Vec<(Vec<u8>, (i64, i64))> = match map {
+        Some(_) => game
+            .preset_views()
+            .into_iter()
+            .map(|(frame, p)| (frame, (p.x as i64, p.y as i64)))
+            .collect(),
+        None => Vec::new(),
+    };
+    if map.is_some() && world.session.config().spatial.is_none() {
+        eprintln!(
+            "note: this model has no spatial module; the map preset only shapes the real game"
+        );
+    } else {
+        world.session.set_preset(&views)?;
+    }
     world.session.reset(
         &first.frame,
         first.score,
