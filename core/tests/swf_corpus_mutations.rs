@@ -268,6 +268,9 @@ fn mutate(orig: &[u8], kind: usize, rng: &mut Rng) -> Option<Vec<u8>> {
             b.truncate(keep);
         }
         1 => {
+            if b.is_empty() {
+                return None;
+            }
             for _ in 0..1 + rng.below(16) {
                 let span = if rng.chance(0.5) {
                     b.len().min(32)
