@@ -5,7 +5,7 @@
 //! symlinks pointing out), bounds request size, time and connection count, and sends a
 //! Content-Security-Policy that lets pages run only same-origin scripts and wasm.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -137,7 +137,7 @@ impl Read for DeadlineReader {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
+                ErrorKind::TimedOut,
                 "request head too slow",
             ));
         }
@@ -169,9 +169,7 @@ fn handle(stream: TcpStream, root: &Path) -> std::io::Result<()> {
                 return refuse(&mut writer, 431, "Request Header Fields Too Large");
             }
             Err(HeadError::Malformed) => return refuse(&mut writer, 400, "Bad Request"),
-            Err(HeadError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
-                return refuse(&mut writer, 408, "Request Timeout");
-            }
+            Err(HeadError::Timeout) => return refuse(&mut writer, 408, "Request Timeout"),
             Err(HeadError::Io(e)) => return Err(e),
         };
         let mut parts = head.request_line.split(' ');
@@ -223,6 +221,7 @@ struct Head {
 }
 
 enum HeadError {
+    Timeout,
     LineTooLong,
     TooLarge,
     Malformed,
@@ -241,10 +240,19 @@ fn read_head(reader: &mut impl BufRead) -> Result<Option<Head>, HeadError> {
             MAX_HEAD_BYTES - total
         };
         let mut line = Vec::new();
-        let n = reader
-            .take(limit as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .map_err(HeadError::Io)?;
+        let n = match reader.take(limit as u64 + 1).read_until(b'\n', &mut line) {
+            Ok(n) => n,
+            // A timed-out read is `WouldBlock` on Unix, `TimedOut` on Windows.
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                // Idle between requests: just close. Part of a head: the client is too slow.
+                return if first && total == 0 && line.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(HeadError::Timeout)
+                };
+            }
+            Err(e) => return Err(HeadError::Io(e)),
+        };
         if n == 0 {
             return if first {
                 Ok(None)
