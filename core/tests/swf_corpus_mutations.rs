@@ -471,6 +471,7 @@ fn corpus_files_and_seeded_mutations_get_a_verdict_in_bounded_memory_and_time() 
     let mut by_kind: Vec<Tally> = KINDS.iter().map(|_| Tally::default()).collect();
     let mut skipped = 0;
     let mut disagree = Vec::new();
+    let mut lzma_tails = 0;
     for i in 0..n {
         let mut rng = Rng::for_stream(0x5eed_5f, i as u64);
         let file = rng.below(data.len() as u64) as usize;
@@ -488,9 +489,21 @@ fn corpus_files_and_seeded_mutations_get_a_verdict_in_bounded_memory_and_time() 
         if claimed_body(&bytes, &opts) < opts.max_body_len {
             let ours = m.report.verdict != Verdict::Broken;
             let theirs = ::swf::decompress_swf(&bytes[..]).is_ok();
-            if ours != theirs {
+            // Known and documented (docs/reliability.md): a `ZWS` body longer than its length
+            // field is decoded up to the claim only, while the crate decodes the whole stream
+            // (unbounded) and fails on a corruption past the claim.
+            let lzma_tail = bytes.starts_with(b"ZWS")
+                && m.report
+                    .findings
+                    .iter()
+                    .any(|f| f.message.starts_with("data continues past"));
+            if ours != theirs && lzma_tail && ours {
+                lzma_tails += 1;
+            } else if ours != theirs {
+                let path = save_failure(&bytes, &what);
                 disagree.push(format!(
-                    "{what}: validator level 1 {ours}, swf crate {theirs}"
+                    "{what}: validator level 1 {ours}, swf crate {theirs} (saved to {})",
+                    path.display()
                 ));
             }
         }
@@ -501,7 +514,8 @@ fn corpus_files_and_seeded_mutations_get_a_verdict_in_bounded_memory_and_time() 
     let done: usize = by_kind.iter().map(|t| t.inputs).sum();
     eprintln!(
         "{} corpus files and {done} mutations ({skipped} skipped: their kind needs a header that \
-         parses) in {:.1} s",
+         parses, or bytes) in {:.1} s; {lzma_tails} ZWS with a stream the swf crate refuses past \
+         the length field accepted at level 1",
         data.len(),
         started.elapsed().as_secs_f64()
     );
