@@ -5,12 +5,12 @@
 //! symlinks pointing out), bounds request size, time and connection count, and sends a
 //! Content-Security-Policy that lets pages run only same-origin scripts and wasm.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Same-origin scripts and wasm only; `blob:` workers for the Ruffle player; no plugins, no
 /// framing, no foreign connections.
@@ -21,9 +21,21 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 
 /// Longest request line plus headers we accept.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Longest request line (method, target, version) we accept; longer gets 414.
+pub const MAX_REQUEST_LINE: usize = 8 * 1024;
 /// Connections served at once; more wait in the kernel's accept queue.
 pub const MAX_CONNECTIONS: usize = 64;
+/// Each read and write must make progress within this.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// A whole request head (and the idle time before it on a kept-alive connection) must arrive
+/// within this, however slowly its bytes trickle in: a client cannot hold a connection (one of
+/// [`MAX_CONNECTIONS`]) by sending a byte every few seconds.
+pub const HEAD_DEADLINE: Duration = Duration::from_secs(10);
+/// After an error response the connection is closed; unread request bytes (up to this many,
+/// for at most [`LINGER`]) are read and dropped first, so that the close does not turn into a
+/// TCP reset that destroys the response before the client reads it.
+const LINGER_BYTES: u64 = 256 * 1024;
+const LINGER: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -84,11 +96,16 @@ impl Server {
     }
 }
 
+enum Body {
+    Bytes(Vec<u8>),
+    File(std::fs::File, u64),
+}
+
 struct Response {
     status: u16,
     reason: &'static str,
     content_type: &'static str,
-    body: Vec<u8>,
+    body: Body,
 }
 
 impl Response {
@@ -97,41 +114,74 @@ impl Response {
             status,
             reason,
             content_type: "text/plain; charset=utf-8",
-            body: format!("{status} {reason}\n").into_bytes(),
+            body: Body::Bytes(format!("{status} {reason}\n").into_bytes()),
         }
+    }
+
+    fn len(&self) -> u64 {
+        match &self.body {
+            Body::Bytes(b) => b.len() as u64,
+            Body::File(_, n) => *n,
+        }
+    }
+}
+
+/// The connection's reads: every read waits at most until the current head's deadline.
+struct DeadlineReader {
+    stream: TcpStream,
+    deadline: Instant,
+}
+
+impl Read for DeadlineReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                ErrorKind::TimedOut,
+                "request head too slow",
+            ));
+        }
+        self.stream.set_read_timeout(Some(left.min(IO_TIMEOUT)))?;
+        self.stream.read(buf)
     }
 }
 
 /// Serve requests on one connection (keep-alive), until the client closes or misbehaves.
 fn handle(stream: TcpStream, root: &Path) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut reader = BufReader::new(DeadlineReader {
+        stream: stream.try_clone()?,
+        deadline: Instant::now() + HEAD_DEADLINE,
+    });
     let mut writer = stream;
     loop {
+        reader.get_mut().deadline = Instant::now() + HEAD_DEADLINE;
+        let refuse = |writer: &mut TcpStream, status, reason| {
+            write_response(writer, Response::error(status, reason), true, false)?;
+            linger_close(writer);
+            Ok(())
+        };
         let head = match read_head(&mut reader) {
             Ok(Some(h)) => h,
             Ok(None) => return Ok(()),
+            Err(HeadError::LineTooLong) => return refuse(&mut writer, 414, "URI Too Long"),
             Err(HeadError::TooLarge) => {
-                let r = Response::error(431, "Request Header Fields Too Large");
-                return write_response(&mut writer, &r, true, false);
+                return refuse(&mut writer, 431, "Request Header Fields Too Large");
             }
-            Err(HeadError::Malformed) => {
-                let r = Response::error(400, "Bad Request");
-                return write_response(&mut writer, &r, true, false);
-            }
+            Err(HeadError::Malformed) => return refuse(&mut writer, 400, "Bad Request"),
+            Err(HeadError::Timeout) => return refuse(&mut writer, 408, "Request Timeout"),
             Err(HeadError::Io(e)) => return Err(e),
         };
         let mut parts = head.request_line.split(' ');
         let (method, target, version) = (parts.next(), parts.next(), parts.next());
-        let (Some(method), Some(target), Some(version)) = (method, target, version) else {
-            let r = Response::error(400, "Bad Request");
-            return write_response(&mut writer, &r, true, false);
+        let (Some(method), Some(target), Some(version), None) =
+            (method, target, version, parts.next())
+        else {
+            return refuse(&mut writer, 400, "Bad Request");
         };
         if !version.starts_with("HTTP/1.") || head.content_length > 0 {
             // No request bodies: nothing here takes uploads.
-            let r = Response::error(400, "Bad Request");
-            return write_response(&mut writer, &r, true, false);
+            return refuse(&mut writer, 400, "Bad Request");
         }
         let close = head.close || version == "HTTP/1.0";
         let is_head = method == "HEAD";
@@ -140,9 +190,26 @@ fn handle(stream: TcpStream, root: &Path) -> std::io::Result<()> {
         } else {
             respond(root, target)
         };
-        write_response(&mut writer, &response, close, is_head)?;
+        write_response(&mut writer, response, close, is_head)?;
         if close {
             return Ok(());
+        }
+    }
+}
+
+/// Half-close, then read and drop what the client still sends (bounded in bytes and time), so
+/// that closing with unread data does not reset the connection under the response.
+fn linger_close(stream: &mut TcpStream) {
+    let _ = stream.flush();
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(LINGER));
+    let end = Instant::now() + LINGER;
+    let mut buf = [0u8; 8192];
+    let mut left = LINGER_BYTES;
+    while left > 0 && Instant::now() < end {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => left = left.saturating_sub(n as u64),
         }
     }
 }
@@ -154,6 +221,8 @@ struct Head {
 }
 
 enum HeadError {
+    Timeout,
+    LineTooLong,
     TooLarge,
     Malformed,
     Io(std::io::Error),
@@ -163,22 +232,42 @@ fn read_head(reader: &mut impl BufRead) -> Result<Option<Head>, HeadError> {
     let mut total = 0usize;
     let mut lines = Vec::new();
     loop {
+        let first = lines.is_empty();
+        // The request line has its own, smaller limit; the whole head shares the other one.
+        let limit = if first {
+            MAX_REQUEST_LINE.min(MAX_HEAD_BYTES - total)
+        } else {
+            MAX_HEAD_BYTES - total
+        };
         let mut line = Vec::new();
-        let n = reader
-            .take((MAX_HEAD_BYTES - total + 1) as u64)
-            .read_until(b'\n', &mut line)
-            .map_err(HeadError::Io)?;
+        let n = match reader.take(limit as u64 + 1).read_until(b'\n', &mut line) {
+            Ok(n) => n,
+            // A timed-out read is `WouldBlock` on Unix, `TimedOut` on Windows.
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                // Idle between requests: just close. Part of a head: the client is too slow.
+                return if first && total == 0 && line.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(HeadError::Timeout)
+                };
+            }
+            Err(e) => return Err(HeadError::Io(e)),
+        };
         if n == 0 {
-            return if lines.is_empty() {
+            return if first {
                 Ok(None)
             } else {
                 Err(HeadError::Malformed)
             };
         }
-        total += n;
-        if total > MAX_HEAD_BYTES {
-            return Err(HeadError::TooLarge);
+        if n > limit {
+            return Err(if first && total + n <= MAX_HEAD_BYTES {
+                HeadError::LineTooLong
+            } else {
+                HeadError::TooLarge
+            });
         }
+        total += n;
         let text = String::from_utf8(line).map_err(|_| HeadError::Malformed)?;
         let text = text.trim_end_matches(['\r', '\n']).to_string();
         if text.is_empty() {
@@ -214,7 +303,7 @@ fn read_head(reader: &mut impl BufRead) -> Result<Option<Head>, HeadError> {
 
 fn write_response(
     w: &mut impl Write,
-    r: &Response,
+    r: Response,
     close: bool,
     head_only: bool,
 ) -> std::io::Result<()> {
@@ -227,7 +316,7 @@ fn write_response(
         r.status,
         r.reason,
         r.content_type,
-        r.body.len()
+        r.len()
     );
     if r.status == 405 {
         head.push_str("Allow: GET, HEAD\r\n");
@@ -239,7 +328,20 @@ fn write_response(
     });
     w.write_all(head.as_bytes())?;
     if !head_only {
-        w.write_all(&r.body)?;
+        match r.body {
+            Body::Bytes(b) => w.write_all(&b)?,
+            // Streamed: a large file is never held in memory, per connection.
+            Body::File(f, len) => {
+                let sent = std::io::copy(&mut f.take(len), w)?;
+                if sent != len {
+                    // The file shrank under us: the promised length cannot be kept.
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "file changed while being sent",
+                    ));
+                }
+            }
+        }
     }
     w.flush()
 }
@@ -252,6 +354,13 @@ fn respond(root: &Path, target: &str) -> Response {
     let mut path = root.join(&rel);
     if path.is_dir() {
         path = path.join("index.html");
+    } else if target
+        .split(['?', '#'])
+        .next()
+        .is_some_and(|p| p.ends_with('/'))
+    {
+        // `/file.html/`: a file is not a directory (relative links would resolve wrongly).
+        return Response::error(404, "Not Found");
     }
     // Symlinks may point anywhere: resolve and re-check containment.
     let Ok(real) = path.canonicalize() else {
@@ -260,12 +369,16 @@ fn respond(root: &Path, target: &str) -> Response {
     if !real.starts_with(root) || !real.is_file() {
         return Response::error(404, "Not Found");
     }
-    match std::fs::read(&real) {
-        Ok(body) => Response {
+    let opened = std::fs::File::open(&real).and_then(|f| {
+        let len = f.metadata()?.len();
+        Ok((f, len))
+    });
+    match opened {
+        Ok((file, len)) => Response {
             status: 200,
             reason: "OK",
             content_type: mime_type(&real),
-            body,
+            body: Body::File(file, len),
         },
         Err(_) => Response::error(404, "Not Found"),
     }
@@ -332,6 +445,8 @@ pub fn mime_type(path: &Path) -> &'static str {
         Some("woff2") => "font/woff2",
         Some("txt" | "md") => "text/plain; charset=utf-8",
         Some("swf") => "application/x-shockwave-flash",
+        // Model weights: opaque bytes, said explicitly.
+        Some("safetensors") => "application/octet-stream",
         _ => "application/octet-stream",
     }
 }

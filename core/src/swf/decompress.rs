@@ -137,22 +137,43 @@ impl io::Write for Capped {
     }
 }
 
+/// lzma-rs's smallest dictionary.
+const LZMA_MIN_DICT: usize = 0x1000;
+
 /// LZMA body (`ZWS`): `input` starts at the 5 LZMA property bytes (after the compressed-length
 /// field). Flash's LZMA has no size field and needs an end marker.
+///
+/// lzma-rs hands output to the sink only when its dictionary buffer fills (or at the end), and
+/// the dictionary size comes from the file (8 MiB from common encoders, up to 4 GiB). So the
+/// dictionary is cut to `max(cap, 4 KiB)`: the buffer is then flushed at least every `cap`
+/// bytes, the first `cap` bytes reach the sink, and no match in them can reach further back
+/// than the cut dictionary. (With the file's dictionary a body longer than `cap` produced
+/// nothing before the memory limit stopped it: the header fields were lost and the file was
+/// called broken, though the swf crate loads it.)
 pub fn lzma(input: &[u8], cap: usize) -> Result<Body<'static>, LzmaError> {
     use lzma_rs::decompress::{Options, UnpackedSize};
+    use std::io::Read;
     let mut sink = Capped {
         out: Vec::with_capacity(cap.min(input.len().saturating_mul(4) + 4096)),
         cap,
         overflow: false,
     };
+    let limit = cap.max(LZMA_MIN_DICT).min(u32::MAX as usize);
+    let mut props = [0u8; 5];
+    let n = input.len().min(5);
+    props[..n].copy_from_slice(&input[..n]);
+    let declared_dict = u32::from_le_bytes([props[1], props[2], props[3], props[4]]) as usize;
+    let shrunk = n == 5 && declared_dict > limit;
+    if shrunk {
+        props[1..5].copy_from_slice(&(limit as u32).to_le_bytes());
+    }
     let opts = Options {
         unpacked_size: UnpackedSize::UseProvided(None),
         allow_incomplete: true,
-        // The dictionary buffer holds output too: bound it like the output.
-        memlimit: Some(cap.saturating_add(1)),
+        // The dictionary buffer is at most `limit` bytes now; this only backs that up.
+        memlimit: Some(limit.saturating_add(1)),
     };
-    let mut reader = input;
+    let mut reader = (&props[..n]).chain(&input[n..]);
     let r = lzma_rs::lzma_decompress_with_options(&mut reader, &mut sink, &opts);
     match r {
         Ok(()) => Ok(Body {
@@ -163,9 +184,18 @@ pub fn lzma(input: &[u8], cap: usize) -> Result<Body<'static>, LzmaError> {
             data: Cow::Owned(sink.out),
             ending: Ending::Capped,
         }),
+        // A match further back than the cut dictionary once all `cap` bytes were handed over
+        // (the buffer is flushed at exactly `cap` bytes when cut): the body is longer than the
+        // cap. Before that point it is a corrupt stream, as with the file's dictionary.
+        Err(lzma_rs::error::Error::LzmaError(m))
+            if shrunk && m.contains("beyond dictionary size") && sink.out.len() >= cap =>
+        {
+            Ok(Body {
+                data: Cow::Owned(sink.out),
+                ending: Ending::Capped,
+            })
+        }
         Err(lzma_rs::error::Error::LzmaError(m)) if m.starts_with("exceeded memory limit") => {
-            // The dictionary outgrew the cap before flushing: we cannot keep a prefix, but the
-            // body is too large for the limit, which is reported at level 2 by the caller.
             Ok(Body {
                 data: Cow::Owned(sink.out),
                 ending: Ending::Capped,

@@ -206,6 +206,50 @@ fn a_corrupt_zlib_check_fails_level1_like_the_swf_crate() {
     assert_ne!(validate(cut).verdict, Verdict::Broken);
 }
 
+/// Found by `core/tests/swf_corpus_mutations.rs` (the LZMA bomb): lzma-rs hands output over only
+/// when its dictionary buffer fills, and the dictionary size comes from the file (8 MiB here).
+/// A `ZWS` body longer than the length field (or than the limit) hit the memory limit before any
+/// output, so the header fields were lost: "broken", where the swf crate loads the file and a
+/// `CWS` body over the limit is "too large".
+#[test]
+fn a_zws_body_longer_than_its_claim_or_the_limit_keeps_its_header_fields() {
+    let z = build(1, Compression::Lzma, &good_tags());
+    // Length field covering only the 8-byte preamble and the 13 bytes of header fields.
+    let mut short = z.clone();
+    short[4..8].copy_from_slice(&21u32.to_le_bytes());
+    assert!(swf::decompress_swf(&short[..]).is_ok());
+    let r = validate(&short);
+    assert_eq!(r.verdict, Verdict::Damaged, "{:?}", r.findings);
+    assert_eq!(r.level_reached, 1);
+    assert!(r.has_check(Check::LengthMismatch), "{:?}", r.findings);
+    assert_eq!(r.header.unwrap().frame_count, 1);
+    // Over the limit: too large, decoded up to the limit, header facts kept.
+    let opts = Options {
+        max_body_len: 16,
+        ..Options::default()
+    };
+    let r = validate_with(&z, &opts);
+    assert_eq!(r.verdict, Verdict::Damaged, "{:?}", r.findings);
+    assert!(r.has_check(Check::TooLarge), "{:?}", r.findings);
+    assert_eq!(r.header.unwrap().stage_width, 550.0);
+    // A body of 100 KB against a 16 KiB limit (the dictionary is cut to the limit, so output
+    // reaches the sink every 16 KiB).
+    let big = vec![0x5au8; 100_000];
+    let tags = vec![
+        Tag::DefineBinaryData(swf::DefineBinaryData { id: 1, data: &big }),
+        Tag::ShowFrame,
+    ];
+    let z = build(1, Compression::Lzma, &tags);
+    assert_eq!(validate(&z).verdict, Verdict::Valid);
+    let opts = Options {
+        max_body_len: 16 << 10,
+        ..Options::default()
+    };
+    let r = validate_with(&z, &opts);
+    assert_eq!(r.verdict, Verdict::Damaged, "{:?}", r.findings);
+    assert!(r.has_check(Check::TooLarge), "{:?}", r.findings);
+}
+
 #[test]
 fn structure_errors_name_the_tag() {
     // Missing End: rewrite the length to match a stream cut before End.
