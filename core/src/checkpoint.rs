@@ -91,9 +91,53 @@ pub fn to_safetensors<B: Backend, M: Module<B> + ModuleSnapshot<B>>(
     module
         .save_into(&mut store)
         .map_err(|e| CheckpointError::Format(e.to_string()))?;
-    store
+    let bytes = store
         .get_bytes()
-        .map_err(|e| CheckpointError::Format(e.to_string()))
+        .map_err(|e| CheckpointError::Format(e.to_string()))?;
+    Ok(canonical_header(bytes))
+}
+
+/// The same safetensors bytes with the header's keys sorted at every level: the writer fills
+/// its metadata from a hash map, whose order changes from process to process, and a resumed
+/// training run must write the bytes an uninterrupted one writes. Bytes whose header does not
+/// parse are returned unchanged.
+fn canonical_header(bytes: Vec<u8>) -> Vec<u8> {
+    fn sorted(v: serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(map) => {
+                let mut entries: Vec<_> = map.into_iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                serde_json::Value::Object(
+                    entries.into_iter().map(|(k, v)| (k, sorted(v))).collect(),
+                )
+            }
+            other => other,
+        }
+    }
+    let Some(n) = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+    else {
+        return bytes;
+    };
+    let Some(header) = bytes
+        .get(8..8usize.saturating_add(n))
+        .and_then(|h| serde_json::from_slice::<serde_json::Value>(h).ok())
+    else {
+        return bytes;
+    };
+    let Ok(mut text) = serde_json::to_vec(&sorted(header)) else {
+        return bytes;
+    };
+    // The data keeps its 8-byte alignment: pad the header with spaces, as the format does.
+    while text.len() % 8 != 0 {
+        text.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + text.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(&text);
+    out.extend_from_slice(&bytes[8 + n..]);
+    out
 }
 
 /// Load parameters from safetensors bytes into `module`, requiring an exact match: every tensor

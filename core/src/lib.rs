@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod games;
 pub mod metrics;
+pub mod optim;
 pub mod rng;
 pub mod swf;
 pub mod world;

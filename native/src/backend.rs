@@ -37,6 +37,14 @@ pub enum BackendError {
     NotCompiled(&'static str),
     #[error("backend `{name}` is compiled in but unusable here: {why}")]
     Unusable { name: &'static str, why: String },
+    #[error("--devices must be at least 1")]
+    NoDevices,
+    #[error("--devices {asked}: backend `{name}` has {available} device(s) to train on")]
+    Devices {
+        asked: usize,
+        name: &'static str,
+        available: usize,
+    },
 }
 
 impl BackendChoice {
@@ -83,21 +91,35 @@ impl BackendChoice {
 /// `n` devices of backend `B` for data-parallel work, `first` first: on the GPU backends the
 /// devices of `first`'s kind with indices 0..n (the first n GPUs), on the CPU backends, which
 /// have one device, `first` repeated (so the data-parallel path runs, and is tested, on a CPU).
+/// Asking for none, or for more GPUs than the backend sees, is an error.
 pub fn devices<B: burn::tensor::backend::Backend>(
     first: &B::Device,
     choice: BackendChoice,
     n: usize,
-) -> Vec<B::Device> {
+) -> Result<Vec<B::Device>, BackendError> {
     use burn::prelude::DeviceOps;
+    if n == 0 {
+        return Err(BackendError::NoDevices);
+    }
     match choice {
-        BackendChoice::Cpu | BackendChoice::Ndarray => vec![first.clone(); n],
-        BackendChoice::Wgpu | BackendChoice::Cuda => (0..n)
-            .map(|i| {
-                let mut id = first.to_id();
-                id.index_id = i as u16;
-                B::Device::from_id(id)
-            })
-            .collect(),
+        BackendChoice::Cpu | BackendChoice::Ndarray => Ok(vec![first.clone(); n]),
+        BackendChoice::Wgpu | BackendChoice::Cuda => {
+            let available = B::device_count(first.to_id().type_id);
+            if n > available {
+                return Err(BackendError::Devices {
+                    asked: n,
+                    name: choice.name(),
+                    available,
+                });
+            }
+            Ok((0..n)
+                .map(|i| {
+                    let mut id = first.to_id();
+                    id.index_id = i as u16;
+                    B::Device::from_id(id)
+                })
+                .collect())
+        }
     }
 }
 

@@ -122,14 +122,7 @@ fn claim_dir(out: &Path, cfg: &CollectConfig) -> Result<(), CollectError> {
 
 /// Delete temporary files a killed run left behind.
 fn remove_stale_temps(out: &Path) -> Result<(), CollectError> {
-    for entry in std::fs::read_dir(out).map_err(io(out))? {
-        let entry = entry.map_err(io(out))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') && name.ends_with(".tmp") {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-    Ok(())
+    crate::fsutil::remove_stale_temps(out).map_err(io(out))
 }
 
 /// An existing shard's stats if it is a complete, valid shard of this run's episode `index`.

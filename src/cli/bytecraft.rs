@@ -289,10 +289,9 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                 optimizer: a.optimizer.parse().map_err(anyhow::Error::msg)?,
                 devices: a.devices,
             };
-            anyhow::ensure!(a.devices >= 1, "--devices must be at least 1");
             let pb = progress::bar(opts.steps as u64, "train");
             let report = with_backend!(a.backend, |B, device| {
-                let devices = gamegen_native::backend::devices::<B>(&device, a.backend, a.devices);
+                let devices = gamegen_native::backend::devices::<B>(&device, a.backend, a.devices)?;
                 train::train::<B>(&devices, &opts, a.resume, &|step, target, loss| {
                     pb.set_length(target as u64);
                     pb.set_position(step as u64);

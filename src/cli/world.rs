@@ -18,9 +18,11 @@ Examples:
   gamegen collect traveler --episodes 64 --out data/traveler
   gamegen world train --game traveler --data data/traveler --out models/world-traveler
   gamegen world train --game traveler --data data/traveler --out models/world-traveler --resume --steps 6000
+  gamegen world train --backend cuda --devices 4 --batch-size 32 --game traveler --data data/traveler --out models/world-traveler
 
-Writes config.json, vae.safetensors, dynamics.safetensors, train-log.jsonl and loss.png
-(top: VAE loss, bottom: dynamics loss; blue = training, red = held-out evaluation).")]
+Writes config.json, vae.safetensors, dynamics.safetensors, optimizer-state.bin (for --resume),
+train-log.jsonl and loss.png (top: VAE loss, bottom: dynamics loss; blue = training, red =
+held-out evaluation).")]
     Train(TrainArgs),
     /// Roll a trained model out on an action script from a real first frame; write a GIF.
     #[command(after_help = "\
@@ -129,6 +131,12 @@ pub struct TrainArgs {
     max_episodes: Option<usize>,
     #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
     backend: BackendChoice,
+    /// Data-parallel training of the VAE and dynamics stages: each batch is cut into N shares,
+    /// one per model replica; with cuda/wgpu the first N GPUs, with cpu N copies on the one
+    /// CPU (for testing). Gradients are summed on the first device, one optimiser step.
+    /// Stage three (LogicNet) runs on the first device.
+    #[arg(long, default_value_t = 1)]
+    devices: usize,
 }
 
 #[derive(Args, Debug)]
@@ -190,7 +198,8 @@ fn train_cmd(a: TrainArgs) -> anyhow::Result<()> {
     };
     let pb = progress::bar(1, "world");
     let report = with_backend!(a.backend, |B, device| {
-        train::train::<B>(device, &opts, &|stage, step, target, loss| {
+        let devices = gamegen_native::backend::devices::<B>(&device, a.backend, a.devices)?;
+        train::train::<B>(&devices, &opts, &|stage, step, target, loss| {
             pb.set_length(target as u64);
             pb.set_position(step as u64);
             if stage == "encode" {

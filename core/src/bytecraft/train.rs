@@ -9,13 +9,9 @@
 use std::collections::HashSet;
 
 use burn::grad_clipping::GradientClippingConfig;
-use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
+use burn::module::{AutodiffModule, ParamId};
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::record::AdaptorRecord;
-use burn::optim::{
-    AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer, SimpleOptimizer,
-};
-use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::optim::{AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
@@ -23,6 +19,10 @@ use serde::{Deserialize, Serialize};
 
 use super::model::Qwen2ForCausalLM;
 use super::muon::Muon;
+pub use crate::optim::OptimizerStateError;
+use crate::optim::{
+    load_state, read_chunks, replica_gradients, save_state, sum_gradients, write_chunks,
+};
 
 /// One training sequence.
 #[derive(Clone, Debug)]
@@ -209,36 +209,6 @@ impl LmTrainConfig {
     }
 }
 
-/// Errors of the saved optimiser state.
-#[derive(Debug, thiserror::Error)]
-pub enum OptimizerStateError {
-    #[error("the optimiser state is truncated or not one of ours")]
-    Format,
-    #[error("the optimiser state was saved by {saved}, this run uses {wanted}")]
-    Kind { saved: String, wanted: &'static str },
-    #[error("the optimiser state covers {saved} parameters, the model has {model}")]
-    Parameters { saved: usize, model: usize },
-    #[error("cannot (de)serialise the optimiser state: {0}")]
-    Record(String),
-}
-
-/// Header of a saved optimiser state (then the AdamW and Muon records, length-prefixed).
-const STATE_MAGIC: &[u8] = b"gamegen-optimizer-state-1\n";
-
-/// Every float parameter of the model in visiting order. ParamIds are drawn afresh whenever
-/// a model is built, so saved optimiser state is keyed by this order instead.
-pub fn parameter_order<B: Backend>(model: &Qwen2ForCausalLM<B>) -> Vec<ParamId> {
-    struct Order(Vec<ParamId>);
-    impl<B: Backend> ModuleVisitor<B> for Order {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            self.0.push(param.id);
-        }
-    }
-    let mut order = Order(Vec::new());
-    model.visit(&mut order);
-    order.0
-}
-
 /// The decoder layers' attention and MLP matrices: what Muon trains.
 pub fn muon_parameters<B: Backend>(model: &Qwen2ForCausalLM<B>) -> HashSet<ParamId> {
     model
@@ -258,75 +228,6 @@ pub fn muon_parameters<B: Backend>(model: &Qwen2ForCausalLM<B>) -> HashSet<Param
             .map(|linear| linear.weight.id)
         })
         .collect()
-}
-
-fn save_records<B, O>(
-    optim: &OptimizerAdaptor<O, Qwen2ForCausalLM<B>, B>,
-    order: &[ParamId],
-) -> Result<Vec<u8>, OptimizerStateError>
-where
-    B: AutodiffBackend,
-    O: SimpleOptimizer<B::InnerBackend>,
-{
-    let record = optim.to_record();
-    let items: Vec<Option<AdaptorRecord<O, B>>> =
-        order.iter().map(|id| record.get(id).cloned()).collect();
-    Recorder::<B>::record(
-        &NamedMpkBytesRecorder::<FullPrecisionSettings>::new(),
-        items,
-        (),
-    )
-    .map_err(|e| OptimizerStateError::Record(e.to_string()))
-}
-
-fn load_records<B, O>(
-    optim: OptimizerAdaptor<O, Qwen2ForCausalLM<B>, B>,
-    bytes: &[u8],
-    order: &[ParamId],
-    device: &B::Device,
-) -> Result<OptimizerAdaptor<O, Qwen2ForCausalLM<B>, B>, OptimizerStateError>
-where
-    B: AutodiffBackend,
-    O: SimpleOptimizer<B::InnerBackend>,
-{
-    let items: Vec<Option<AdaptorRecord<O, B>>> = Recorder::<B>::load(
-        &NamedMpkBytesRecorder::<FullPrecisionSettings>::new(),
-        bytes.to_vec(),
-        device,
-    )
-    .map_err(|e| OptimizerStateError::Record(e.to_string()))?;
-    if items.len() != order.len() {
-        return Err(OptimizerStateError::Parameters {
-            saved: items.len(),
-            model: order.len(),
-        });
-    }
-    let record = order
-        .iter()
-        .zip(items)
-        .filter_map(|(&id, item)| Some((id, item?)))
-        .collect();
-    Ok(optim.load_record(record))
-}
-
-/// Split `bytes` into length-prefixed chunks after the magic header.
-fn read_chunks(bytes: &[u8]) -> Result<Vec<&[u8]>, OptimizerStateError> {
-    let mut rest = bytes
-        .strip_prefix(STATE_MAGIC)
-        .ok_or(OptimizerStateError::Format)?;
-    let mut chunks = Vec::new();
-    while !rest.is_empty() {
-        let (len, tail) = rest
-            .split_at_checked(8)
-            .ok_or(OptimizerStateError::Format)?;
-        let len = u64::from_le_bytes(len.try_into().expect("8 bytes")) as usize;
-        let (chunk, tail) = tail
-            .split_at_checked(len)
-            .ok_or(OptimizerStateError::Format)?;
-        chunks.push(chunk);
-        rest = tail;
-    }
-    Ok(chunks)
 }
 
 /// The model and its optimiser; `step` counts optimiser steps over all runs.
@@ -378,7 +279,6 @@ impl<B: AutodiffBackend> LmTrainer<B> {
         let tokens: usize = micro.iter().map(|b| b.predicted).sum();
         let scale = 1.0 / tokens.max(1) as f64;
         let n = devices.len().max(1);
-        let main = &devices[0];
         let shares: Vec<Vec<&LmBatch>> = (0..n)
             .map(|d| {
                 micro
@@ -389,7 +289,7 @@ impl<B: AutodiffBackend> LmTrainer<B> {
                     .collect()
             })
             .collect();
-        let work = |model: &Qwen2ForCausalLM<B>, share: &[&LmBatch], device: &B::Device| {
+        let work = |model: &Qwen2ForCausalLM<B>, share: Vec<&LmBatch>, device: &B::Device| {
             let mut acc = GradientsAccumulator::<Qwen2ForCausalLM<B>>::new();
             let mut total = 0.0f64;
             for batch in share {
@@ -400,46 +300,14 @@ impl<B: AutodiffBackend> LmTrainer<B> {
             }
             (acc.grads(), total)
         };
-        let results: Vec<(GradientsParams, f64)> = if n == 1 {
-            vec![work(&self.model, &shares[0], main)]
-        } else {
-            let replicas: Vec<Qwen2ForCausalLM<B>> = devices[1..]
-                .iter()
-                .map(|d| self.model.clone().fork(d))
-                .collect();
-            let model = &self.model;
-            let work = &work;
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = replicas
-                    .into_iter()
-                    .zip(&devices[1..])
-                    .zip(&shares[1..])
-                    .map(|((replica, device), share)| {
-                        scope.spawn(move || {
-                            let (grads, total) = work(&replica, share, device);
-                            // The replica has the model's parameter ids (a fork keeps them).
-                            (grads.to_device(main, &replica), total)
-                        })
-                    })
-                    .collect();
-                let mut all = vec![work(model, &shares[0], main)];
-                all.extend(
-                    handles
-                        .into_iter()
-                        .map(|h| h.join().expect("a replica's thread panicked")),
-                );
-                all
-            })
-        };
-        let mut acc = GradientsAccumulator::<Qwen2ForCausalLM<B>>::new();
-        let mut total = 0.0f64;
-        for (grads, loss) in results {
-            acc.accumulate(&self.model, grads);
-            total += loss;
-        }
+        let (grads, losses): (Vec<GradientsParams>, Vec<f64>) =
+            replica_gradients(&self.model, devices, shares, work)
+                .into_iter()
+                .unzip();
+        let total: f64 = losses.iter().sum();
         let lr = self.config.lr_at(self.step);
         if tokens > 0 {
-            let mut grads = acc.grads();
+            let mut grads = sum_gradients(&self.model, grads);
             let model = self.model.clone();
             self.model = match &mut self.muon {
                 None => self.adamw.step(lr, model, grads),
@@ -467,18 +335,12 @@ impl<B: AutodiffBackend> LmTrainer<B> {
     /// The optimiser's state (AdamW moments and step counts, Muon momentum), so a resumed run
     /// continues exactly; parameters are keyed by their order in the model.
     pub fn optimizer_state(&self) -> Result<Vec<u8>, OptimizerStateError> {
-        let order = parameter_order(&self.model);
-        let mut out = STATE_MAGIC.to_vec();
         let kind = self.config.optimizer.name().as_bytes().to_vec();
-        let mut chunks = vec![kind, save_records(&self.adamw, &order)?];
+        let mut chunks = vec![kind, save_state(&self.adamw, &self.model)?];
         if let Some(muon) = &self.muon {
-            chunks.push(save_records(muon, &order)?);
+            chunks.push(save_state(muon, &self.model)?);
         }
-        for chunk in chunks {
-            out.extend_from_slice(&(chunk.len() as u64).to_le_bytes());
-            out.extend_from_slice(&chunk);
-        }
-        Ok(out)
+        Ok(write_chunks(chunks.iter().map(Vec::as_slice)))
     }
 
     /// Restore what [`Self::optimizer_state`] saved (same optimiser, same model shape).
@@ -500,11 +362,10 @@ impl<B: AutodiffBackend> LmTrainer<B> {
         if chunks.len() != expected {
             return Err(OptimizerStateError::Format);
         }
-        let order = parameter_order(&self.model);
         let adamw = std::mem::replace(&mut self.adamw, self.config.optimizer().init());
-        self.adamw = load_records(adamw, chunks[1], &order, device)?;
+        self.adamw = load_state(adamw, &self.model, chunks[1], device)?;
         if let Some(muon) = self.muon.take() {
-            self.muon = Some(load_records(muon, chunks[2], &order, device)?);
+            self.muon = Some(load_state(muon, &self.model, chunks[2], device)?);
         }
         Ok(())
     }
@@ -532,6 +393,8 @@ mod tests {
     use super::super::config::Qwen2Config;
     use super::super::init::random_weights;
     use super::*;
+    use crate::optim::parameter_order;
+    use crate::optim::tests::all_weights;
 
     #[test]
     fn batches_predict_file_tokens_only() {
@@ -706,19 +569,6 @@ mod tests {
                 )
             })
             .collect()
-    }
-
-    fn all_weights<B: Backend>(model: &Qwen2ForCausalLM<B>) -> Vec<f32> {
-        struct Collect(Vec<f32>);
-        impl<B: Backend> ModuleVisitor<B> for Collect {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-                let values = param.val().into_data().convert::<f32>();
-                self.0.extend(values.to_vec::<f32>().unwrap());
-            }
-        }
-        let mut c = Collect(Vec::new());
-        model.visit(&mut c);
-        c.0
     }
 
     fn trainer(kind: OptimizerKind, step: usize) -> LmTrainer<Autodiff<NdArray>> {

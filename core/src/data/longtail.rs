@@ -124,6 +124,104 @@ impl LongTailSampler {
     pub fn queue(&self) -> impl Iterator<Item = (f64, ClipId)> + '_ {
         self.queue.iter().copied()
     }
+
+    /// Everything the sampler has learnt (queue, recent losses, running sum, reference), as
+    /// bytes that [`Self::restore`] turns back into the same sampler: floats are kept as their
+    /// bit patterns, so a resumed training run draws exactly the batches an uninterrupted one
+    /// would.
+    pub fn state(&self) -> Vec<u8> {
+        let mut out = SAMPLER_MAGIC.to_vec();
+        out.extend_from_slice(&(self.queue.len() as u64).to_le_bytes());
+        for (loss, clip) in &self.queue {
+            out.extend_from_slice(&loss.to_bits().to_le_bytes());
+            out.extend_from_slice(&clip.episode.to_le_bytes());
+            out.extend_from_slice(&clip.start.to_le_bytes());
+        }
+        out.extend_from_slice(&(self.recent.len() as u64).to_le_bytes());
+        for loss in &self.recent {
+            out.extend_from_slice(&loss.to_bits().to_le_bytes());
+        }
+        out.extend_from_slice(&self.sum.to_bits().to_le_bytes());
+        match self.reference {
+            Some(r) => {
+                out.push(1);
+                out.extend_from_slice(&r.to_bits().to_le_bytes());
+            }
+            None => out.push(0),
+        }
+        out
+    }
+
+    /// Put back the state [`Self::state`] saved (the configuration stays this sampler's).
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SamplerStateError> {
+        let mut r = Reader(bytes.strip_prefix(SAMPLER_MAGIC).ok_or(SamplerStateError)?);
+        let n = r.len(16)?;
+        let mut queue = Vec::with_capacity(n);
+        for _ in 0..n {
+            let loss = f64::from_bits(r.u64()?);
+            let episode = r.u32()?;
+            let start = r.u32()?;
+            queue.push((loss, ClipId { episode, start }));
+        }
+        let n = r.len(8)?;
+        let mut recent = std::collections::VecDeque::with_capacity(n);
+        for _ in 0..n {
+            recent.push_back(f64::from_bits(r.u64()?));
+        }
+        let sum = f64::from_bits(r.u64()?);
+        let reference = match r.take(1)?[0] {
+            0 => None,
+            1 => Some(f64::from_bits(r.u64()?)),
+            _ => return Err(SamplerStateError),
+        };
+        if !r.0.is_empty() {
+            return Err(SamplerStateError);
+        }
+        self.queue = queue;
+        self.recent = recent;
+        self.sum = sum;
+        self.reference = reference;
+        Ok(())
+    }
+}
+
+const SAMPLER_MAGIC: &[u8] = b"gamegen-longtail-1\n";
+
+/// A saved sampler state that is truncated or not one.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("the long-tail sampler state is truncated or not one")]
+pub struct SamplerStateError;
+
+/// Little-endian reads off the front of a byte slice.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], SamplerStateError> {
+        let (head, tail) = self.0.split_at_checked(n).ok_or(SamplerStateError)?;
+        self.0 = tail;
+        Ok(head)
+    }
+
+    fn u64(&mut self) -> Result<u64, SamplerStateError> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+
+    fn u32(&mut self) -> Result<u32, SamplerStateError> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    /// A count of items of `item` bytes each, checked against what is left.
+    fn len(&mut self, item: usize) -> Result<usize, SamplerStateError> {
+        let n = usize::try_from(self.u64()?).map_err(|_| SamplerStateError)?;
+        if n.checked_mul(item).is_none_or(|b| b > self.0.len()) {
+            return Err(SamplerStateError);
+        }
+        Ok(n)
+    }
 }
 
 #[cfg(test)]
@@ -156,6 +254,34 @@ mod tests {
         s.record(clip(7), 0.6);
         let ids: Vec<_> = s.queue().map(|(_, c)| c.episode).collect();
         assert_eq!(ids, vec![4, 7, 0]);
+    }
+
+    #[test]
+    fn saved_state_restores_the_same_draws() {
+        let cfg = LongTailConfig {
+            queue_size: 4,
+            window: 3,
+            p_max: 0.9,
+        };
+        let mut s = LongTailSampler::new(cfg.clone());
+        for (i, l) in [0.9, 0.7, 0.8, 0.1, 0.3, 0.05, 0.2].into_iter().enumerate() {
+            s.record(clip(i as u32), l / 3.0);
+        }
+        let bytes = s.state();
+        let mut back = LongTailSampler::new(cfg.clone());
+        back.restore(&bytes).unwrap();
+        assert_eq!(back.state(), bytes);
+        let (mut r1, mut r2) = (Rng::new(4), Rng::new(4));
+        for _ in 0..50 {
+            assert_eq!(s.draw(3, &mut r1), back.draw(3, &mut r2));
+        }
+        for cut in 1..bytes.len() {
+            let mut t = LongTailSampler::new(cfg.clone());
+            assert!(t.restore(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(back.restore(&longer).is_err());
     }
 
     #[test]

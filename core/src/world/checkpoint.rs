@@ -36,6 +36,16 @@ pub struct TrainingState {
     pub clip_len: usize,
     /// Seed of the run (weights init, noise, clip sampling).
     pub seed: u64,
+    /// The file beside this one with the optimiser state of this checkpoint (AdamW moments of
+    /// every stage that ran, the long-tail sampler), so `--resume` continues exactly. Absent
+    /// in checkpoints from before it was saved: their moments restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizer_state: Option<String>,
+    /// Length of `train-log.jsonl` at this checkpoint: rows after it were written by a run
+    /// killed before its next checkpoint, and a resumed run (which redoes those steps) cuts
+    /// them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_bytes: Option<u64>,
 }
 
 /// `config.json` of a world-model directory.

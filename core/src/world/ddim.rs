@@ -105,10 +105,14 @@ pub fn gaussian<B: Backend, const D: usize>(
     device: &B::Device,
 ) -> Tensor<B, D> {
     let n: usize = shape.iter().product();
-    let data: Vec<f32> = (0..n)
+    Tensor::from_data(TensorData::new(gaussian_values(rng, n), shape), device)
+}
+
+/// The `n` values [`gaussian`] draws for a tensor of `n` elements (row-major), on the CPU.
+pub fn gaussian_values(rng: &mut Rng, n: usize) -> Vec<f32> {
+    (0..n)
         .map(|_| (rng.normal() as f32).clamp(-CLIP_NOISE, CLIP_NOISE))
-        .collect();
-    Tensor::from_data(TensorData::new(data, shape), device)
+        .collect()
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use super::logicnet::{LogicNet, event_loss};
 use super::model::{WorldConfig, WorldModel};
 use super::record::score_digits;
 use crate::metrics::FMeasure;
+use crate::optim::{OptimizerStateError, load_state, save_state};
 
 /// Hidden states after every frame of `b` equally long episodes replayed at noise level 0.
 ///
@@ -86,6 +87,7 @@ pub struct LogicTrainer<B: AutodiffBackend> {
     pub net: LogicNet<B>,
     pub learning_rate: f64,
     pub step: usize,
+    weight_decay: f32,
     optim: OptimizerAdaptor<AdamW, LogicNet<B>, B>,
 }
 
@@ -96,6 +98,7 @@ impl<B: AutodiffBackend> LogicTrainer<B> {
             net,
             learning_rate,
             step: 0,
+            weight_decay,
             optim,
         }
     }
@@ -115,6 +118,27 @@ impl<B: AutodiffBackend> LogicTrainer<B> {
         self.net = self.optim.step(self.learning_rate, self.net.clone(), grads);
         self.step += 1;
         value
+    }
+
+    /// The AdamW state (moments, step counts), for a resume that continues exactly.
+    pub fn optimizer_state(&self) -> Result<Vec<u8>, OptimizerStateError> {
+        save_state(&self.optim, &self.net)
+    }
+
+    /// Restore what [`Self::optimizer_state`] saved for a LogicNet of this shape.
+    pub fn load_optimizer_state(
+        &mut self,
+        bytes: &[u8],
+        device: &B::Device,
+    ) -> Result<(), OptimizerStateError> {
+        let fresh = self.optimizer_config().init();
+        let optim = std::mem::replace(&mut self.optim, fresh);
+        self.optim = load_state(optim, &self.net, bytes, device)?;
+        Ok(())
+    }
+
+    fn optimizer_config(&self) -> AdamWConfig {
+        AdamWConfig::new().with_weight_decay(self.weight_decay)
     }
 
     /// Mean cross-entropy and event F-measure counts at `threshold` on held-out pairs, without

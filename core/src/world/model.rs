@@ -204,6 +204,9 @@ impl WorldConfig {
         seed: u64,
         device: &B::Device,
     ) -> Result<WorldModel<B>, ConfigError> {
+        // The snapping in `reseed` looks at the backend's first draws: seed them too, so the
+        // result does not depend on what the process drew before (e.g. a resumed run).
+        B::seed(device, seed);
         Ok(super::blocks::reseed(self.init(device)?, seed))
     }
 

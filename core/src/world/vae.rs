@@ -171,6 +171,9 @@ impl VaeConfig {
         seed: u64,
         device: &B::Device,
     ) -> Result<Vae<B>, ConfigError> {
+        // The snapping in `reseed` looks at the backend's first draws: seed them too, so the
+        // result does not depend on what the process drew before (e.g. a resumed run).
+        B::seed(device, seed);
         Ok(super::blocks::reseed(self.init(device)?, seed))
     }
 
@@ -467,9 +470,20 @@ impl<B: Backend> Vae<B> {
     /// The loss of a batch of frames in `[0, 1]`: L1 + structure + KL, with the latent sampled
     /// from the posterior using `rng` (so a seed fixes the whole step).
     pub fn loss(&self, frames: Tensor<B, 4>, rng: &mut Rng) -> VaeLoss<B> {
+        self.loss_of_rows(frames, rng, 0)
+    }
+
+    /// [`Self::loss`] of the frames that are rows `first..` of a larger batch (a share of a
+    /// data-parallel step): the posterior noise is the one `loss` on the whole batch draws for
+    /// these rows, i.e. the draws of the `first` rows before them are made and dropped.
+    pub fn loss_of_rows(&self, frames: Tensor<B, 4>, rng: &mut Rng, first: usize) -> VaeLoss<B> {
         let device = frames.device();
         let [b, _, h, w] = frames.dims();
         let (mean, logvar) = self.encode(frames.clone());
+        let [_, c, lh, lw] = mean.dims();
+        for _ in 0..first * c * lh * lw {
+            rng.normal();
+        }
         let eps: Tensor<B, 4> = super::ddim::gaussian(rng, mean.dims(), &device);
         let z = mean.clone() + logvar.clone().mul_scalar(0.5).exp() * eps;
         let recon = self.decode_raw(z);

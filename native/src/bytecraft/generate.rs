@@ -162,24 +162,6 @@ pub fn finished(out: &Path) -> HashSet<(String, usize)> {
         .collect()
 }
 
-/// Cut a torn last line (a run killed while appending it) off `results.jsonl`, so that the next
-/// append starts on a line of its own instead of gluing onto the torn bytes. The sample that line
-/// described is then not in [`finished`] and is made again.
-fn drop_torn_last_line(path: &Path) -> std::io::Result<()> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    if bytes.is_empty() || bytes.ends_with(b"\n") {
-        return Ok(());
-    }
-    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let f = std::fs::OpenOptions::new().write(true).open(path)?;
-    f.set_len(keep as u64)?;
-    f.sync_all()
-}
-
 /// Delete the temporary files (`write_atomic`'s `.NAME.PID.tmp`) that a killed run left for the
 /// samples of this shard's prompts. Temporaries of other names are left alone: another shard may
 /// be writing into the same directory.
@@ -262,7 +244,7 @@ pub fn run<B: Backend>(
         .then(|| SwfFraming::new(&tokenizer.bytes, model.vocab_size));
     let constraint = framing.as_ref().map(|f| f as &dyn Constraint);
     let results_path = cfg.out.join(RESULTS_FILE);
-    drop_torn_last_line(&results_path).map_err(io(&results_path))?;
+    crate::fsutil::drop_torn_last_line(&results_path).map_err(io(&results_path))?;
     remove_stale_temps(&cfg.out, prompts, cfg).map_err(io(&cfg.out))?;
     let done = finished(&cfg.out);
     let mut results = std::fs::OpenOptions::new()

@@ -1,14 +1,21 @@
 //! `gamegen world train`: PlayGen's two stages on a collected dataset, with periodic atomic
-//! checkpoints, a JSON-lines log, loss curves as PNG, and resume after a kill.
+//! checkpoints, a JSON-lines log, loss curves as PNG, and exact resume after a kill.
 //!
 //! Stage one trains the VAE on single frames; stage two freezes it, encodes every frame once
 //! (the latent cache) and trains the dynamics model with diffusion forcing on clips drawn
-//! through the long-tail sampler. A checkpoint is `vae.safetensors`, `dynamics.safetensors`
-//! and, written last, `config.json` with the step counts: a run killed between two files
-//! resumes from the step `config.json` names (the weights may be a few steps newer, never
-//! older or torn). On resume the optimiser moments restart (Burn's optimiser records are not
-//! saved); the warm-up is not repeated.
+//! through the long-tail sampler; stage three refits LogicNet on play-time states. A checkpoint
+//! is the weights it changed (`vae.safetensors` or `dynamics.safetensors`),
+//! `optimizer-state.bin` (the AdamW moments of every stage that ran and the long-tail sampler)
+//! and `config.json` with the step counts and the log's length, the commit point: the other
+//! files are staged under hidden names first and moved to their final names after it
+//! (`fsutil::write_staged`), so a run killed anywhere resumes from one whole checkpoint. Every
+//! random draw is a pure function of (seed, stage, step), so a resumed run continues exactly
+//! as an uninterrupted one (tested bit for bit, `tests/world_crash_safety.rs`).
+//!
+//! `--devices N` trains the VAE and the dynamics model data-parallel (each batch cut into N
+//! shares, see `WorldTrainer::step_on`); stage three runs on the first device.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -20,7 +27,9 @@ use burn::tensor::backend::Backend;
 use gamegen_core::checkpoint;
 use gamegen_core::data::longtail::{Draw, LongTailConfig, LongTailSampler};
 use gamegen_core::games::GameKind;
+use gamegen_core::optim::{OptimizerStateError, read_chunks, write_chunks};
 use gamegen_core::rng::Rng;
+use gamegen_core::world::checkpoint::TrainingState;
 use gamegen_core::world::checkpoint::{CONFIG_FILE, DYNAMICS_FILE, VAE_FILE};
 use gamegen_core::world::logic_fit::{LogicTrainer, gather_states};
 use gamegen_core::world::model::SpatialConfig;
@@ -29,11 +38,12 @@ use gamegen_core::world::{TrainConfig, WorldCheckpoint, WorldConfig, WorldTraine
 use serde::{Deserialize, Serialize};
 
 use super::data::{Dataset, clip_from_id, game_events};
-use crate::fsutil::write_atomic;
+use crate::fsutil::{self, write_atomic};
 use crate::plot::{Panel, Series, write_png};
 
 pub const LOG_FILE: &str = "train-log.jsonl";
 pub const LOSS_PNG: &str = "loss.png";
+pub const OPTIMIZER_FILE: &str = "optimizer-state.bin";
 /// Stage three: rows per LogicNet step and its (constant) learning rate.
 const LOGIC_BATCH: usize = 128;
 const LOGIC_LR: f64 = 1e-3;
@@ -140,6 +150,66 @@ pub struct TrainReport {
 /// Progress callback: `(stage, step, target, loss)`.
 pub type Progress<'a> = &'a dyn Fn(&str, usize, usize, f64);
 
+/// The optimiser states of a run by part: `vae`, `dynamics`, `sampler` (the long-tail
+/// sampler), `logic` (stage three); `optimizer-state.bin` holds all that exist.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct States(BTreeMap<String, Vec<u8>>);
+
+/// First chunk of a world run's `optimizer-state.bin` (ByteCraft's names its optimiser).
+const STATES_KIND: &str = "world-1";
+
+impl States {
+    /// The chunks: the kind, the number of parts, then each part's name and bytes.
+    fn to_bytes(&self) -> Vec<u8> {
+        let count = self.0.len().to_string();
+        let mut chunks: Vec<&[u8]> = vec![STATES_KIND.as_bytes(), count.as_bytes()];
+        for (name, bytes) in &self.0 {
+            chunks.push(name.as_bytes());
+            chunks.push(bytes);
+        }
+        write_chunks(chunks)
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Self, OptimizerStateError> {
+        let chunks = read_chunks(bytes)?;
+        let kind = String::from_utf8_lossy(chunks.first().ok_or(OptimizerStateError::Format)?);
+        if kind != STATES_KIND {
+            return Err(OptimizerStateError::Kind {
+                saved: kind.into_owned(),
+                wanted: STATES_KIND,
+            });
+        }
+        let count: usize = chunks
+            .get(1)
+            .and_then(|c| std::str::from_utf8(c).ok())
+            .and_then(|c| c.parse().ok())
+            .ok_or(OptimizerStateError::Format)?;
+        if chunks.len() != 2 + 2 * count {
+            return Err(OptimizerStateError::Format);
+        }
+        let mut parts = BTreeMap::new();
+        for pair in chunks[2..].chunks(2) {
+            let name = std::str::from_utf8(pair[0]).map_err(|_| OptimizerStateError::Format)?;
+            parts.insert(name.to_string(), pair[1].to_vec());
+        }
+        Ok(Self(parts))
+    }
+
+    fn get(&self, part: &str) -> Option<&[u8]> {
+        self.0.get(part).map(Vec::as_slice)
+    }
+
+    fn set(&mut self, part: &str, bytes: Vec<u8>) {
+        self.0.insert(part.to_string(), bytes);
+    }
+
+    fn remove(&mut self, parts: &[&str]) {
+        for p in parts {
+            self.0.remove(*p);
+        }
+    }
+}
+
 struct Run<'a> {
     opts: &'a TrainOptions,
     ckpt: WorldCheckpoint,
@@ -148,6 +218,14 @@ struct Run<'a> {
     start: Instant,
     /// Wall seconds of earlier runs (resume).
     wall_before: f64,
+    states: States,
+    /// Whether the checkpoint resumed from had its optimiser state (false: it predates it).
+    states_saved: bool,
+}
+
+/// The tag of a checkpoint's staged files: its step counts, unique within a run.
+fn checkpoint_tag(t: &TrainingState) -> String {
+    format!("v{}-d{}-l{}", t.vae_steps, t.dynamics_steps, t.logic_steps)
 }
 
 impl Run<'_> {
@@ -171,7 +249,10 @@ impl Run<'_> {
             extra,
             wall: self.wall(),
         };
-        writeln!(self.log, "{}", serde_json::to_string(&line)?)?;
+        // One write per row, so a kill leaves at most one torn row (cut on resume).
+        let mut text = serde_json::to_string(&line)?;
+        text.push('\n');
+        self.log.write_all(text.as_bytes())?;
         self.lines.push(line);
         Ok(())
     }
@@ -219,19 +300,47 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Write the weights given, then `config.json` (last, so it never names steps whose
-    /// weights are not on disk).
+    /// A checkpoint: stage the weights given and the optimiser states, commit with
+    /// `config.json` (step counts, the log's length), then move the staged files to their
+    /// final names (see `fsutil::write_staged`).
     fn save(&mut self, vae: Option<Vec<u8>>, dynamics: Option<Vec<u8>>) -> anyhow::Result<()> {
         let out = &self.opts.out;
+        let tag = checkpoint_tag(&self.ckpt.training);
         if let Some(b) = vae {
-            write_atomic(&out.join(VAE_FILE), &b)?;
+            fsutil::write_staged(out, VAE_FILE, &tag, &b)?;
         }
         if let Some(b) = dynamics {
-            write_atomic(&out.join(DYNAMICS_FILE), &b)?;
+            fsutil::write_staged(out, DYNAMICS_FILE, &tag, &b)?;
         }
-        self.ckpt.training.wall_seconds = self.wall();
+        fsutil::write_staged(out, OPTIMIZER_FILE, &tag, &self.states.to_bytes())?;
+        self.log.sync_data()?;
+        let (log_bytes, wall) = (self.log.metadata()?.len(), self.wall());
+        let t = &mut self.ckpt.training;
+        t.optimizer_state = Some(OPTIMIZER_FILE.to_string());
+        t.log_bytes = Some(log_bytes);
+        t.wall_seconds = wall;
         write_atomic(&out.join(CONFIG_FILE), self.ckpt.to_json().as_bytes())?;
+        fsutil::settle_staged(out, Some(&tag))?;
         self.plot()
+    }
+
+    /// Put the saved optimiser state of `part` into a trainer (`load`), when the stage resumes
+    /// mid-way. Checkpoints from before the state was saved have none: their moments restart
+    /// (`train` says so once).
+    fn restore(
+        &self,
+        part: &str,
+        load: impl FnOnce(&[u8]) -> Result<(), OptimizerStateError>,
+    ) -> anyhow::Result<()> {
+        if !self.states_saved {
+            return Ok(());
+        }
+        let path = self.opts.out.join(OPTIMIZER_FILE);
+        let bytes = self.states.get(part).with_context(|| {
+            format!("{} has no {part} state for this checkpoint", path.display())
+        })?;
+        load(bytes)
+            .with_context(|| format!("cannot resume the {part} state from {}", path.display()))
     }
 }
 
@@ -258,6 +367,10 @@ fn open_run(opts: &TrainOptions) -> anyhow::Result<(WorldCheckpoint, bool)> {
             .with_context(|| format!("reading {}", cfg_path.display()))?;
         let c =
             WorldCheckpoint::from_json(&text).with_context(|| format!("{}", cfg_path.display()))?;
+        // Finish the checkpoint `config.json` names, drop what a killed run left half done.
+        fsutil::settle_staged(&opts.out, Some(&checkpoint_tag(&c.training)))
+            .and_then(|()| fsutil::remove_stale_temps(&opts.out))
+            .with_context(|| format!("cleaning up {}", opts.out.display()))?;
         if c.game != opts.game || c.preset != opts.preset.name() {
             anyhow::bail!(
                 "{} is a {} {} model, not {} {}",
@@ -281,6 +394,10 @@ fn open_run(opts: &TrainOptions) -> anyhow::Result<(WorldCheckpoint, bool)> {
     }
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating {}", opts.out.display()))?;
+    // A first run killed before its first checkpoint committed left nothing to keep.
+    fsutil::settle_staged(&opts.out, None)
+        .and_then(|()| fsutil::remove_stale_temps(&opts.out))
+        .with_context(|| format!("cleaning up {}", opts.out.display()))?;
     let mut c = WorldCheckpoint::new(
         opts.game,
         opts.preset.name(),
@@ -310,13 +427,19 @@ fn check_options(o: &TrainOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Train (or resume) a world model. `B` is the inner backend; training runs on `Autodiff<B>`.
+/// Train (or resume) a world model. `B` is the inner backend; training runs on `Autodiff<B>`,
+/// data-parallel over `devices` for the VAE and dynamics stages (the models live on the first;
+/// one device trains as before).
 pub fn train<B: Backend>(
-    device: B::Device,
+    devices: &[B::Device],
     opts: &TrainOptions,
     progress: Progress,
 ) -> anyhow::Result<TrainReport> {
     check_options(opts)?;
+    let device = devices
+        .first()
+        .context("--devices must be at least 1")?
+        .clone();
     let (ckpt, resumed) = open_run(opts)?;
     let mut data = Dataset::load(&opts.data, opts.game, opts.max_episodes)?;
     let (train_ok, _) = data.has_clips(opts.clip_len);
@@ -327,10 +450,36 @@ pub fn train<B: Backend>(
     );
     let log_path = opts.out.join(LOG_FILE);
     let lines = if resumed {
+        // Rows after the checkpoint (and a torn last row) are redone by this run.
+        if let Some(len) = ckpt.training.log_bytes {
+            fsutil::truncate(&log_path, len)
+                .with_context(|| format!("trimming {}", log_path.display()))?;
+        }
+        fsutil::drop_torn_last_line(&log_path)
+            .with_context(|| format!("trimming {}", log_path.display()))?;
         read_log(&log_path)
     } else {
         Vec::new()
     };
+    let mut states = States::default();
+    let states_saved = resumed && ckpt.training.optimizer_state.is_some();
+    if let Some(name) = ckpt.training.optimizer_state.as_ref().filter(|_| resumed) {
+        let path = opts.out.join(name);
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        states = States::from_bytes(&bytes).with_context(|| {
+            format!("cannot resume the optimiser state from {}", path.display())
+        })?;
+    } else if resumed {
+        let t = &ckpt.training;
+        if t.vae_steps + t.dynamics_steps + t.logic_steps > 0 {
+            eprintln!(
+                "note: {} has no saved optimiser state (an older checkpoint): the AdamW moments \
+                 and the long-tail sampler restart",
+                opts.out.display()
+            );
+        }
+    }
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(resumed)
@@ -346,6 +495,8 @@ pub fn train<B: Backend>(
         lines,
         start: Instant::now(),
         wall_before,
+        states,
+        states_saved,
     };
     let mut train_cfg = opts.preset.train_config(run.ckpt.training.seed);
     if let Some(lr) = opts.learning_rate {
@@ -361,12 +512,16 @@ pub fn train<B: Backend>(
             .with_context(|| format!("{}", opts.out.join(VAE_FILE).display()))?
     } else {
         run.ckpt.training.vae_steps = 0;
+        run.states = States::default();
         model_cfg
             .vae
             .init_seeded::<Autodiff<B>>(train_cfg.seed, &device)?
     };
     let mut vt = VaeTrainer::new(vae_init, train_cfg.clone());
     vt.step = run.ckpt.training.vae_steps;
+    if vt.step > 0 && vt.step < opts.vae_steps {
+        run.restore("vae", |b| vt.load_optimizer_state(b, &device))?;
+    }
     let eval_frames = data.eval_frames(32);
     let eval_vae = |vae: &gamegen_core::world::Vae<B>| -> (f64, f64) {
         let x = data.frames_tensor::<B>(&eval_frames, &device);
@@ -377,10 +532,11 @@ pub fn train<B: Backend>(
     };
     let mut vae_eval = None;
     if vt.step < opts.vae_steps {
-        let mut rng = Rng::for_stream(train_cfg.seed ^ 0x5641_4500, vt.step as u64);
         while vt.step < opts.vae_steps {
+            // Each step's draws depend on (seed, step) only, so a resumed run makes the same.
+            let mut rng = Rng::for_stream(train_cfg.seed ^ 0x5641_4500, vt.step as u64);
             let picks = data.sample_frames(opts.vae_batch, &mut rng);
-            let (total, l1) = vt.step(data.frames_tensor::<Autodiff<B>>(&picks, &device));
+            let (total, l1) = vt.step_on(data.frames_tensor::<B>(&picks, &device), devices);
             anyhow::ensure!(
                 total.is_finite(),
                 "VAE loss became {total} at step {}; lower --lr",
@@ -395,6 +551,7 @@ pub fn train<B: Backend>(
                 vae_eval = Some((l1, psnr));
                 run.log("vae-eval", vt.step, l1, l1, psnr)?;
                 run.ckpt.training.vae_steps = vt.step;
+                run.states.set("vae", vt.optimizer_state()?);
                 run.save(Some(checkpoint::to_safetensors(&vt.vae)?), None)?;
             }
         }
@@ -418,6 +575,7 @@ pub fn train<B: Backend>(
                 .with_context(|| format!("{}", opts.out.join(DYNAMICS_FILE).display()))?
         } else {
             run.ckpt.training.dynamics_steps = 0;
+            run.states.remove(&["dynamics", "sampler", "logic"]);
             model_cfg.init_seeded::<Autodiff<B>>(train_cfg.seed.wrapping_add(1), &device)?
         };
     let mut wt =
@@ -437,15 +595,21 @@ pub fn train<B: Backend>(
         window: 50,
         p_max: 0.5,
     });
-    let mut rng = Rng::for_stream(train_cfg.seed ^ 0x4459_4e00, wt.step as u64);
+    if wt.step > 0 && wt.step < opts.steps {
+        run.restore("dynamics", |b| wt.load_optimizer_state(b, &device))?;
+        run.restore("sampler", |b| {
+            sampler.restore(b).map_err(|_| OptimizerStateError::Format)
+        })?;
+    }
     let mut dyn_eval = None;
     while wt.step < opts.steps {
+        let mut rng = Rng::for_stream(train_cfg.seed ^ 0x4459_4e00, wt.step as u64);
         let clips = match sampler.draw(opts.batch, &mut rng) {
             Draw::Queue(c) => c,
             Draw::Dataset => data.sample_clips(opts.batch, opts.clip_len, &mut rng),
         };
         let batch = data.clip_batch::<B>(&clips, opts.clip_len, &model_cfg, &device);
-        let stats = wt.step(&batch)?;
+        let stats = wt.step_on(&batch, devices)?;
         // Stage two retrains LogicNet jointly: a refit of stage three is owed again.
         run.ckpt.training.logic_steps = 0;
         anyhow::ensure!(
@@ -475,6 +639,9 @@ pub fn train<B: Backend>(
             run.log("dynamics-eval", wt.step, e, e, sampler.probability())?;
             run.ckpt.training.dynamics_steps = wt.step;
             run.ckpt.training.clip_len = opts.clip_len;
+            run.states.set("dynamics", wt.optimizer_state()?);
+            run.states.set("sampler", sampler.state());
+            run.states.remove(&["logic"]);
             let bytes = checkpoint::to_safetensors(&wt.model.valid())?;
             run.save(None, Some(bytes))?;
         }
@@ -550,8 +717,11 @@ fn fit_logic<B: Backend>(
     let threshold = model_cfg.record.as_ref().map_or(0.5, |r| r.threshold);
     let mut lt = LogicTrainer::<Autodiff<B>>::new(logic, LOGIC_LR, train_cfg.weight_decay);
     lt.step = run.ckpt.training.logic_steps;
-    let mut rng = Rng::for_stream(train_cfg.seed ^ 0x4c47_4300, lt.step as u64);
+    if lt.step > 0 {
+        run.restore("logic", |b| lt.load_optimizer_state(b, device))?;
+    }
     while lt.step < opts.logic_steps {
+        let mut rng = Rng::for_stream(train_cfg.seed ^ 0x4c47_4300, lt.step as u64);
         let rows: Vec<usize> = (0..LOGIC_BATCH.min(bank.len()))
             .map(|_| rng.below(bank.len() as u64) as usize)
             .collect();
@@ -577,6 +747,7 @@ fn fit_logic<B: Backend>(
             }
             wt.model.logic = Some(lt.net.clone());
             run.ckpt.training.logic_steps = lt.step;
+            run.states.set("logic", lt.optimizer_state()?);
             let bytes = checkpoint::to_safetensors(&wt.model.valid())?;
             run.save(None, Some(bytes))?;
         }
