@@ -473,7 +473,7 @@ fn corpus_files_and_seeded_mutations_get_a_verdict_in_bounded_memory_and_time() 
     let mut disagree = Vec::new();
     let mut lzma_tails = 0;
     for i in 0..n {
-        let mut rng = Rng::for_stream(0x5eed_5f, i as u64);
+        let mut rng = Rng::for_stream(0x005e_ed5f, i as u64);
         let file = rng.below(data.len() as u64) as usize;
         let kind = i % KINDS.len();
         let Some(bytes) = mutate(&data[file], kind, &mut rng) else {
