@@ -1,0 +1,59 @@
+// Every shipped world model other than Traveler (which play.test.mjs checks in depth) plays on
+// the play page on the CPU fallback: a scripted run loads the model, generates every frame
+// without console errors, the neural frames are neither blank nor frozen, and the measured
+// frame rate is written to target/browser-artifacts/neural-<game>.json (the model cards quote
+// it). Games without a model in www/models are skipped with a note.
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { openPage, assert } from "./run.mjs";
+
+const SCRIPTS = { pong: "US*20,DS*20,SS*20", pacman: "R*20,D*20,L*20" };
+
+function shipped(root) {
+  try {
+    const index = JSON.parse(readFileSync(join(root, "www/models/index.json"), "utf8"));
+    return new Set((index.world ?? []).map((d) => d.replace(/^world-/, "")));
+  } catch {
+    return new Set();
+  }
+}
+
+async function playScripted(ctx, game) {
+  const script = SCRIPTS[game];
+  const page = await openPage(ctx, `play.html?game=${game}&cpu&steps=4&actions=${script}&record`);
+  await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state), null, { timeout: 300000 });
+  const s = await page.evaluate(() => {
+    const g = window.gamegen;
+    const rec = g.recorded;
+    const mean = (f) => f.reduce((a, v, i) => (i % 4 === 3 ? a : a + v), 0) / (f.length * 0.75);
+    const changes = [];
+    for (let t = 1; t < rec.neural.length; t++) {
+      let d = 0;
+      for (let i = 0; i < rec.neural[t].length; i++) d += Math.abs(rec.neural[t][i] - rec.neural[t - 1][i]);
+      changes.push(d / rec.neural[t].length);
+    }
+    return {
+      state: document.body.dataset.state, neural: g.neural, frames: g.frame, fps: g.fps,
+      msPerFrame: g.msPerFrame, backend: g.backend, trainedSteps: g.trainedSteps,
+      meanLevel: mean(rec.neural[rec.neural.length - 1]), changed: changes.filter((c) => c > 0.05).length,
+    };
+  });
+  await page.screenshot({ path: join(ctx.artifacts, `neural-${game}.png`) });
+  page.assertClean();
+  await page.close();
+  return s;
+}
+
+export const tests = {};
+for (const game of Object.keys(SCRIPTS)) {
+  tests[`play: the neural ${game} model plays a scripted run on the CPU fallback`] = async (ctx) => {
+    if (!shipped(ctx.root).has(game)) return { skipped: `no world-${game} model in www/models` };
+    const s = await playScripted(ctx, game);
+    assert(s.state === "done" && s.neural, `the neural ${game} did not play: ${JSON.stringify(s)}`);
+    assert(s.frames === 60, `${s.frames} frames of 60`);
+    assert(s.meanLevel > 2, `the neural frames are blank (mean level ${s.meanLevel.toFixed(1)})`);
+    assert(s.changed >= 10, `the neural frames barely change (${s.changed} of 59 steps)`);
+    writeFileSync(join(ctx.artifacts, `neural-${game}.json`), JSON.stringify(s, null, 2));
+    return s;
+  };
+}
