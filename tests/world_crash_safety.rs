@@ -233,7 +233,7 @@ fn world_train_killed_repeatedly_ends_with_the_uninterrupted_bytes() {
     let t_ref = t0.elapsed().as_secs_f64();
 
     let out = tmp("killed");
-    let mut rng = Rng(0x5eed_0f_c0ffee);
+    let mut rng = Rng(0x5eed_0fc0_ffee);
     let mut interrupted = 0;
     for round in 0.. {
         // Each run is killed after 1-3 checkpoints of its own.

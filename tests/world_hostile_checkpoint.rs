@@ -92,7 +92,7 @@ fn one_error(out: &Output, case: &str) -> String {
         "{case}: expected exactly one error line\n{stderr}"
     );
     assert!(
-        !out.status.code().is_some_and(|c| c == 101),
+        out.status.code().is_none_or(|c| c != 101),
         "{case}: exit code 101 (a panic's)"
     );
     errors[0].to_string()
