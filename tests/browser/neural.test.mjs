@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openPage, assert } from "./run.mjs";
 
-const SCRIPTS = { pong: "US*20,DS*20,SS*20", pacman: "R*20,D*20,L*20" };
+const SCRIPTS = { pong: "US*20,DS*20,SS*20" };
 
 function shipped(root) {
   try {
