@@ -126,6 +126,14 @@ pub struct TrainArgs {
     /// LogicNet steps on play-time states (stage three), total. 0 skips the stage.
     #[arg(long, default_value_t = 1500)]
     logic_steps: usize,
+    /// Train PlayGen's model alone, without LogicNet, the score record and the spatial module
+    /// (the MaaG ablation).
+    #[arg(long)]
+    without_modules: bool,
+    /// Start from another model directory's trained VAE and skip stage one (compare dynamics
+    /// models on the same autoencoder).
+    #[arg(long, conflicts_with = "resume")]
+    vae_from: Option<PathBuf>,
     /// Use only the first N episodes of --data.
     #[arg(long)]
     max_episodes: Option<usize>,
@@ -195,6 +203,8 @@ fn train_cmd(a: TrainArgs) -> anyhow::Result<()> {
         learning_rate: a.lr,
         max_episodes: a.max_episodes,
         logic_steps: a.logic_steps,
+        without_modules: a.without_modules,
+        vae_from: a.vae_from,
     };
     let pb = progress::bar(1, "world");
     let report = with_backend!(a.backend, |B, device| {

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openPage, assert } from "./run.mjs";
 
-const SCRIPTS = { pong: "US*20,DS*20,SS*20" };
+const SCRIPTS = { pong: "US*20,DS*20,SS*20", pacman: "R*15,D*15,L*15,U*15" };
 
 function shipped(root) {
   try {
@@ -33,7 +33,7 @@ async function playScripted(ctx, game) {
       changes.push(d / rec.neural[t].length);
     }
     return {
-      state: document.body.dataset.state, neural: g.neural, frames: g.frame, fps: g.fps,
+      state: document.body.dataset.state, neural: g.neural, frames: g.frame, fps: g.fps, ended: g.ended ?? null,
       msPerFrame: g.msPerFrame, backend: g.backend, trainedSteps: g.trainedSteps,
       meanLevel: mean(rec.neural[rec.neural.length - 1]), changed: changes.filter((c) => c > 0.05).length,
     };
@@ -50,9 +50,11 @@ for (const game of Object.keys(SCRIPTS)) {
     if (!shipped(ctx.root).has(game)) return { skipped: `no world-${game} model in www/models` };
     const s = await playScripted(ctx, game);
     assert(s.state === "done" && s.neural, `the neural ${game} did not play: ${JSON.stringify(s)}`);
-    assert(s.frames === 60, `${s.frames} frames of 60`);
+    // A scripted Pac-Man run ends early if the monster catches him; it must still be a run.
+    assert(s.frames === 60 || (s.ended && s.frames >= 20), `${s.frames} frames of 60 (ended: ${s.ended})`);
     assert(s.meanLevel > 2, `the neural frames are blank (mean level ${s.meanLevel.toFixed(1)})`);
-    assert(s.changed >= 10, `the neural frames barely change (${s.changed} of 59 steps)`);
+    const need = Math.min(10, Math.floor(s.frames / 3));
+    assert(s.changed >= need, `the neural frames barely change (${s.changed} of ${s.frames - 1} steps)`);
     writeFileSync(join(ctx.artifacts, `neural-${game}.json`), JSON.stringify(s, null, 2));
     return s;
   };

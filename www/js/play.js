@@ -7,7 +7,8 @@
 // frames=N (stop after N frames; used by the tests), record (keep every frame of both canvases
 // in `window.gamegen.recorded`; used by the tests), actions=SCRIPT (play a scripted action
 // sequence such as `R*6,S*2` instead of the keyboard, as `gamegen play --actions` does, and stop
-// at its end: the same script gives the same frames on every backend and every run).
+// at its end, or when a caught Pac-Man ends the episode: the same script gives the same frames
+// on every backend and every run).
 // The page's state is on `window.gamegen` and in `document.body.dataset.state`
 // (loading, playing, paused, done, error). Controls: the keys below, the on-screen buttons
 // (touch or mouse: held while pressed), Pause (or P) and Reset (or R). Traveler has a map
@@ -382,6 +383,15 @@ async function main() {
       $("events").textContent = [ev, rev].filter((s) => s).join(", ") || "–";
       // Never faster than game time; always yield so keys and painting get their turn.
       await sleep(Math.max(0, GAME_FRAME_MS - (performance.now() - t0)));
+      if (game === "pacman" && real.done && my === run && script) {
+        // A scripted run is one episode: a caught Pac-Man ends it (`gamegen play` reports the frame
+        // as `done_at_frame`).
+        state.ended = eventNames(realEvents).join("+") || "episode over";
+        state.state = "done";
+        setState("done");
+        $("status").textContent = `${state.ended} after ${state.frame} frames`;
+        return;
+      }
       if (game === "pacman" && real.done && my === run) {
         // Caught by the monster: both games start again. (Pong serves again by itself.)
         state.episodes = (state.episodes ?? 1) + 1;

@@ -132,6 +132,22 @@ impl WorldConfig {
         self
     }
 
+    /// The ablation of MaaG Table 1: the same VAE and DiT without LogicNet, the external
+    /// score record and the spatial module (no digit or map tokens); PlayGen's model alone.
+    pub fn without_modules(mut self) -> Self {
+        self.logic = None;
+        self.record = None;
+        self.spatial = None;
+        self.dit.digit_tokens = 0;
+        self.dit.map_tokens = 0;
+        self
+    }
+
+    /// True when neither LogicNet nor the spatial module is configured.
+    pub fn has_no_modules(&self) -> bool {
+        self.logic.is_none() && self.spatial.is_none()
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.vae.validate()?;
         self.dit.validate()?;

@@ -110,6 +110,12 @@ pub struct TrainOptions {
     pub max_episodes: Option<usize>,
     /// Target LogicNet steps on play-time states (stage three), counted over all runs.
     pub logic_steps: usize,
+    /// Train PlayGen's model alone: no LogicNet, score record or spatial module (the MaaG
+    /// ablation; [`WorldConfig::without_modules`]).
+    pub without_modules: bool,
+    /// Start a new run from another run's trained VAE (stage one is skipped), so that two
+    /// dynamics models can be compared on the same autoencoder.
+    pub vae_from: Option<PathBuf>,
 }
 
 /// One line of `train-log.jsonl`.
@@ -381,6 +387,20 @@ fn open_run(opts: &TrainOptions) -> anyhow::Result<(WorldCheckpoint, bool)> {
                 opts.game.name()
             );
         }
+        let trained_without = c.model.has_no_modules();
+        let preset_without = opts.preset.world_config(opts.game).has_no_modules();
+        if opts.without_modules && !trained_without {
+            anyhow::bail!(
+                "{} has LogicNet or the spatial module; resume it without --without-modules",
+                opts.out.display()
+            );
+        }
+        if !opts.without_modules && trained_without && !preset_without {
+            anyhow::bail!(
+                "{} was trained --without-modules; resume it with --without-modules",
+                opts.out.display()
+            );
+        }
         if c.training.dynamics_steps > 0 && opts.vae_steps > c.training.vae_steps {
             anyhow::bail!(
                 "{} has dynamics trained on a VAE of {} steps; training the VAE further would \
@@ -398,14 +418,56 @@ fn open_run(opts: &TrainOptions) -> anyhow::Result<(WorldCheckpoint, bool)> {
     fsutil::settle_staged(&opts.out, None)
         .and_then(|()| fsutil::remove_stale_temps(&opts.out))
         .with_context(|| format!("cleaning up {}", opts.out.display()))?;
-    let mut c = WorldCheckpoint::new(
-        opts.game,
-        opts.preset.name(),
-        opts.preset.world_config(opts.game),
-    );
+    let mut model = opts.preset.world_config(opts.game);
+    if opts.without_modules {
+        model = model.without_modules();
+    }
+    let mut c = WorldCheckpoint::new(opts.game, opts.preset.name(), model);
     c.training.seed = opts.seed;
     c.training.clip_len = opts.clip_len;
+    if let Some(src) = &opts.vae_from {
+        adopt_vae(&mut c, src, &opts.out)?;
+        // Nothing of stage one is owed: the adopted VAE is final.
+        anyhow::ensure!(
+            opts.vae_steps <= c.training.vae_steps,
+            "--vae-from {} brings a VAE of {} steps; --vae-steps {} would train it further \
+             (pass --vae-steps {} or less)",
+            src.display(),
+            c.training.vae_steps,
+            opts.vae_steps,
+            c.training.vae_steps
+        );
+    }
     Ok((c, false))
+}
+
+/// Copy another run's trained VAE into a new run directory: the two configs must describe the
+/// same game and autoencoder.
+fn adopt_vae(c: &mut WorldCheckpoint, src: &Path, out: &Path) -> anyhow::Result<()> {
+    let cfg_path = src.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&cfg_path)
+        .with_context(|| format!("--vae-from: cannot read {}", cfg_path.display()))?;
+    let other = WorldCheckpoint::from_json(&text)
+        .with_context(|| format!("--vae-from: {}", cfg_path.display()))?;
+    anyhow::ensure!(
+        other.game == c.game && other.model.vae == c.model.vae,
+        "--vae-from {}: its VAE ({} {}) differs from this run's ({} {})",
+        src.display(),
+        other.preset,
+        other.game.name(),
+        c.preset,
+        c.game.name()
+    );
+    anyhow::ensure!(
+        other.training.vae_steps > 0,
+        "--vae-from {}: its VAE is not trained",
+        src.display()
+    );
+    let bytes = std::fs::read(src.join(VAE_FILE))
+        .with_context(|| format!("--vae-from: cannot read {}", src.join(VAE_FILE).display()))?;
+    write_atomic(&out.join(VAE_FILE), &bytes)?;
+    c.training.vae_steps = other.training.vae_steps;
+    Ok(())
 }
 
 fn check_options(o: &TrainOptions) -> anyhow::Result<()> {
@@ -505,7 +567,7 @@ pub fn train<B: Backend>(
     let model_cfg = run.ckpt.model.clone();
 
     // ---- Stage one: the VAE.
-    let vae_init = if resumed && opts.out.join(VAE_FILE).exists() {
+    let vae_init = if (resumed || opts.vae_from.is_some()) && opts.out.join(VAE_FILE).exists() {
         let bytes = std::fs::read(opts.out.join(VAE_FILE))?;
         run.ckpt
             .load_vae::<Autodiff<B>>(bytes, &device)
