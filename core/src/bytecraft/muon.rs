@@ -112,7 +112,7 @@ impl<B: Backend> SimpleOptimizer<B> for Muon {
 #[cfg(test)]
 mod tests {
     use burn::backend::NdArray;
-    use burn::tensor::{Distribution, TensorData};
+    use burn::tensor::TensorData;
 
     use super::*;
 
@@ -147,6 +147,25 @@ mod tests {
         (0..n).map(|i| a[i][i]).collect()
     }
 
+    /// `n` normal draws with standard deviation `sd` from a fixed seed (xorshift + Box-Muller),
+    /// so the test matrix never depends on the order tests share Burn's global generator in.
+    fn gaussian(n: usize, sd: f32, seed: u64) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut uniform = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        };
+        (0..n)
+            .map(|_| {
+                let (u, v) = (uniform(), uniform());
+                let z = (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos();
+                (z * sd as f64) as f32
+            })
+            .collect()
+    }
+
     /// Singular values of `m` (`rows x cols`, rows >= cols) from the eigenvalues of `mᵀm`.
     fn singular_values(m: &[f32], rows: usize, cols: usize) -> Vec<f64> {
         let gram: Vec<Vec<f64>> = (0..cols)
@@ -170,8 +189,9 @@ mod tests {
     fn newton_schulz_sends_singular_values_near_one() {
         let device = Default::default();
         for (rows, cols) in [(24, 8), (8, 24), (16, 16)] {
-            let g = Tensor::<B, 2>::random([rows, cols], Distribution::Normal(0.0, 3.0), &device);
-            let before = g.clone().into_data().to_vec::<f32>().unwrap();
+            let before = gaussian(rows * cols, 3.0, (rows * 100 + cols) as u64);
+            let g =
+                Tensor::<B, 2>::from_data(TensorData::new(before.clone(), [rows, cols]), &device);
             let out = newton_schulz(g, NS_STEPS)
                 .into_data()
                 .to_vec::<f32>()
@@ -197,7 +217,23 @@ mod tests {
                 spread(&s_in) > 2.0,
                 "a random matrix is far from orthogonal: {s_in:?}"
             );
-            for s in &s_out {
+            // Five quintic steps lift any singular value above ~1/300 of the Frobenius norm (the
+            // slope at zero is 3.4445, and 3.4445^5 ≈ 480); directions that are nearly null in
+            // the gradient stay small, as in Muon itself, so they are not part of the claim.
+            let frobenius = s_in.iter().map(|s| s * s).sum::<f64>().sqrt();
+            let mut in_order: Vec<(f64, f64)> = {
+                let mut a = s_in.clone();
+                let mut b = s_out.clone();
+                a.sort_by(f64::total_cmp);
+                b.sort_by(f64::total_cmp);
+                a.into_iter().zip(b).collect()
+            };
+            in_order.retain(|(s, _)| *s >= frobenius / 50.0);
+            assert!(
+                in_order.len() + 2 >= c,
+                "{rows}x{cols}: too few usable directions"
+            );
+            for (_, s) in &in_order {
                 assert!((0.6..1.25).contains(s), "{rows}x{cols}: {s_out:?}");
             }
         }
