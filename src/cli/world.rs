@@ -330,11 +330,7 @@ fn bench_cmd(a: BenchArgs) -> anyhow::Result<()> {
     if a.breakdown {
         for &s in &steps {
             let b = breakdown::<gamegen_native::backend::Cpu>(
-                &a.model,
-                a.frames,
-                s,
-                a.cpu_time,
-                !a.unfused,
+                &a.model, a.frames, s, a.cpu_time, !a.unfused,
             )?;
             let n = b.frames.max(1) as f64;
             let total = b.total();
@@ -387,7 +383,7 @@ fn thread_cpu_clock() -> anyhow::Result<impl FnMut() -> f64> {
         // SAFETY: `ts` is a valid, writable timespec (two 64-bit fields on 64-bit Linux) and
         // the clock id is a constant the kernel defines; nothing else is touched.
         let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        (rc == 0).then(|| ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
+        (rc == 0).then_some(ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
     };
     anyhow::ensure!(read().is_some(), "the thread CPU clock is not available");
     Ok(move || read().unwrap_or(0.0))

@@ -806,7 +806,9 @@ mod tests {
         use crate::world::WorldCheckpoint;
         use crate::world::checkpoint::{CONFIG_FILE, DYNAMICS_FILE, VAE_FILE};
         type F = burn::backend::Flex;
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(dir);
         let text = std::fs::read_to_string(dir.join(CONFIG_FILE)).ok()?;
         let ck = WorldCheckpoint::from_json(&text).unwrap();
         let dev = Default::default();
@@ -872,8 +874,8 @@ mod tests {
         };
         if std::env::var("GAMEGEN_WRITE_FIXTURES").is_ok() {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            let text = serde_json::to_string_pretty(&serde_json::Value::Object(trace(false)))
-                .unwrap();
+            let text =
+                serde_json::to_string_pretty(&serde_json::Value::Object(trace(false))).unwrap();
             std::fs::write(&path, text).unwrap();
             return;
         }
@@ -915,7 +917,11 @@ mod tests {
                         "{dir} fused frame {i}: latent sample max |diff| {worst:.2e}, \
                          latent |sum| {ga:.4} vs {wa:.4}, RGB mean {gm:.4} vs {wm:.4}, \
                          bytes {}",
-                        if w["fnv"] == g["fnv"] { "equal" } else { "differ" }
+                        if w["fnv"] == g["fnv"] {
+                            "equal"
+                        } else {
+                            "differ"
+                        }
                     );
                     assert!(worst < 1e-3, "{dir} frame {i}: latent differs by {worst}");
                     assert!((wm - gm).abs() < 0.05, "{dir} frame {i}: mean {gm} vs {wm}");
@@ -943,9 +949,9 @@ mod tests {
             rec.apply(events);
         }
         let digits = s.record.as_ref().map(|r| [r.digits()]);
-        let cond =
-            s.model
-                .condition(&[p.action], digits.as_ref().map(|d| &d[..]), s.map_crop());
+        let cond = s
+            .model
+            .condition(&[p.action], digits.as_ref().map(|d| &d[..]), s.map_crop());
         let [c, h, w] = s.config.vae.latent_shape();
         let noise = gaussian(&mut s.rng, [1, c, h, w], &s.device);
         let plan = ddim_plan(steps, NUM_TIMESTEPS);
@@ -1000,7 +1006,10 @@ mod tests {
                         .zip(&ref_latent)
                         .map(|(a, b)| (a - b).abs())
                         .fold(0.0f32, f32::max);
-                    assert!(worst <= 1e-4 * scale, "frame {i}: latent differs by {worst}");
+                    assert!(
+                        worst <= 1e-4 * scale,
+                        "frame {i}: latent differs by {worst}"
+                    );
                     let off = frame.iter().zip(&ref_frame).filter(|(a, b)| a != b).count();
                     let most = frame
                         .iter()
