@@ -321,7 +321,14 @@ impl<B: Backend> DitBlock<B> {
         let q: Tensor<B, 4> = qkv.clone().narrow(0, 0, 1).reshape([b, h, l, hd]);
         let k: Tensor<B, 4> = qkv.clone().narrow(0, 1, 1).reshape([b, h, l, hd]);
         let v: Tensor<B, 4> = qkv.narrow(0, 2, 1).reshape([b, h, l, hd]);
-        let out = fused_attention(q, k, v, None, None, AttentionModuleOptions::default());
+        // The scale is the default 1/sqrt(hd), given explicitly: flex's fused kernel computes
+        // the same value either way, and the GPU backends then take their generic
+        // (matmul-softmax-matmul) path instead of autotuning flash kernels in the browser.
+        let options = AttentionModuleOptions {
+            scale: Some(1.0 / (hd as f64).sqrt()),
+            ..Default::default()
+        };
+        let out = fused_attention(q, k, v, None, None, options);
         out.swap_dims(1, 2).reshape([b, l, d])
     }
 
