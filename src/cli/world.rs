@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use gamegen_core::games::{self, GameKind, maps::parse_map};
+use gamegen_core::world::engine::{Breakdown, Profiler, Stage};
 use gamegen_native::backend::BackendChoice;
 use gamegen_native::world::train::{self, Preset, TrainOptions};
 use gamegen_native::world::{eval, rollout};
@@ -34,7 +35,7 @@ record (scores, events, per-frame error) goes to the --out path with .json.")]
     Rollout(RolloutArgs),
     /// Frames per second of a trained model on the CPU backends side by side (flex vs ndarray).
     #[command(
-        after_help = "Example:\n  gamegen world bench --model models/world-traveler --frames 120"
+        after_help = "Examples:\n  gamegen world bench --model models/world-traveler --frames 120\n  gamegen world bench --model models/world-pong --frames 60 --steps 4 --breakdown --flex-only\n\n--breakdown adds, per DDIM setting, where a flex frame's time goes (ms per frame per stage)."
     )]
     Bench(BenchArgs),
     /// Replay recorded episodes through a model from their real first frames; PSNR, SSIM,
@@ -79,6 +80,22 @@ pub struct BenchArgs {
     /// DDIM steps to measure, comma-separated.
     #[arg(long, default_value = "1,4,8")]
     steps: String,
+    /// Also time each stage of a frame (DiT passes, v head, conditioning, map CNN, DDIM
+    /// arithmetic, decode, read-back, linking) on flex, as ms per frame.
+    #[arg(long)]
+    breakdown: bool,
+    /// Measure flex only (skip the ndarray column).
+    #[arg(long)]
+    flex_only: bool,
+    /// Time the breakdown in CPU time of the calling thread (64-bit Linux) instead of wall
+    /// time, so other processes on the machine do not inflate it. Work done on other threads
+    /// is not counted: use with RAYON_NUM_THREADS=1 (one thread, as in wasm).
+    #[arg(long)]
+    cpu_time: bool,
+    /// Run the sessions without the fused inference kernels (exactly the operations training
+    /// runs, as play did before they existed): an A/B within one binary.
+    #[arg(long)]
+    unfused: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -275,9 +292,11 @@ fn fps<B: gamegen_native::burn::tensor::backend::Backend>(
     model: &std::path::Path,
     frames: usize,
     steps: usize,
+    fused: bool,
 ) -> anyhow::Result<f64> {
     let device = Default::default();
     let mut world = rollout::load::<B>(model, 0, &device)?;
+    world.session.set_fused(fused);
     let n = world.checkpoint.game.num_actions() as u8;
     let script: Vec<u8> = (0..frames + 5)
         .map(|i| ((i / 10) % n as usize) as u8)
@@ -302,14 +321,119 @@ fn bench_cmd(a: BenchArgs) -> anyhow::Result<()> {
         steps.iter().all(|s| (1..=16).contains(s)),
         "--steps values must be in 1..=16"
     );
-    println!("| DDIM steps | flex FPS | ndarray FPS | flex / ndarray |");
-    println!("|---|---|---|---|");
-    for s in steps {
-        let flex = fps::<gamegen_native::backend::Cpu>(&a.model, a.frames, s)?;
-        let nd = fps::<gamegen_native::backend::NdArray>(&a.model, a.frames, s)?;
+    if a.flex_only {
+        println!("| DDIM steps | flex FPS |");
+        println!("|---|---|");
+    } else {
+        println!("| DDIM steps | flex FPS | ndarray FPS | flex / ndarray |");
+        println!("|---|---|---|---|");
+    }
+    for &s in &steps {
+        let flex = fps::<gamegen_native::backend::Cpu>(&a.model, a.frames, s, !a.unfused)?;
+        if a.flex_only {
+            println!("| {s} | {flex:.1} |");
+            continue;
+        }
+        let nd = fps::<gamegen_native::backend::NdArray>(&a.model, a.frames, s, !a.unfused)?;
         println!("| {s} | {flex:.1} | {nd:.1} | {:.2}x |", flex / nd);
     }
+    if a.breakdown {
+        for &s in &steps {
+            let b = breakdown::<gamegen_native::backend::Cpu>(
+                &a.model, a.frames, s, a.cpu_time, !a.unfused,
+            )?;
+            let n = b.frames.max(1) as f64;
+            let total = b.total();
+            println!();
+            println!(
+                "flex, S = {s}, {} frames, {}: {:.2} ms per frame ({:.1} FPS)",
+                b.frames,
+                if a.cpu_time {
+                    "thread CPU time"
+                } else {
+                    "wall time"
+                },
+                total * 1000.0 / n,
+                n / total.max(1e-9)
+            );
+            println!("| stage | ms per frame | share |");
+            println!("|---|---|---|");
+            for stage in Stage::ALL {
+                let t = b.get(stage);
+                println!(
+                    "| {} | {:.3} | {:.1}% |",
+                    stage.name(),
+                    t * 1000.0 / n,
+                    100.0 * t / total.max(1e-12)
+                );
+            }
+        }
+    }
     Ok(())
+}
+
+/// Seconds of CPU time the calling thread has used (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)`,
+/// exact to the nanosecond, unlike `/proc/thread-self/schedstat`, which moves in ticks).
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+fn thread_cpu_clock() -> anyhow::Result<impl FnMut() -> f64> {
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+    unsafe extern "C" {
+        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let read = || {
+        let mut ts = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec (two 64-bit fields on 64-bit Linux) and
+        // the clock id is a constant the kernel defines; nothing else is touched.
+        let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        (rc == 0).then_some(ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
+    };
+    anyhow::ensure!(read().is_some(), "the thread CPU clock is not available");
+    Ok(move || read().unwrap_or(0.0))
+}
+
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+fn thread_cpu_clock() -> anyhow::Result<Box<dyn FnMut() -> f64>> {
+    anyhow::bail!("--cpu-time is only available on 64-bit Linux")
+}
+
+/// Per-stage times of `frames` frames (the `fps` script, after the same warm-up).
+fn breakdown<B: gamegen_native::burn::tensor::backend::Backend>(
+    model: &std::path::Path,
+    frames: usize,
+    steps: usize,
+    cpu_time: bool,
+    fused: bool,
+) -> anyhow::Result<Breakdown> {
+    let device = Default::default();
+    let mut world = rollout::load::<B>(model, 0, &device)?;
+    world.session.set_fused(fused);
+    let n = world.checkpoint.game.num_actions() as u8;
+    let script: Vec<u8> = (0..frames + 5)
+        .map(|i| ((i / 10) % n as usize) as u8)
+        .collect();
+    rollout::rollout(&mut world, &script[..5], steps, 0, None)?;
+    let start = std::time::Instant::now();
+    let mut clock: Box<dyn FnMut() -> f64> = if cpu_time {
+        Box::new(thread_cpu_clock()?)
+    } else {
+        Box::new(move || start.elapsed().as_secs_f64())
+    };
+    let clock: &mut dyn FnMut() -> f64 = &mut *clock;
+    let mut prof = Profiler::new(clock);
+    for &a in &script[5..] {
+        world
+            .session
+            .step_profiled(a as u32, steps, Some(&mut prof))?;
+    }
+    Ok(prof.breakdown)
 }
 
 fn eval_cmd(a: EvalArgs) -> anyhow::Result<()> {

@@ -4,11 +4,11 @@ use burn::module::Module;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig};
-use burn::tensor::Tensor;
 use burn::tensor::activation::silu;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+use burn::tensor::{Tensor, TensorPrimitive};
 
 /// 3x3 convolution with "same" padding and the given stride.
 pub fn conv3<B: Backend>(cin: usize, cout: usize, stride: usize, device: &B::Device) -> Conv2d<B> {
@@ -58,6 +58,19 @@ impl<B: Backend> ResBlock<B> {
         }
     }
 
+    /// [`Self::forward`] with the group norms through [`group_norm_fused`] (inference).
+    pub fn forward_fused(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let h = self
+            .conv1
+            .forward(silu(group_norm_fused(&self.norm1, x.clone())));
+        let h = self.conv2.forward(silu(group_norm_fused(&self.norm2, h)));
+        let skip = match &self.skip {
+            Some(c) => c.forward(x),
+            None => x,
+        };
+        h + skip
+    }
+
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
         let h = self.conv2.forward(silu(self.norm2.forward(h)));
@@ -66,6 +79,29 @@ impl<B: Backend> ResBlock<B> {
             None => x,
         };
         h + skip
+    }
+}
+
+/// [`GroupNorm`] through the backend's fused layer norm (each group of a sample is one row),
+/// then the per-channel affine: about 4 operations instead of 12. The same maths as
+/// `GroupNorm::forward`; the sums may round differently.
+pub fn group_norm_fused<B: Backend>(gn: &GroupNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [b, c, h, w] = x.dims();
+    let g = gn.num_groups;
+    let row = c / g * h * w;
+    let ones = Tensor::<B, 1>::ones([row], &x.device());
+    let y: Tensor<B, 3> = Tensor::from_primitive(TensorPrimitive::Float(B::layer_norm(
+        x.reshape([b, g, row]).into_primitive().tensor(),
+        ones.into_primitive().tensor(),
+        None,
+        gn.epsilon,
+    )));
+    let y = y.reshape([b, c, h, w]);
+    match (&gn.gamma, &gn.beta) {
+        (Some(gamma), Some(beta)) => {
+            y * gamma.val().reshape([1, c, 1, 1]) + beta.val().reshape([1, c, 1, 1])
+        }
+        _ => y,
     }
 }
 

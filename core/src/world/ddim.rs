@@ -72,6 +72,19 @@ pub fn ddim_update<B: Backend>(
     x0.mul_scalar(na) + eps.mul_scalar(nb)
 }
 
+/// [`ddim_update`] folded into two numbers: the next `x` is `cx * x + cv * v` (the same maths
+/// in one multiply-add per element instead of eight operations; rounding may differ).
+pub fn ddim_step_coefficients(schedule: &Schedule, t: i64, t_next: i64) -> (f64, f64) {
+    let (sa, sb) = schedule.coefficients(t as usize);
+    if t_next < 0 {
+        // x0 = sa x - sb v
+        return (sa, -sb);
+    }
+    // x0 = sa x - sb v, eps = sb x + sa v, next = na x0 + nb eps.
+    let (na, nb) = schedule.coefficients(t_next as usize);
+    (na * sa + nb * sb, nb * sa - na * sb)
+}
+
 /// Run the `S + 1` passes of one frame. `model(x, level)` is one DiT pass from the fixed
 /// previous state and returns `(z_new, v)`. `x` starts as (clipped) Gaussian noise. Returns the
 /// frame's clean latent and the new hidden state.
@@ -136,6 +149,24 @@ mod tests {
             assert_eq!(p.steps(), s);
             assert_eq!(p.pass_levels().len(), s + 1);
             assert!(p.pairs.windows(2).all(|w| w[0].0 > w[1].0));
+        }
+    }
+
+    #[test]
+    fn folded_coefficients_match_the_update() {
+        let dev = Default::default();
+        let sched = Schedule::default();
+        let mut rng = Rng::new(3);
+        let x: Tensor<B, 4> = gaussian(&mut rng, [1, 4, 5, 5], &dev);
+        let v: Tensor<B, 4> = gaussian(&mut rng, [1, 4, 5, 5], &dev);
+        for steps in [1usize, 4, 16] {
+            for &(t, t_next) in &ddim_plan(steps, 1000).pairs {
+                let want = ddim_update(&sched, x.clone(), v.clone(), t, t_next);
+                let (cx, cv) = ddim_step_coefficients(&sched, t, t_next);
+                let got = x.clone().mul_scalar(cx) + v.clone().mul_scalar(cv);
+                let err: f32 = (want - got).abs().max().into_scalar();
+                assert!(err < 1e-5, "t={t} -> {t_next}: {err}");
+            }
         }
     }
 

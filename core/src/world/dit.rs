@@ -13,7 +13,9 @@ use burn::nn::conv::Conv2d;
 use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
 use burn::tensor::activation::{gelu, silu, softmax, tanh};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::module::{attention as fused_attention, linear};
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive};
 use serde::{Deserialize, Serialize};
 
 use super::blocks::{ResBlock, conv1};
@@ -265,6 +267,22 @@ fn modulate<B: Backend>(x: Tensor<B, 3>, shift: Tensor<B, 3>, scale: Tensor<B, 3
     x * scale.add_scalar(1.0) + shift
 }
 
+/// `modulate(layer_norm(x), shift, scale)` for one sample as the backend's fused layer norm
+/// with `gamma = 1 + scale`, `beta = shift` (both `[d]`): one operation instead of ten. The
+/// same maths; the sums may round differently.
+fn modulated_layer_norm<B: Backend>(
+    x: Tensor<B, 3>,
+    gamma: &Tensor<B, 1>,
+    beta: &Tensor<B, 1>,
+) -> Tensor<B, 3> {
+    Tensor::from_primitive(TensorPrimitive::Float(B::layer_norm(
+        x.into_primitive().tensor(),
+        gamma.clone().into_primitive().tensor(),
+        Some(beta.clone().into_primitive().tensor()),
+        1e-6,
+    )))
+}
+
 impl<B: Backend> DitBlock<B> {
     fn attention(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let [b, l, d] = x.dims();
@@ -283,8 +301,56 @@ impl<B: Backend> DitBlock<B> {
         self.proj.forward(out.swap_dims(1, 2).reshape([b, l, d]))
     }
 
-    fn forward(&self, x: Tensor<B, 3>, c: Tensor<B, 2>) -> Tensor<B, 3> {
-        let m: Vec<Tensor<B, 3>> = self.ada.forward(c).unsqueeze_dim::<3>(1).chunk(6, 2);
+    /// The block's six adaLN chunks `[B, 1, d]` (shift, scale, gate of attention, then of the
+    /// MLP) from the conditioning vector.
+    fn modulation(&self, c: Tensor<B, 2>) -> Vec<Tensor<B, 3>> {
+        self.ada.forward(c).unsqueeze_dim::<3>(1).chunk(6, 2)
+    }
+
+    /// Attention through the backend's fused scaled-dot-product kernel (inference), before
+    /// the output projection (the fused block applies it with the gate folded in).
+    fn attention_fused(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let [b, l, d] = x.dims();
+        let h = self.heads;
+        let hd = d / h;
+        let qkv = self
+            .qkv
+            .forward(x)
+            .reshape([b, l, 3, h, hd])
+            .permute([2, 0, 3, 1, 4]);
+        let q: Tensor<B, 4> = qkv.clone().narrow(0, 0, 1).reshape([b, h, l, hd]);
+        let k: Tensor<B, 4> = qkv.clone().narrow(0, 1, 1).reshape([b, h, l, hd]);
+        let v: Tensor<B, 4> = qkv.narrow(0, 2, 1).reshape([b, h, l, hd]);
+        // The scale is the default 1/sqrt(hd), given explicitly: flex's fused kernel computes
+        // the same value either way, and the GPU backends then take their generic
+        // (matmul-softmax-matmul) path instead of autotuning flash kernels in the browser.
+        let options = AttentionModuleOptions {
+            scale: Some(1.0 / (hd as f64).sqrt()),
+            ..Default::default()
+        };
+        let out = fused_attention(q, k, v, None, None, options);
+        out.swap_dims(1, 2).reshape([b, l, d])
+    }
+
+    /// [`Self::forward`] for one sample with fused layer norms and attention.
+    fn forward_fused(&self, x: Tensor<B, 3>, m: &FusedBlockModulation<B>) -> Tensor<B, 3> {
+        let h = modulated_layer_norm(x.clone(), &m.gamma1, &m.shift1);
+        let attn = linear(
+            self.attention_fused(h),
+            m.proj_weight.clone(),
+            m.proj_bias.clone(),
+        );
+        let x = x + attn;
+        let h = modulated_layer_norm(x.clone(), &m.gamma2, &m.shift2);
+        let mlp = linear(
+            gelu(self.fc1.forward(h)),
+            m.fc2_weight.clone(),
+            m.fc2_bias.clone(),
+        );
+        x + mlp
+    }
+
+    fn forward(&self, x: Tensor<B, 3>, m: &[Tensor<B, 3>]) -> Tensor<B, 3> {
         let h = modulate(layer_norm(x.clone()), m[0].clone(), m[1].clone());
         let x = x + m[2].clone() * self.attention(h);
         let h = modulate(layer_norm(x.clone()), m[3].clone(), m[4].clone());
@@ -434,42 +500,178 @@ impl<B: Backend> DitCell<B> {
             .reshape([b, c, gh * p, gw * p])
     }
 
-    /// One pass: the new hidden state `[B, z, h, w]`.
-    pub fn forward(&self, input: DitInput<'_, B>, cond: &DitCond<B>) -> Tensor<B, 4> {
-        let device = input.z_prev.device();
-        let b = input.noise_levels.len();
+    /// The fixed 2-D position embedding of the grid tokens, `[1, n, d]`.
+    pub fn positions(&self, device: &B::Device) -> Tensor<B, 3> {
         let n = self.grid_h * self.grid_w;
         let d = self.hidden;
-
-        let tokens = self
-            .patch_embed
-            .forward(self.patchify(Tensor::cat(vec![input.z_prev, input.x_noisy], 1)));
-        let pos = Tensor::<B, 2>::from_data(
+        Tensor::<B, 2>::from_data(
             TensorData::new(pos_embed_2d(self.grid_h, self.grid_w, d), [n, d]),
-            &device,
-        );
-        let mut x = tokens + pos.unsqueeze_dim::<3>(0);
-        if let Some(extra) = &cond.extra {
-            x = Tensor::cat(vec![x, extra.clone()], 1);
-        }
+            device,
+        )
+        .unsqueeze_dim::<3>(0)
+    }
 
+    /// Everything of a pass that depends only on the noise levels and the action: the adaLN
+    /// chunks of every block and of the final layer. Within a session the same (level, action)
+    /// pairs come back every frame, so the session computes each once and keeps it.
+    pub fn modulation(&self, noise_levels: &[f32], cond: &DitCond<B>) -> Modulation<B> {
+        let device = cond.action.device();
+        let b = noise_levels.len();
         let freq = Tensor::<B, 2>::from_data(
-            TensorData::new(
-                sinusoidal(input.noise_levels, self.freq_dim),
-                [b, self.freq_dim],
-            ),
+            TensorData::new(sinusoidal(noise_levels, self.freq_dim), [b, self.freq_dim]),
             &device,
         );
         let t_emb = self.t_mlp2.forward(silu(self.t_mlp1.forward(freq)));
         let c = silu(Tensor::cat(vec![t_emb, cond.action.clone()], 1));
-
-        for block in &self.blocks {
-            x = block.forward(x, c.clone());
+        Modulation {
+            blocks: self
+                .blocks
+                .iter()
+                .map(|block| block.modulation(c.clone()))
+                .collect(),
+            last: self.final_ada.forward(c).unsqueeze_dim::<3>(1).chunk(2, 2),
         }
-        let m: Vec<Tensor<B, 3>> = self.final_ada.forward(c).unsqueeze_dim::<3>(1).chunk(2, 2);
-        let x = modulate(layer_norm(x.narrow(1, 0, n)), m[0].clone(), m[1].clone());
+    }
+
+    /// One pass: the new hidden state `[B, z, h, w]`.
+    pub fn forward(&self, input: DitInput<'_, B>, cond: &DitCond<B>) -> Tensor<B, 4> {
+        let device = input.z_prev.device();
+        let m = self.modulation(input.noise_levels, cond);
+        self.forward_modulated(
+            input.z_prev,
+            input.x_noisy,
+            &self.positions(&device),
+            &m,
+            cond,
+        )
+    }
+
+    /// [`Self::forward`] with the position embedding ([`Self::positions`]) and the
+    /// modulation ([`Self::modulation`]) given: the same operations on the same values, so the
+    /// same result to the bit.
+    pub fn forward_modulated(
+        &self,
+        z_prev: Tensor<B, 4>,
+        x_noisy: Tensor<B, 4>,
+        positions: &Tensor<B, 3>,
+        m: &Modulation<B>,
+        cond: &DitCond<B>,
+    ) -> Tensor<B, 4> {
+        let n = self.grid_h * self.grid_w;
+        let tokens = self
+            .patch_embed
+            .forward(self.patchify(Tensor::cat(vec![z_prev, x_noisy], 1)));
+        let mut x = tokens + positions.clone();
+        if let Some(extra) = &cond.extra {
+            x = Tensor::cat(vec![x, extra.clone()], 1);
+        }
+        for (block, mb) in self.blocks.iter().zip(&m.blocks) {
+            x = block.forward(x, mb);
+        }
+        let x = modulate(
+            layer_norm(x.narrow(1, 0, n)),
+            m.last[0].clone(),
+            m.last[1].clone(),
+        );
         let grid = self.unpatchify(self.final_linear.forward(x));
         self.out2.forward(tanh(self.out1.forward(grid)))
+    }
+
+    /// [`Self::forward_modulated`] for one sample with fused layer norms and fused attention
+    /// (the backend's kernels): what a play session runs. The same maths as [`Self::forward`]
+    /// up to float rounding (sums taken in another order).
+    pub fn forward_fused(
+        &self,
+        z_prev: Tensor<B, 4>,
+        x_noisy: Tensor<B, 4>,
+        positions: &Tensor<B, 3>,
+        m: &FusedModulation<B>,
+        cond: &DitCond<B>,
+    ) -> Tensor<B, 4> {
+        let n = self.grid_h * self.grid_w;
+        let tokens = self
+            .patch_embed
+            .forward(self.patchify(Tensor::cat(vec![z_prev, x_noisy], 1)));
+        let mut x = tokens + positions.clone();
+        if let Some(extra) = &cond.extra {
+            x = Tensor::cat(vec![x, extra.clone()], 1);
+        }
+        for (block, mb) in self.blocks.iter().zip(&m.blocks) {
+            x = block.forward_fused(x, mb);
+        }
+        let x = modulated_layer_norm(x.narrow(1, 0, n), &m.last_gamma, &m.last_shift);
+        let grid = self.unpatchify(self.final_linear.forward(x));
+        self.out2.forward(tanh(self.out1.forward(grid)))
+    }
+}
+
+/// The adaLN chunks of one pass (see [`DitCell::modulation`]).
+#[derive(Clone, Debug)]
+pub struct Modulation<B: Backend> {
+    blocks: Vec<Vec<Tensor<B, 3>>>,
+    last: Vec<Tensor<B, 3>>,
+}
+
+/// One block's modulation in the form the fused path takes: layer-norm gains `1 + scale` and
+/// offsets `shift` as `[d]` vectors, gates as `[1, 1, d]`.
+#[derive(Clone, Debug)]
+struct FusedBlockModulation<B: Backend> {
+    shift1: Tensor<B, 1>,
+    gamma1: Tensor<B, 1>,
+    shift2: Tensor<B, 1>,
+    gamma2: Tensor<B, 1>,
+    /// The attention output projection and the MLP's second layer with the adaLN gates
+    /// folded into their output columns (`gate * (x W + b) = x (W gate) + b gate`).
+    proj_weight: Tensor<B, 2>,
+    proj_bias: Option<Tensor<B, 1>>,
+    fc2_weight: Tensor<B, 2>,
+    fc2_bias: Option<Tensor<B, 1>>,
+}
+
+/// [`Modulation`] of a single sample, prepared for [`DitCell::forward_fused`].
+#[derive(Clone, Debug)]
+pub struct FusedModulation<B: Backend> {
+    blocks: Vec<FusedBlockModulation<B>>,
+    last_shift: Tensor<B, 1>,
+    last_gamma: Tensor<B, 1>,
+}
+
+impl<B: Backend> DitCell<B> {
+    /// The fused form of a modulation ([`Self::forward_fused`]); `None` unless it is of one
+    /// sample.
+    pub fn fuse(&self, m: &Modulation<B>) -> Option<FusedModulation<B>> {
+        let one = |t: &Tensor<B, 3>| -> Option<Tensor<B, 1>> {
+            let [b, l, d] = t.dims();
+            (b == 1 && l == 1).then(|| t.clone().reshape([d]))
+        };
+        let gain = |t: &Tensor<B, 3>| one(t).map(|t| t.add_scalar(1.0));
+        let gated = |layer: &Linear<B>, gate: &Tensor<B, 3>| {
+            let g = one(gate)?;
+            let d = g.dims()[0];
+            let w = layer.weight.val() * g.clone().reshape([1, d]);
+            let b = layer.bias.as_ref().map(|b| b.val() * g);
+            Some((w, b))
+        };
+        let mut blocks = Vec::with_capacity(self.blocks.len());
+        for (block, mb) in self.blocks.iter().zip(&m.blocks) {
+            let (proj_weight, proj_bias) = gated(&block.proj, &mb[2])?;
+            let (fc2_weight, fc2_bias) = gated(&block.fc2, &mb[5])?;
+            blocks.push(FusedBlockModulation {
+                shift1: one(&mb[0])?,
+                gamma1: gain(&mb[1])?,
+                shift2: one(&mb[3])?,
+                gamma2: gain(&mb[4])?,
+                proj_weight,
+                proj_bias,
+                fc2_weight,
+                fc2_bias,
+            });
+        }
+        Some(FusedModulation {
+            blocks,
+            last_shift: one(&m.last[0])?,
+            last_gamma: gain(&m.last[1])?,
+        })
     }
 }
 
@@ -491,6 +693,11 @@ impl<B: Backend> VHead<B> {
 
     pub fn forward(&self, z: Tensor<B, 4>) -> Tensor<B, 4> {
         self.out.forward(self.res.forward(z))
+    }
+
+    /// [`Self::forward`] with fused group norms (inference; the same up to float rounding).
+    pub fn forward_fused(&self, z: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.out.forward(self.res.forward_fused(z))
     }
 }
 

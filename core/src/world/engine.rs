@@ -19,10 +19,11 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
-use super::ddim::{MAX_DDIM_STEPS, ddim_plan, ddim_sample, gaussian};
+use super::ddim::{MAX_DDIM_STEPS, ddim_plan, ddim_step_coefficients, ddim_update, gaussian};
+use super::dit::{FusedModulation, Modulation};
 use super::model::{WorldConfig, WorldModel};
 use super::record::{ScoreRecord, events_from_probs};
-use super::schedule::{NUM_TIMESTEPS, Schedule};
+use super::schedule::{CLIP_NOISE, NUM_TIMESTEPS, Schedule};
 use super::spatial::{LinkResult, SpatialMap, crops_to_tensor};
 use super::vae::Vae;
 use crate::rng::Rng;
@@ -75,7 +76,27 @@ pub struct WorldSession<B: Backend> {
     device: B::Device,
     /// Frames generated since the last reset.
     pub frames: u64,
+    /// The grid tokens' position embedding, made once.
+    positions: Option<Tensor<B, 3>>,
+    /// adaLN modulation per (noise level, action), made the first time a pass needs it: the
+    /// weights never change within a session and a DDIM plan reuses the same few levels.
+    modulations: Vec<CachedModulation<B>>,
+    /// Run the passes through the backend's fused kernels (layer norm, attention, one
+    /// multiply-add per DDIM update). Off: exactly the operations training runs.
+    fused: bool,
 }
+
+/// The modulation of one (noise level, action) pair, plain and in the fused form.
+struct CachedModulation<B: Backend> {
+    level: usize,
+    action: u32,
+    plain: Modulation<B>,
+    fused: Option<FusedModulation<B>>,
+}
+
+/// Most (noise level, action) modulations a session keeps (each holds gated copies of two
+/// layers per block: about 0.3 MB at `tiny` sizes); beyond that the oldest are dropped.
+const MAX_MODULATIONS: usize = 64;
 
 /// RGB8 interleaved `h x w` frame -> `[1, 3, h, w]` in `[0, 1]`.
 pub fn rgb8_to_tensor<B: Backend>(
@@ -122,6 +143,119 @@ fn read_f32(data: TensorData) -> Vec<f32> {
     data.convert::<f32>().to_vec().unwrap_or_default()
 }
 
+/// The parts of a frame that [`WorldSession::step_profiled`] times separately.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// LogicNet on `(z_{t-1}, a)` and the read of its event probabilities.
+    Logic,
+    /// The local map crop on the host and its upload.
+    MapCrop,
+    /// The map CNN on the crop.
+    MapCnn,
+    /// Per-frame conditioning: action embedding, digit and map tokens, adaLN inputs.
+    Condition,
+    /// The frame's Gaussian noise (host PRNG and upload).
+    Noise,
+    /// The DiT cell, all `S + 1` passes.
+    Dit,
+    /// The v head, all `S + 1` passes.
+    Head,
+    /// DDIM update arithmetic.
+    Ddim,
+    /// VAE decode of the clean latent.
+    Decode,
+    /// Reading the frame back and converting it to RGB8.
+    Readback,
+    /// Linking the frame into the spatial map.
+    Link,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 11] = [
+        Stage::Logic,
+        Stage::MapCrop,
+        Stage::MapCnn,
+        Stage::Condition,
+        Stage::Noise,
+        Stage::Dit,
+        Stage::Head,
+        Stage::Ddim,
+        Stage::Decode,
+        Stage::Readback,
+        Stage::Link,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Logic => "logicnet + event read",
+            Stage::MapCrop => "map crop (host) + upload",
+            Stage::MapCnn => "map CNN",
+            Stage::Condition => "conditioning (tokens, adaLN)",
+            Stage::Noise => "noise (host) + upload",
+            Stage::Dit => "DiT cell (S+1 passes)",
+            Stage::Head => "v head (S+1 passes)",
+            Stage::Ddim => "DDIM arithmetic",
+            Stage::Decode => "VAE decode",
+            Stage::Readback => "frame read + RGB8",
+            Stage::Link => "linking (spatial map)",
+        }
+    }
+}
+
+/// Seconds spent per [`Stage`], summed over the frames profiled.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Breakdown {
+    pub seconds: [f64; Stage::ALL.len()],
+    pub frames: u64,
+}
+
+impl Breakdown {
+    pub fn get(&self, stage: Stage) -> f64 {
+        self.seconds[stage as usize]
+    }
+
+    pub fn total(&self) -> f64 {
+        self.seconds.iter().sum()
+    }
+}
+
+/// Attributes the time since the previous mark to a stage. The clock is the caller's (core has
+/// no clock that works in wasm); timings are only meaningful on backends that run each
+/// operation when it is called (the CPU backends), not on queued GPU backends.
+pub struct Profiler<'a> {
+    clock: &'a mut dyn FnMut() -> f64,
+    last: f64,
+    pub breakdown: Breakdown,
+}
+
+impl<'a> Profiler<'a> {
+    pub fn new(clock: &'a mut dyn FnMut() -> f64) -> Self {
+        let last = clock();
+        Self {
+            clock,
+            last,
+            breakdown: Breakdown::default(),
+        }
+    }
+
+    fn mark(&mut self, stage: Stage) {
+        let now = (self.clock)();
+        self.breakdown.seconds[stage as usize] += now - self.last;
+        self.last = now;
+    }
+
+    /// Restart the interval (time since the last mark is not attributed).
+    fn restart(&mut self) {
+        self.last = (self.clock)();
+    }
+}
+
+fn mark(p: &mut Option<&mut Profiler<'_>>, stage: Stage) {
+    if let Some(p) = p {
+        p.mark(stage);
+    }
+}
+
 /// Work of one frame between its two read-backs: the state it started from and the event
 /// probabilities still on the device.
 struct Pending<B: Backend> {
@@ -152,11 +286,20 @@ impl<B: Backend> WorldSession<B> {
             rng: Rng::new(seed),
             device,
             frames: 0,
+            positions: None,
+            modulations: Vec::new(),
+            fused: true,
         })
     }
 
     pub fn config(&self) -> &WorldConfig {
         &self.config
+    }
+
+    /// Choose the fused kernels (the default) or exactly the operations training runs: the two
+    /// give the same frames up to float rounding (see the tests).
+    pub fn set_fused(&mut self, fused: bool) {
+        self.fused = fused;
     }
 
     fn check_frame(&self, rgb: &[u8]) -> Result<(), SessionError> {
@@ -242,6 +385,15 @@ impl<B: Backend> WorldSession<B> {
         Ok(())
     }
 
+    /// Decode a clean latent to a frame in `[0, 1]` (fused or not, as the session runs).
+    pub fn decode(&self, latent: Tensor<B, 4>) -> Tensor<B, 4> {
+        if self.fused {
+            self.vae.decode_latent_fused(latent)
+        } else {
+            self.vae.decode_latent(latent)
+        }
+    }
+
     /// Check the arguments and start a frame: the event probabilities are computed but not
     /// read yet.
     fn begin(&self, action: u32, ddim_steps: usize) -> Result<Pending<B>, SessionError> {
@@ -267,7 +419,12 @@ impl<B: Backend> WorldSession<B> {
 
     /// Given the read probabilities: fire the events, update the record, run DDIM, update z.
     /// Returns the clean latent and the event bits.
-    fn generate(&mut self, p: Pending<B>, probs: Option<Vec<f32>>) -> (Tensor<B, 4>, u8) {
+    fn generate(
+        &mut self,
+        p: Pending<B>,
+        probs: Option<Vec<f32>>,
+        prof: &mut Option<&mut Profiler<'_>>,
+    ) -> (Tensor<B, 4>, u8) {
         let events = match (probs, &self.config.record) {
             (Some(probs), Some(rc)) => events_from_probs(&probs, rc.threshold),
             _ => 0,
@@ -275,22 +432,89 @@ impl<B: Backend> WorldSession<B> {
         if let Some(rec) = &mut self.record {
             rec.apply(events);
         }
+        mark(prof, Stage::Logic);
         let digits = self.record.as_ref().map(|r| [r.digits()]);
-        let cond = self.model.condition(
-            &[p.action],
-            digits.as_ref().map(|d| &d[..]),
-            self.map_crop(),
-        );
+        let crop = self.map_crop();
+        mark(prof, Stage::MapCrop);
+        let map = self.model.encode_map(crop);
+        mark(prof, Stage::MapCnn);
+        let cond = self
+            .model
+            .dit
+            .condition(&[p.action], digits.as_ref().map(|d| &d[..]), map);
+        let positions = self
+            .positions
+            .get_or_insert_with(|| self.model.dit.positions(&self.device))
+            .clone();
+        mark(prof, Stage::Condition);
 
         let [c, h, w] = self.config.vae.latent_shape();
         let noise = gaussian(&mut self.rng, [1, c, h, w], &self.device);
         let plan = ddim_plan(p.ddim_steps, NUM_TIMESTEPS);
-        let model = &self.model;
-        let z_prev = p.z_prev;
-        let (x, z) = ddim_sample(&self.schedule, &plan, noise, |x, level| {
-            model.pass(z_prev.clone(), x, &[level as f32], &cond)
-        });
-        self.z = Some(z);
+        let mut x = noise.clamp(-CLIP_NOISE, CLIP_NOISE);
+        mark(prof, Stage::Noise);
+        // DDIM (eta 0) as `ddim::ddim_sample` runs it: S steps, then the last step's level again
+        // on the clean latent, whose z becomes the state.
+        let s = plan.steps();
+        let mut z = None;
+        for m in 0..=s {
+            let (t, t_next) = plan.pairs[m.min(s - 1)];
+            let level = t as usize;
+            let at = match self
+                .modulations
+                .iter()
+                .position(|m| m.level == level && m.action == p.action)
+            {
+                Some(i) => i,
+                None => {
+                    if self.modulations.len() >= MAX_MODULATIONS {
+                        self.modulations.remove(0);
+                    }
+                    let plain = self.model.dit.modulation(&[level as f32], &cond);
+                    let fused = self.model.dit.fuse(&plain);
+                    self.modulations.push(CachedModulation {
+                        level,
+                        action: p.action,
+                        plain,
+                        fused,
+                    });
+                    self.modulations.len() - 1
+                }
+            };
+            mark(prof, Stage::Condition);
+            let cached = &self.modulations[at];
+            let z_new = match (&cached.fused, self.fused) {
+                (Some(fm), true) => {
+                    self.model
+                        .dit
+                        .forward_fused(p.z_prev.clone(), x.clone(), &positions, fm, &cond)
+                }
+                _ => self.model.dit.forward_modulated(
+                    p.z_prev.clone(),
+                    x.clone(),
+                    &positions,
+                    &cached.plain,
+                    &cond,
+                ),
+            };
+            mark(prof, Stage::Dit);
+            let v = if self.fused {
+                self.model.head.forward_fused(z_new.clone())
+            } else {
+                self.model.head.forward(z_new.clone())
+            };
+            mark(prof, Stage::Head);
+            x = if self.fused {
+                // x_next = cx x + cv v: the DDIM update folded into two scalars.
+                let (cx, cv) = ddim_step_coefficients(&self.schedule, t, t_next);
+                x.mul_scalar(cx) + v.mul_scalar(cv)
+            } else {
+                ddim_update(&self.schedule, x, v, t, t_next)
+            };
+            z = Some(z_new);
+            mark(prof, Stage::Ddim);
+        }
+        self.z = z;
         self.frames += 1;
         (x, events)
     }
@@ -302,9 +526,21 @@ impl<B: Backend> WorldSession<B> {
         action: u32,
         ddim_steps: usize,
     ) -> Result<(Tensor<B, 4>, u8), SessionError> {
+        self.step_latent_profiled(action, ddim_steps, &mut None)
+    }
+
+    fn step_latent_profiled(
+        &mut self,
+        action: u32,
+        ddim_steps: usize,
+        prof: &mut Option<&mut Profiler<'_>>,
+    ) -> Result<(Tensor<B, 4>, u8), SessionError> {
+        if let Some(p) = prof {
+            p.restart();
+        }
         let p = self.begin(action, ddim_steps)?;
         let probs = p.probs.clone().map(|t| read_f32(t.into_data()));
-        Ok(self.generate(p, probs))
+        Ok(self.generate(p, probs, prof))
     }
 
     /// [`WorldSession::step_latent`] with an awaited read of the event probabilities.
@@ -322,7 +558,7 @@ impl<B: Backend> WorldSession<B> {
             )),
             None => None,
         };
-        Ok(self.generate(p, probs))
+        Ok(self.generate(p, probs, &mut None))
     }
 
     /// Link a generated (or real) RGB frame into the map; `None` without a spatial module.
@@ -340,9 +576,27 @@ impl<B: Backend> WorldSession<B> {
         action: u32,
         ddim_steps: usize,
     ) -> Result<(Vec<u8>, StepInfo), SessionError> {
-        let (x, events) = self.step_latent(action, ddim_steps)?;
-        let frame = tensor_to_rgb8(self.vae.decode_latent(x));
-        self.finish(frame, events)
+        self.step_profiled(action, ddim_steps, None)
+    }
+
+    /// [`WorldSession::step`] that adds the time of each [`Stage`] to `prof` (when given).
+    pub fn step_profiled(
+        &mut self,
+        action: u32,
+        ddim_steps: usize,
+        mut prof: Option<&mut Profiler<'_>>,
+    ) -> Result<(Vec<u8>, StepInfo), SessionError> {
+        let (x, events) = self.step_latent_profiled(action, ddim_steps, &mut prof)?;
+        let decoded = self.decode(x);
+        mark(&mut prof, Stage::Decode);
+        let frame = tensor_to_rgb8(decoded);
+        mark(&mut prof, Stage::Readback);
+        let out = self.finish(frame, events)?;
+        mark(&mut prof, Stage::Link);
+        if let Some(p) = prof {
+            p.breakdown.frames += 1;
+        }
+        Ok(out)
     }
 
     /// [`WorldSession::step`] with both reads awaited: what WebGPU in the browser needs. The
@@ -353,7 +607,7 @@ impl<B: Backend> WorldSession<B> {
         ddim_steps: usize,
     ) -> Result<(Vec<u8>, StepInfo), SessionError> {
         let (x, events) = self.step_latent_async(action, ddim_steps).await?;
-        let frame = tensor_to_rgb8_async(self.vae.decode_latent(x)).await?;
+        let frame = tensor_to_rgb8_async(self.decode(x)).await?;
         self.finish(frame, events)
     }
 
@@ -541,5 +795,234 @@ mod tests {
         }
         let decode = t.elapsed().as_secs_f64() * 1000.0 / n as f64;
         eprintln!("tiny traveler frame at S=4: {per_frame:.1} ms (decoder alone {decode:.1} ms)");
+    }
+
+    /// A shipped checkpoint's session, frame by frame: RGB8 checksum and mean, and a sample of
+    /// the clean latent. `core/src/world/testdata/session-fixtures.json` holds these values as
+    /// the code before the frame-time work (2026-12-02) produced them on flex; the test checks
+    /// the current code gives the same frames (bytes equal) and latents (to float rounding).
+    /// `GAMEGEN_WRITE_FIXTURES=1` rewrites the file.
+    fn shipped_session_trace(dir: &str, fused: bool) -> Option<serde_json::Value> {
+        use crate::world::WorldCheckpoint;
+        use crate::world::checkpoint::{CONFIG_FILE, DYNAMICS_FILE, VAE_FILE};
+        type F = burn::backend::Flex;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(dir);
+        let text = std::fs::read_to_string(dir.join(CONFIG_FILE)).ok()?;
+        let ck = WorldCheckpoint::from_json(&text).unwrap();
+        let dev = Default::default();
+        let vae = ck
+            .load_vae::<F>(std::fs::read(dir.join(VAE_FILE)).unwrap(), &dev)
+            .unwrap();
+        let model = ck
+            .load_dynamics::<F>(std::fs::read(dir.join(DYNAMICS_FILE)).unwrap(), &dev)
+            .unwrap();
+        let mut s = WorldSession::new(model, vae, ck.model.clone(), 7, dev).unwrap();
+        s.set_fused(fused);
+        let mut game = crate::games::new_game(ck.game, None).unwrap();
+        let first = game.reset(7);
+        s.reset(
+            &first.frame,
+            first.score,
+            (first.player.x as i64, first.player.y as i64),
+        )
+        .unwrap();
+        let n = ck.game.num_actions() as u32;
+        let mut frames = Vec::new();
+        for (i, steps) in [4usize, 4, 4, 1, 4, 2].into_iter().enumerate() {
+            let a = (i as u32 / 2) % n;
+            let (x, events) = s.step_latent(a, steps).unwrap();
+            let lat = read_f32(x.clone().into_data());
+            let rgb = tensor_to_rgb8(s.decode(x));
+            let (_, info) = s.finish(rgb.clone(), events).unwrap();
+            let stride = (lat.len() / 64).max(1);
+            let sample: Vec<f32> = lat.iter().step_by(stride).copied().collect();
+            let mut h: u64 = 0xcbf29ce484222325;
+            for &b in &rgb {
+                h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+            }
+            let mean = rgb.iter().map(|&v| v as f64).sum::<f64>() / rgb.len() as f64;
+            frames.push(serde_json::json!({
+                "steps": steps,
+                "action": a,
+                "events": info.events,
+                "score": info.score,
+                "link": info.link.map(|l| [l.position.0, l.position.1]),
+                "fnv": format!("{h:016x}"),
+                "mean": mean,
+                "latent_abs_sum": lat.iter().map(|v| v.abs() as f64).sum::<f64>(),
+                "latent_sample": sample,
+            }));
+        }
+        Some(serde_json::json!(frames))
+    }
+
+    #[test]
+    fn shipped_models_give_the_fixture_frames() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/world/testdata/session-fixtures.json");
+        let dirs = ["models/world-pong", "models/world-traveler"];
+        let trace = |fused: bool| {
+            let mut m = serde_json::Map::new();
+            for dir in dirs {
+                if let Some(t) = shipped_session_trace(dir, fused) {
+                    m.insert(dir.to_string(), t);
+                }
+            }
+            m
+        };
+        if std::env::var("GAMEGEN_WRITE_FIXTURES").is_ok() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let text =
+                serde_json::to_string_pretty(&serde_json::Value::Object(trace(false))).unwrap();
+            std::fs::write(&path, text).unwrap();
+            return;
+        }
+        let saved: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        // Unfused: the operations training runs, so the very bytes the code before gave.
+        // Fused (the default): the same up to float rounding.
+        for fused in [false, true] {
+            let now = trace(fused);
+            assert!(!now.is_empty(), "no shipped world model found");
+            for (dir, frames) in &now {
+                let want = saved[dir].as_array().unwrap();
+                let got = frames.as_array().unwrap();
+                assert_eq!(want.len(), got.len());
+                for (i, (w, g)) in want.iter().zip(got).enumerate() {
+                    for key in ["steps", "action", "events", "score", "link"] {
+                        assert_eq!(w[key], g[key], "{dir} fused={fused} frame {i}: {key}");
+                    }
+                    let ws: Vec<f64> = serde_json::from_value(w["latent_sample"].clone()).unwrap();
+                    let gs: Vec<f64> = serde_json::from_value(g["latent_sample"].clone()).unwrap();
+                    if !fused {
+                        // f32 values through JSON: equal once read back as f32.
+                        let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
+                        assert_eq!(f32s(&ws), f32s(&gs), "{dir} unfused frame {i}: latent");
+                        assert_eq!(w["fnv"], g["fnv"], "{dir} unfused frame {i}: RGB bytes");
+                        continue;
+                    }
+                    let worst = ws
+                        .iter()
+                        .zip(&gs)
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(0.0, f64::max);
+                    let (wm, gm) = (w["mean"].as_f64().unwrap(), g["mean"].as_f64().unwrap());
+                    let (wa, ga) = (
+                        w["latent_abs_sum"].as_f64().unwrap(),
+                        g["latent_abs_sum"].as_f64().unwrap(),
+                    );
+                    eprintln!(
+                        "{dir} fused frame {i}: latent sample max |diff| {worst:.2e}, \
+                         latent |sum| {ga:.4} vs {wa:.4}, RGB mean {gm:.4} vs {wm:.4}, \
+                         bytes {}",
+                        if w["fnv"] == g["fnv"] {
+                            "equal"
+                        } else {
+                            "differ"
+                        }
+                    );
+                    assert!(worst < 1e-3, "{dir} frame {i}: latent differs by {worst}");
+                    assert!((wm - gm).abs() < 0.05, "{dir} frame {i}: mean {gm} vs {wm}");
+                    assert!(
+                        (wa - ga).abs() <= 1e-4 * wa.max(1.0),
+                        "{dir} frame {i}: latent |sum| {ga} vs {wa}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The frame loop as it was before the session kept per-frame constants: the condition
+    /// built per frame and every pass computing its own position embedding and modulation
+    /// (`WorldModel::pass` inside `ddim::ddim_sample`). Returns the clean latent and the frame.
+    fn reference_step(s: &mut WorldSession<B>, action: u32, steps: usize) -> (Vec<f32>, Vec<u8>) {
+        use crate::world::ddim::ddim_sample;
+        let p = s.begin(action, steps).unwrap();
+        let probs = p.probs.clone().map(|t| read_f32(t.into_data()));
+        let events = match (probs, &s.config.record) {
+            (Some(probs), Some(rc)) => events_from_probs(&probs, rc.threshold),
+            _ => 0,
+        };
+        if let Some(rec) = &mut s.record {
+            rec.apply(events);
+        }
+        let digits = s.record.as_ref().map(|r| [r.digits()]);
+        let cond = s
+            .model
+            .condition(&[p.action], digits.as_ref().map(|d| &d[..]), s.map_crop());
+        let [c, h, w] = s.config.vae.latent_shape();
+        let noise = gaussian(&mut s.rng, [1, c, h, w], &s.device);
+        let plan = ddim_plan(steps, NUM_TIMESTEPS);
+        let model = &s.model;
+        let z_prev = p.z_prev;
+        let (x, z) = ddim_sample(&s.schedule, &plan, noise, |x, level| {
+            model.pass(z_prev.clone(), x, &[level as f32], &cond)
+        });
+        s.z = Some(z);
+        s.frames += 1;
+        let latent = read_f32(x.clone().into_data());
+        let frame = tensor_to_rgb8(s.vae.decode_latent(x));
+        let (frame, _) = s.finish(frame, events).unwrap();
+        (latent, frame)
+    }
+
+    #[test]
+    fn cached_and_fused_frames_match_the_reference() {
+        for fused in [false, true] {
+            for cfg in [traveler_tiny(), WorldConfig::tiny(96, 96, 3, 1)] {
+                let first: Vec<u8> = (0..96 * 96 * 3).map(|i| (i * 13 % 241) as u8).collect();
+                let mut new = session(&cfg, 9);
+                new.set_fused(fused);
+                let mut old = WorldSession::<B>::new(
+                    new.model.clone(),
+                    new.vae.clone(),
+                    cfg.clone(),
+                    9,
+                    Default::default(),
+                )
+                .unwrap();
+                new.reset(&first, 5, (0, 0)).unwrap();
+                old.reset(&first, 5, (0, 0)).unwrap();
+                for (i, steps) in [4usize, 4, 1, 4, 8, 2, 4].into_iter().enumerate() {
+                    let a = (i as u32) % 3;
+                    let (x, events) = new.step_latent(a, steps).unwrap();
+                    let latent = read_f32(x.clone().into_data());
+                    let frame = tensor_to_rgb8(new.decode(x));
+                    let (frame, info) = new.finish(frame, events).unwrap();
+                    let (ref_latent, ref_frame) = reference_step(&mut old, a, steps);
+                    assert_eq!(info.score, old.record.as_ref().map(|r| r.score));
+                    if !fused {
+                        // The same operations on the same values: the same bits.
+                        assert_eq!(latent, ref_latent, "frame {i}");
+                        assert_eq!(frame, ref_frame, "frame {i}");
+                        assert_eq!(new.map, old.map);
+                        continue;
+                    }
+                    let scale = ref_latent.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+                    let worst = latent
+                        .iter()
+                        .zip(&ref_latent)
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(0.0f32, f32::max);
+                    assert!(
+                        worst <= 1e-4 * scale,
+                        "frame {i}: latent differs by {worst}"
+                    );
+                    let off = frame.iter().zip(&ref_frame).filter(|(a, b)| a != b).count();
+                    let most = frame
+                        .iter()
+                        .zip(&ref_frame)
+                        .map(|(a, b)| a.abs_diff(*b))
+                        .max()
+                        .unwrap_or(0);
+                    assert!(
+                        most <= 1 && off * 1000 <= frame.len(),
+                        "frame {i}: {off} bytes differ, by up to {most}"
+                    );
+                }
+            }
+        }
     }
 }

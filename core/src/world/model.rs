@@ -10,7 +10,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
-use super::dit::{DitCell, DitCond, DitConfig, DitInput, VHead};
+use super::dit::{DitCell, DitCond, DitConfig, DitInput, Modulation, VHead};
 use super::logicnet::{LogicNet, LogicNetConfig};
 use super::spatial::{MapEncoder, MapEncoderConfig, MatchMask};
 use super::vae::VaeConfig;
@@ -277,11 +277,16 @@ impl<B: Backend> WorldModel<B> {
         digits: Option<&[[u8; 3]]>,
         map_crops: Option<Tensor<B, 4>>,
     ) -> DitCond<B> {
-        let map = match (&self.map_encoder, map_crops) {
+        let map = self.encode_map(map_crops);
+        self.dit.condition(actions, digits, map)
+    }
+
+    /// The map CNN's tokens for `map_crops` (`None` without a map encoder or crops).
+    pub fn encode_map(&self, map_crops: Option<Tensor<B, 4>>) -> Option<Tensor<B, 3>> {
+        match (&self.map_encoder, map_crops) {
             (Some(enc), Some(crops)) => Some(enc.forward(crops)),
             _ => None,
-        };
-        self.dit.condition(actions, digits, map)
+        }
     }
 
     /// One DiT pass: `(z_t, v)` from `z_{t-1}` and a noisy latent at the given levels.
@@ -300,6 +305,23 @@ impl<B: Backend> WorldModel<B> {
             },
             cond,
         );
+        let v = self.head.forward(z.clone());
+        (z, v)
+    }
+
+    /// [`Self::pass`] for one sample with the position embedding and the modulation computed
+    /// beforehand ([`DitCell::positions`], [`DitCell::modulation`]); the same result to the bit.
+    pub fn pass_modulated(
+        &self,
+        z_prev: Tensor<B, 4>,
+        x_noisy: Tensor<B, 4>,
+        positions: &Tensor<B, 3>,
+        modulation: &Modulation<B>,
+        cond: &DitCond<B>,
+    ) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        let z = self
+            .dit
+            .forward_modulated(z_prev, x_noisy, positions, modulation, cond);
         let v = self.head.forward(z.clone());
         (z, v)
     }

@@ -423,6 +423,12 @@ impl<B: Backend> Vae<B> {
 
     /// Latent grid (unscaled) -> image in `[-1, 1]`-ish (no clamp, for the loss).
     pub fn decode_raw(&self, latent: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.decode_with(latent, false)
+    }
+
+    /// The decoder; `fused` runs its group norms through the backend's fused layer norm
+    /// (inference: the same up to float rounding).
+    fn decode_with(&self, latent: Tensor<B, 4>, fused: bool) -> Tensor<B, 4> {
         let d = &self.decoder;
         let mut x = d.conv_in.forward(latent);
         if let Some(mid) = &d.mid {
@@ -430,7 +436,11 @@ impl<B: Backend> Vae<B> {
         }
         for (i, level) in d.blocks.iter().enumerate() {
             for block in level {
-                x = block.forward(x);
+                x = if fused {
+                    block.forward_fused(x)
+                } else {
+                    block.forward(x)
+                };
             }
             if let Some(up) = d.ups.get(i) {
                 // With pixel shuffle the last level change is left to depth-to-space.
@@ -442,7 +452,12 @@ impl<B: Backend> Vae<B> {
                 };
             }
         }
-        let out = d.conv_out.forward(silu(d.norm_out.forward(x)));
+        let normed = if fused {
+            super::blocks::group_norm_fused(&d.norm_out, x)
+        } else {
+            d.norm_out.forward(x)
+        };
+        let out = d.conv_out.forward(silu(normed));
         if self.pixel_shuffle {
             depth_to_space(out)
         } else {
@@ -458,6 +473,15 @@ impl<B: Backend> Vae<B> {
     /// Diffusion latent -> frames in `[0, 1]`.
     pub fn decode_latent(&self, latent: Tensor<B, 4>) -> Tensor<B, 4> {
         self.decode_raw(latent.div_scalar(self.latent_scale))
+            .add_scalar(1.0)
+            .div_scalar(2.0)
+            .clamp(0.0, 1.0)
+    }
+
+    /// [`Self::decode_latent`] with fused group norms (what a play session runs; the same up
+    /// to float rounding).
+    pub fn decode_latent_fused(&self, latent: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.decode_with(latent.div_scalar(self.latent_scale), true)
             .add_scalar(1.0)
             .div_scalar(2.0)
             .clamp(0.0, 1.0)
