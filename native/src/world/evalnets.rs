@@ -69,7 +69,7 @@ pub fn read_episodes(
     let (w, h) = kind.frame_size();
     let fl = w * h * 3;
     let mut out = Vec::new();
-    for e in manifest.episodes.iter().filter(|e| e.frames >= min_frames) {
+    for e in manifest.episodes.iter().filter(|e| e.frames as usize >= min_frames) {
         if out.len() >= max {
             break;
         }
