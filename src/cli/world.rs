@@ -404,6 +404,9 @@ fn eval_cmd(a: EvalArgs) -> anyhow::Result<()> {
         eval::evaluate::<B>(&device, &opts, &|done, total| {
             pb.set_length(total as u64);
             pb.set_position(done as u64);
+            if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                eprintln!("eval: {done}/{total} episodes");
+            }
         })?
     });
     pb.finish_and_clear();
@@ -447,7 +450,7 @@ fn vam_train_cmd(a: VamTrainArgs) -> anyhow::Result<()> {
     });
     pb.finish_and_clear();
     if let Some((name, acc)) = &extra {
-        let card = evalnets::model_card(&ck, Some((&format!("`{name}` (separate set)"), acc)));
+        let card = evalnets::model_card(&ck, Some((name, acc)));
         fsutil::write_atomic(&a.out.join("README.md"), card.as_bytes())?;
         println!("{card}");
     } else {

@@ -327,6 +327,7 @@ pub fn load<B: Backend>(
 /// The model card of a trained evaluation network (`README.md`), from its checkpoint and its
 /// accuracy on a separate real evaluation set.
 pub fn model_card(ck: &EvalNetCheckpoint, eval_set: Option<(&str, &RealAccuracy)>) -> String {
+    let eval_arg = eval_set.map_or(String::new(), |(dir, _)| format!(" --eval-data {dir}"));
     let row = |name: &str, a: &RealAccuracy| {
         format!(
             "| {name} | {} | {:.3} | {:.3} | {:.3} | {} |\n",
@@ -347,7 +348,7 @@ comparable with Inception-based numbers). Used by `gamegen world eval`.\n\n\
 - data: `{data}` ({te} episodes trained on, the last {he} held out)\n\
 - steps: {steps} x batch {batch}, AdamW lr {lr} (linear decay to a tenth), seed {seed}\n\
 - wall time: {wall:.0} s on the shared 2-core CPU (nice 19, a training job beside it)\n\
-- made with: `gamegen world vam train --game {g} --data {data} --out models/eval-{g} --steps {steps}`\n\n\
+- made with: `gamegen world vam train --game {g} --data {data}{eval_arg} --out models/eval-{g} --steps {steps}`\n\n\
 ## Accuracy on real frames\n\n\
 | frames | pairs | ActAcc | chance (majority action) | ProbDiff | score-change F1 |\n|---|---|---|---|---|---|\n",
         g = ck.game.name(),
@@ -366,9 +367,13 @@ comparable with Inception-based numbers). Used by `gamegen world eval`.\n\n\
     if let Some(a) = &ck.held_out {
         s.push_str(&row("held-out tenth of the training data", a));
     }
-    if let Some((name, a)) = eval_set {
-        s.push_str(&row(name, a));
+    if let Some((dir, a)) = eval_set {
+        s.push_str(&row(&format!("`{dir}` (separate set)"), a));
     }
+    s.push_str(
+        "\nChance = always answering the most common action. Re-measure with \
+`gamegen world vam eval --model models/eval-GAME --data DIR`.\n",
+    );
     s
 }
 
