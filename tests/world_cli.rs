@@ -200,7 +200,9 @@ fn train_resume_rollout_and_damaged_files() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     // A few steps of `world vam train` (the network's quality is not the point here).
     let card = ok(bin()
-        .args(["world", "vam", "train", "--game", "traveler", "--steps", "3"])
+        .args([
+            "world", "vam", "train", "--game", "traveler", "--steps", "3",
+        ])
         .args(["--batch", "4"])
         .arg("--data")
         .arg(&data)

@@ -393,7 +393,9 @@ fn eval_cmd(a: EvalArgs) -> anyhow::Result<()> {
                 .split(',')
                 .map(|s| s.trim().parse::<usize>())
                 .collect::<Result<_, _>>()
-                .map_err(|_| anyhow::anyhow!("--lengths: comma-separated numbers, e.g. 64,128,256,1024"))?,
+                .map_err(|_| {
+                    anyhow::anyhow!("--lengths: comma-separated numbers, e.g. 64,128,256,1024")
+                })?,
             None => Vec::new(),
         },
         eval_nets: a.eval_nets,
@@ -465,7 +467,11 @@ fn vam_eval_cmd(a: VamEvalArgs) -> anyhow::Result<()> {
     let acc = with_backend!(a.backend, |B, device| {
         let (ck, net) = evalnets::load::<B>(&a.model, None, &device)?;
         let (_, eps) = evalnets::read_episodes(&a.data, Some(ck.game), a.episodes, 2)?;
-        anyhow::ensure!(!eps.is_empty(), "{} has no episode of 2 frames or more", a.data.display());
+        anyhow::ensure!(
+            !eps.is_empty(),
+            "{} has no episode of 2 frames or more",
+            a.data.display()
+        );
         evalnets::real_accuracy(&net, &ck.net, &eps, &device)
     });
     if a.json {

@@ -84,7 +84,9 @@ impl EvalNetConfig {
         }
         let (w, h) = self.input_size();
         if w < 4 || h < 4 {
-            return Err(ConfigError("evalnet: frames too small for the downsample".into()));
+            return Err(ConfigError(
+                "evalnet: frames too small for the downsample".into(),
+            ));
         }
         Ok(())
     }

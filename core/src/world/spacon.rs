@@ -123,7 +123,10 @@ mod tests {
             let mut t = SpaConTracker::new(8, 4, (1, 4));
             t.start(&view(0, false), (0, 0));
             t.step(&view(4, false), &view(4, false), (4, 0));
-            assert_eq!(t.sums.pixels, 0, "walking into the unknown reveals nothing stored");
+            assert_eq!(
+                t.sums.pixels, 0,
+                "walking into the unknown reveals nothing stored"
+            );
             // Back to -4: x in 0..4 was seen at the start and is outside the previous view
             // (4..12); x in -4..0 was never seen (what is drawn there does not count).
             t.step(&view(-4, corrupt), &view(-4, false), (-4, 0));

@@ -167,7 +167,13 @@ pub fn evaluate<B: Backend>(
         "{} has no episode of 2 frames or more",
         opts.data.display()
     );
-    let max_len = opts.lengths.iter().copied().chain([opts.length]).max().unwrap_or(1);
+    let max_len = opts
+        .lengths
+        .iter()
+        .copied()
+        .chain([opts.length])
+        .max()
+        .unwrap_or(1);
     let (w, h) = game.frame_size();
     let world_rows = SpatialConfig::for_game(game, false).map(|s| s.world_rows);
     let mut records = Vec::new();
@@ -468,8 +474,7 @@ generated frames / vs the real frames. \\*{}\n",
 
 /// Where the report goes: `DIR/eval.json`, `DIR/eval.md`, `DIR/by-length.png` (with a sweep).
 pub fn write(out: &Path, r: &EvalReport) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out)
-        .map_err(|e| anyhow::anyhow!("creating {}: {e}", out.display()))?;
+    std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("creating {}: {e}", out.display()))?;
     crate::fsutil::write_atomic(
         &out.join("eval.json"),
         serde_json::to_string_pretty(r)?.as_bytes(),
@@ -486,17 +491,39 @@ pub fn write(out: &Path, r: &EvalReport) -> anyhow::Result<()> {
         let panels_data: Vec<(&str, Vec<(f64, f64)>, Vec<(f64, f64)>)> = vec![
             ("PSNR (dB)", series(&|p| Some(p.psnr)), Vec::new()),
             ("SSIM", series(&|p| Some(p.ssim)), Vec::new()),
-            ("ActAcc (red: real frames)", series(&|p| Some(p.act_acc)), series(&|p| Some(p.act_acc_real))),
-            ("NumCon VNM (red: record)", series(&|p| p.numcon), series(&|p| p.numcon_record)),
-            ("SpaCon dB (red: vs truth)", series(&|p| p.spacon), series(&|p| p.spacon_truth)),
-            ("FID* (red: FVD*)", series(&|p| p.fid_own), series(&|p| p.fvd_own)),
+            (
+                "ActAcc (red: real frames)",
+                series(&|p| Some(p.act_acc)),
+                series(&|p| Some(p.act_acc_real)),
+            ),
+            (
+                "NumCon VNM (red: record)",
+                series(&|p| p.numcon),
+                series(&|p| p.numcon_record),
+            ),
+            (
+                "SpaCon dB (red: vs truth)",
+                series(&|p| p.spacon),
+                series(&|p| p.spacon_truth),
+            ),
+            (
+                "FID* (red: FVD*)",
+                series(&|p| p.fid_own),
+                series(&|p| p.fvd_own),
+            ),
         ];
         let panels: Vec<Panel> = panels_data
             .iter()
             .map(|(_, a, b)| Panel {
                 series: vec![
-                    Series { points: a, rgb: [30, 90, 200] },
-                    Series { points: b, rgb: [200, 40, 40] },
+                    Series {
+                        points: a,
+                        rgb: [30, 90, 200],
+                    },
+                    Series {
+                        points: b,
+                        rgb: [200, 40, 40],
+                    },
                 ],
             })
             .collect();
