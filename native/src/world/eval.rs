@@ -472,6 +472,9 @@ generated frames / vs the real frames. \\*{}\n",
     s
 }
 
+/// A plot panel: its name, the blue series and the red one.
+type PanelData<'a> = (&'a str, Vec<(f64, f64)>, Vec<(f64, f64)>);
+
 /// Where the report goes: `DIR/eval.json`, `DIR/eval.md`, `DIR/by-length.png` (with a sweep).
 pub fn write(out: &Path, r: &EvalReport) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("creating {}: {e}", out.display()))?;
@@ -488,7 +491,7 @@ pub fn write(out: &Path, r: &EvalReport) -> anyhow::Result<()> {
                 .filter_map(|p| f(p).map(|v| (p.length as f64, v)))
                 .collect()
         };
-        let panels_data: Vec<(&str, Vec<(f64, f64)>, Vec<(f64, f64)>)> = vec![
+        let panels_data: Vec<PanelData> = vec![
             ("PSNR (dB)", series(&|p| Some(p.psnr)), Vec::new()),
             ("SSIM", series(&|p| Some(p.ssim)), Vec::new()),
             (

@@ -278,7 +278,7 @@ pub fn fit<B: Backend>(
     B::seed(device, opts.seed);
     let mut net = cfg.init::<Autodiff<B>>(device)?;
     let mut optim = AdamWConfig::new().with_weight_decay(1e-4).init();
-    let mut rng = Rng::for_stream(opts.seed, 0x5641_4d);
+    let mut rng = Rng::for_stream(opts.seed, 0x0056_414d);
     for step in 0..opts.steps {
         let mut pairs = Vec::with_capacity(opts.batch);
         let mut actions = Vec::with_capacity(opts.batch);
