@@ -459,10 +459,28 @@ mod tests {
             .collect()
     }
 
-    /// A VAM trained for a few seconds on real frames tells the actions apart far better than
-    /// chance on episodes it has not seen.
+    /// The shipped Traveler VAM (`models/eval-traveler`) tells the actions apart on real
+    /// episodes it has never seen far better than chance.
     #[test]
-    fn vam_on_real_frames_beats_chance_by_far() {
+    fn shipped_vam_on_real_frames_beats_chance_by_far() {
+        type B = burn::backend::NdArray;
+        let dev = Default::default();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/eval-traveler");
+        let (ck, net) = load::<B>(&dir, Some(GameKind::Traveler), &dev).unwrap();
+        let acc = real_accuracy(&net, &ck.net, &episodes(2, 40, 2), &dev);
+        assert_eq!(acc.pairs, 78);
+        assert!(
+            acc.act_acc > 0.9 && acc.act_acc > acc.majority_baseline + 0.4,
+            "{acc:?}"
+        );
+        // The wrong game is a clear error.
+        let err = load::<B>(&dir, Some(GameKind::Pong), &dev).err().unwrap();
+        assert!(err.to_string().contains("not pong"), "{err}");
+    }
+
+    /// `fit` runs and its output loads into the same shape (quality is tested above).
+    #[test]
+    fn fit_runs_a_few_steps() {
         type B = burn::backend::NdArray;
         let dev = Default::default();
         let (w, h) = GameKind::Traveler.frame_size();
@@ -471,18 +489,14 @@ mod tests {
             game: GameKind::Traveler,
             data: PathBuf::from("(in memory)"),
             out: PathBuf::new(),
-            steps: 120,
-            batch: 16,
+            steps: 3,
+            batch: 4,
             learning_rate: 3e-3,
             seed: 1,
             max_episodes: 100,
         };
-        let net = fit::<B>(&dev, &cfg, &episodes(6, 40, 1), &opts, &|_, _, _| {}).unwrap();
-        let acc = real_accuracy(&net, &cfg, &episodes(2, 40, 2), &dev);
-        assert_eq!(acc.pairs, 78);
-        assert!(
-            acc.act_acc > 0.8 && acc.act_acc > acc.majority_baseline + 0.3,
-            "{acc:?}"
-        );
+        let net = fit::<B>(&dev, &cfg, &episodes(2, 6, 1), &opts, &|_, _, _| {}).unwrap();
+        let acc = real_accuracy(&net, &cfg, &episodes(1, 6, 2), &dev);
+        assert_eq!(acc.pairs, 5);
     }
 }
