@@ -167,19 +167,69 @@ fn train_resume_rollout_and_damaged_files() {
     assert_eq!(rec["record"].as_array().unwrap().len(), 6);
     assert_eq!(rec["record"][0]["action"], 2);
 
-    // Eval: recorded episodes replayed, metrics in range.
+    // Eval needs the evaluation network: without one it is a one-line error.
     let eval_dir = out.join("eval");
-    ok(bin()
+    let eval_args = [
+        "world",
+        "eval",
+        "--episodes",
+        "2",
+        "--length",
+        "5",
+        "--steps",
+        "1",
+        "--lengths",
+        "4,9,50",
+    ];
+    let nets = out.join("eval-nets");
+    let err = fails(
+        bin()
+            .args(eval_args)
+            .arg("--eval-nets")
+            .arg(&nets)
+            .arg("--model")
+            .arg(&out)
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(&eval_dir)
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("no evaluation network"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // A few steps of `world vam train` (the network's quality is not the point here).
+    let card = ok(bin()
         .args([
-            "world",
-            "eval",
-            "--episodes",
-            "2",
-            "--length",
-            "5",
-            "--steps",
-            "1",
+            "world", "vam", "train", "--game", "traveler", "--steps", "3",
         ])
+        .args(["--batch", "4"])
+        .arg("--data")
+        .arg(&data)
+        .arg("--eval-data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&nets)
+        .output()
+        .unwrap());
+    assert!(card.contains("ActAcc"), "{card}");
+    assert!(nets.join("README.md").is_file() && nets.join("evalnet.safetensors").is_file());
+    // A missing network directory is a one-line error in `vam eval` too.
+    let err = fails(
+        bin()
+            .args(["world", "vam", "eval", "--data"])
+            .arg(&data)
+            .arg("--model")
+            .arg(out.join("no-such-dir"))
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("no evaluation network"), "{err}");
+    // Eval: recorded episodes replayed, metrics in range.
+    ok(bin()
+        .args(eval_args)
+        .arg("--eval-nets")
+        .arg(&nets)
         .arg("--model")
         .arg(&out)
         .arg("--data")
@@ -191,16 +241,31 @@ fn train_resume_rollout_and_damaged_files() {
     let ev: serde_json::Value =
         serde_json::from_slice(&std::fs::read(eval_dir.join("eval.json")).unwrap()).unwrap();
     assert_eq!(ev["episodes"], 2);
-    assert_eq!(ev["frames"], 10);
+    // Rollouts run to the longest of --length and --lengths (9 = 10-frame episodes - 1).
+    assert_eq!(ev["frames"], 18);
+    assert_eq!(ev["main"]["frames"], 10);
     let p = ev["psnr"].as_f64().unwrap();
     assert!(p > 0.0 && p < 100.0, "{p}");
     let s = ev["ssim"].as_f64().unwrap();
     assert!((-1.0..=1.0).contains(&s), "{s}");
-    assert!(
-        std::fs::read_to_string(eval_dir.join("eval.md"))
-            .unwrap()
-            .contains("PSNR")
-    );
+    let a = ev["main"]["act_acc"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&a), "{a}");
+    let sweep = ev["by_length"].as_array().unwrap();
+    assert_eq!(sweep.len(), 3);
+    assert_eq!(sweep[2]["length"], 50);
+    assert_eq!(sweep[2]["episodes"], 0);
+    assert_eq!(sweep[2]["skipped"], 2);
+    assert!(sweep[0]["fid_own"].as_f64().unwrap() >= 0.0);
+    let md = std::fs::read_to_string(eval_dir.join("eval.md")).unwrap();
+    assert!(md.contains("PSNR") && md.contains("not comparable"), "{md}");
+    for f in ["strip-0.png", "by-length.png"] {
+        assert!(
+            std::fs::read(eval_dir.join(f))
+                .unwrap()
+                .starts_with(b"\x89PNG"),
+            "{f}"
+        );
+    }
 
     // Bad DDIM steps and a truncated checkpoint are one-line errors.
     let err = fails(

@@ -8,7 +8,7 @@ use gamegen_core::games::{self, GameKind, maps::parse_map};
 use gamegen_core::world::engine::{Breakdown, Profiler, Stage};
 use gamegen_native::backend::BackendChoice;
 use gamegen_native::world::train::{self, Preset, TrainOptions};
-use gamegen_native::world::{eval, rollout};
+use gamegen_native::world::{eval, evalnets, rollout};
 use gamegen_native::{fsutil, gifenc, progress, with_backend};
 
 #[derive(Subcommand, Debug)]
@@ -39,12 +39,80 @@ record (scores, events, per-frame error) goes to the --out path with .json.")]
     )]
     Bench(BenchArgs),
     /// Replay recorded episodes through a model from their real first frames; PSNR, SSIM,
-    /// NumCon and FPS, as eval.json + eval.md.
+    /// ActAcc/ProbDiff, NumCon, SpaCon, FID/FVD (own features) and FPS, as eval.json + eval.md.
+    #[command(after_help = "\
+Examples:
+  gamegen collect --game traveler --episodes 20 --frames 257 --seed 99 --out data/traveler-eval
+  gamegen world vam train --game traveler --data data/traveler --out models/eval-traveler
+  gamegen world eval --model models/world-traveler --data data/traveler-eval --out eval/traveler
+  gamegen world eval --model models/world-traveler --data data/traveler-long --episodes 4 \\
+      --lengths 64,128,256,1024 --out eval/traveler-sweep
+
+Needs the game's evaluation network (models/eval-<game>, or --eval-nets DIR). Writes
+eval.json, eval.md, strip-0.png / strip-1.png (real over generated frames) and, with a sweep,
+by-length.png.")]
+    Eval(EvalArgs),
+    /// The evaluation network (Valid Action Model + valid numerical model + FID/FVD features)
+    /// that `world eval` judges generated frames with.
+    #[command(subcommand)]
+    Vam(VamCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VamCommand {
+    /// Train the evaluation network of one game on real collected frames.
     #[command(after_help = "\
 Example:
-  gamegen collect --game traveler --episodes 50 --frames 256 --seed 99 --out data/traveler-eval
-  gamegen world eval --model models/world-traveler --data data/traveler-eval --out eval/traveler")]
-    Eval(EvalArgs),
+  gamegen world vam train --game pong --data data/pong --out models/eval-pong --steps 1500
+
+Writes config.json (with the accuracy on the held-out tenth of the episodes) and
+evalnet.safetensors; with --eval-data also a model card README.md with the accuracy on that
+separate real set.")]
+    Train(VamTrainArgs),
+    /// Accuracy of a trained evaluation network on real episodes (ActAcc, ProbDiff, score F1).
+    #[command(after_help = "\
+Example:
+  gamegen world vam eval --model models/eval-pong --data data/pong-eval")]
+    Eval(VamEvalArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct VamTrainArgs {
+    #[arg(long)]
+    game: String,
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 1500)]
+    steps: usize,
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 400)]
+    max_episodes: usize,
+    /// A separate real evaluation set (e.g. data/pong-eval) measured for the model card.
+    #[arg(long)]
+    eval_data: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
+    backend: BackendChoice,
+}
+
+#[derive(Args, Debug)]
+pub struct VamEvalArgs {
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long, default_value_t = 100)]
+    episodes: usize,
+    #[arg(long)]
+    json: bool,
+    #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
+    backend: BackendChoice,
 }
 
 #[derive(Args, Debug)]
@@ -62,6 +130,13 @@ pub struct EvalArgs {
     /// DDIM steps per frame.
     #[arg(long, default_value_t = 4)]
     steps: usize,
+    /// Length sweep, comma-separated (e.g. 64,128,256,1024): per length, only episodes at
+    /// least that long count. Rollouts run to the longest of these and --length.
+    #[arg(long)]
+    lengths: Option<String>,
+    /// The evaluation network (default models/eval-<game>, from `gamegen world vam train`).
+    #[arg(long)]
+    eval_nets: Option<PathBuf>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     #[arg(long)]
@@ -195,6 +270,8 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Rollout(a) => rollout_cmd(a),
         Command::Bench(a) => bench_cmd(a),
         Command::Eval(a) => eval_cmd(a),
+        Command::Vam(VamCommand::Train(a)) => vam_train_cmd(a),
+        Command::Vam(VamCommand::Eval(a)) => vam_eval_cmd(a),
     }
 }
 
@@ -445,17 +522,103 @@ fn eval_cmd(a: EvalArgs) -> anyhow::Result<()> {
         length: a.length,
         ddim_steps: a.steps,
         seed: a.seed,
+        lengths: match &a.lengths {
+            Some(t) => t
+                .split(',')
+                .map(|s| s.trim().parse::<usize>())
+                .collect::<Result<_, _>>()
+                .map_err(|_| {
+                    anyhow::anyhow!("--lengths: comma-separated numbers, e.g. 64,128,256,1024")
+                })?,
+            None => Vec::new(),
+        },
+        eval_nets: a.eval_nets,
+        strips: Some(a.out.clone()),
     };
     let pb = progress::bar(1, "eval");
     let report = with_backend!(a.backend, |B, device| {
         eval::evaluate::<B>(&device, &opts, &|done, total| {
             pb.set_length(total as u64);
             pb.set_position(done as u64);
+            if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                eprintln!("eval: {done}/{total} episodes");
+            }
         })?
     });
     pb.finish_and_clear();
     eval::write(&a.out, &report)?;
     print!("{}", eval::markdown(&report));
     println!("wrote {}/eval.json and eval.md", a.out.display());
+    Ok(())
+}
+
+fn vam_train_cmd(a: VamTrainArgs) -> anyhow::Result<()> {
+    a.backend.ensure_usable()?;
+    let game: GameKind = a.game.parse()?;
+    let opts = evalnets::VamTrainOptions {
+        game,
+        data: a.data,
+        out: a.out.clone(),
+        steps: a.steps,
+        batch: a.batch,
+        learning_rate: a.lr,
+        seed: a.seed,
+        max_episodes: a.max_episodes,
+    };
+    let pb = progress::bar(a.steps as u64, "vam");
+    let (ck, extra) = with_backend!(a.backend, |B, device| {
+        let ck = evalnets::train::<B>(&device, &opts, &|step, _total, loss| {
+            pb.set_position(step as u64);
+            pb.set_message(format!("loss {loss:.4}"));
+        })?;
+        let extra = match &a.eval_data {
+            Some(dir) => {
+                let (_, net) = evalnets::load::<B>(&a.out, Some(game), &device)?;
+                let (_, eps) = evalnets::read_episodes(dir, Some(game), usize::MAX, 2)?;
+                Some((
+                    dir.display().to_string(),
+                    evalnets::real_accuracy(&net, &ck.net, &eps, &device),
+                ))
+            }
+            None => None,
+        };
+        (ck, extra)
+    });
+    pb.finish_and_clear();
+    if let Some((name, acc)) = &extra {
+        let card = evalnets::model_card(&ck, Some((name, acc)));
+        fsutil::write_atomic(&a.out.join("README.md"), card.as_bytes())?;
+        println!("{card}");
+    } else {
+        println!("{}", serde_json::to_string_pretty(&ck)?);
+    }
+    Ok(())
+}
+
+fn vam_eval_cmd(a: VamEvalArgs) -> anyhow::Result<()> {
+    a.backend.ensure_usable()?;
+    anyhow::ensure!(a.episodes > 0, "--episodes must be positive");
+    let acc = with_backend!(a.backend, |B, device| {
+        let (ck, net) = evalnets::load::<B>(&a.model, None, &device)?;
+        let (_, eps) = evalnets::read_episodes(&a.data, Some(ck.game), a.episodes, 2)?;
+        anyhow::ensure!(
+            !eps.is_empty(),
+            "{} has no episode of 2 frames or more",
+            a.data.display()
+        );
+        evalnets::real_accuracy(&net, &ck.net, &eps, &device)
+    });
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&acc)?);
+    } else {
+        println!(
+            "{} real pairs: ActAcc {:.3} (majority-action chance {:.3}), ProbDiff {:.3}, score-change F1 {}",
+            acc.pairs,
+            acc.act_acc,
+            acc.majority_baseline,
+            acc.prob_diff,
+            acc.score_f1.map_or("n/a".into(), |f| format!("{f:.3}"))
+        );
+    }
     Ok(())
 }

@@ -85,7 +85,7 @@ pub fn ssim(a: &[u8], b: &[u8], width: usize, height: usize) -> f64 {
 }
 
 /// Counts of a binary per-frame prediction against the truth.
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FMeasure {
     pub true_positives: u64,
     pub false_positives: u64,

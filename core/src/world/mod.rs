@@ -11,6 +11,8 @@
 //! - [`model`]: everything trainable in one module, with `tiny` and `paper` presets.
 //! - [`train`]: the diffusion-forcing training step.
 //! - [`logic_fit`]: stage three, LogicNet refitted on the states it reads at play time.
+//! - [`evalnet`], [`frechet`], [`spacon`]: the playability evaluation (Valid Action Model,
+//!   valid numerical model and feature network in one CNN; Fréchet distance; SpaCon).
 //! - [`engine`]: an inference session (native and wasm: no threads, no file system).
 
 pub mod blocks;
@@ -18,11 +20,14 @@ pub mod checkpoint;
 pub mod ddim;
 pub mod dit;
 pub mod engine;
+pub mod evalnet;
+pub mod frechet;
 pub mod logic_fit;
 pub mod logicnet;
 pub mod model;
 pub mod record;
 pub mod schedule;
+pub mod spacon;
 pub mod spatial;
 pub mod train;
 pub mod vae;

@@ -1,24 +1,44 @@
 //! `gamegen world eval`: replay recorded episodes' actions through a model, starting from each
-//! episode's real first frame, and compare every generated frame with the recorded one.
+//! episode's real first frame, and judge every generated frame (issue 5: the papers' metrics).
 //!
-//! Measured now: PSNR and SSIM per frame (also as means over growing prefixes of the rollout:
-//! error accumulates with length), NumCon as the F-measure of score changes from the external
-//! record against the real game's (MaaG), and the model's FPS. Not yet: ActAcc/ProbDiff (needs
-//! the Valid Action Model), SpaCon, FID/FVD.
+//! Per frame, against the recorded episode:
+//! - PSNR and SSIM against the real frame;
+//! - ActAcc and ProbDiff (PlayGen): the Valid Action Model (`models/eval-<game>`, see
+//!   `evalnets.rs`) reads generated frames `t-1, t` and guesses the action; ActAcc is its
+//!   accuracy against the action the model was given, ProbDiff the probability of its guess
+//!   minus that of the true action;
+//! - NumCon (MaaG): F-measure of "the score changed in this frame", judged by the valid
+//!   numerical model on the generated frames against the real game's score changes; and,
+//!   as a second number, from the model's own external record (models with LogicNet only);
+//! - SpaCon (MaaG, `core/src/world/spacon.rs`): PSNR of newly revealed, already seen places
+//!   against the map of earlier generated frames, and against the real frames;
+//! - FID and FVD with gamegen's own feature network (the eval net's feature layer; per frame
+//!   pair for FID, statistics over 16-frame clips for FVD), generated vs real frames of the same
+//!   episodes. Not comparable with the papers' Inception/I3D numbers.
+//! - FPS of the model alone.
+//!
+//! `--lengths` sweeps the rollout length: for each length, only episodes at least that long
+//! count (the others are reported as skipped).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Context;
 use burn::tensor::backend::Backend;
-use gamegen_core::data::collect::{MANIFEST_NAME, shard_name};
-use gamegen_core::data::shard;
 use gamegen_core::games::GameKind;
 use gamegen_core::metrics::{FMeasure, psnr, ssim};
+use gamegen_core::world::evalnet::{EvalNetConfig, clip_feature, downsample, judge, pair_input};
+use gamegen_core::world::frechet::frechet_distance;
+use gamegen_core::world::model::SpatialConfig;
+use gamegen_core::world::spacon::{SpaConSums, SpaConTracker};
 use serde::Serialize;
 
-use super::rollout;
-use crate::collect::read_manifest;
+use super::{evalnets, rollout};
+use crate::plot::{Panel, Series, write_png};
+
+/// Frames per FVD clip and the stride between clips.
+pub const FVD_CLIP: usize = 16;
+pub const FVD_STRIDE: usize = 8;
 
 #[derive(Clone, Debug)]
 pub struct EvalOptions {
@@ -27,17 +47,45 @@ pub struct EvalOptions {
     pub episodes: usize,
     /// Frames generated per episode (at most the episode's length minus one).
     pub length: usize,
+    /// Extra lengths for the sweep (each counts only episodes at least that long).
+    pub lengths: Vec<usize>,
     pub ddim_steps: usize,
     pub seed: u64,
+    /// The evaluation network directory (default `models/eval-<game>`).
+    pub eval_nets: Option<PathBuf>,
+    /// Where frame strips go (PNG), if anywhere.
+    pub strips: Option<PathBuf>,
 }
 
-/// Means over the first `length` generated frames of every episode long enough.
+/// All metrics over the first `length` generated frames of a set of episodes.
 #[derive(Debug, Serialize)]
 pub struct PrefixMetrics {
     pub length: usize,
     pub episodes: usize,
+    /// Episodes too short for this length (sweep only).
+    pub skipped: usize,
+    pub frames: usize,
     pub psnr: f64,
     pub ssim: f64,
+    pub act_acc: f64,
+    pub prob_diff: f64,
+    /// The same VAM on the real frames of the same episodes (its ceiling).
+    pub act_acc_real: f64,
+    /// F1 of score changes judged by the valid numerical model on generated frames.
+    pub numcon: Option<f64>,
+    pub numcon_counts: FMeasure,
+    /// The numerical model on the real frames (its ceiling).
+    pub numcon_real: Option<f64>,
+    /// F1 of score changes from the model's external record (models with LogicNet).
+    pub numcon_record: Option<f64>,
+    /// PSNR of revisited places vs the map of earlier generated frames, and vs the real frames.
+    pub spacon: Option<f64>,
+    pub spacon_truth: Option<f64>,
+    pub spacon_episodes: usize,
+    /// Fréchet distances with gamegen's own feature network (not the papers' FID/FVD).
+    pub fid_own: Option<f64>,
+    pub fvd_own: Option<f64>,
+    pub fvd_clips: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -45,22 +93,49 @@ pub struct EvalReport {
     pub game: GameKind,
     pub model: String,
     pub data: String,
+    pub eval_nets: String,
     pub episodes: usize,
     pub frames: usize,
     pub ddim_steps: usize,
+    pub length: usize,
+    /// Over each episode's first min(length, its length - 1) frames.
+    pub main: PrefixMetrics,
     pub psnr: f64,
     pub ssim: f64,
-    pub by_length: Vec<PrefixMetrics>,
-    /// F-measure of "the score changed in this frame", model record vs real game.
     pub numcon: Option<f64>,
-    pub numcon_counts: FMeasure,
+    pub numcon_record: Option<f64>,
     pub frames_per_second: f64,
+    pub by_length: Vec<PrefixMetrics>,
+    pub note: String,
 }
 
-/// Per-episode, per-frame PSNR and SSIM.
-struct EpisodeScores {
+/// Everything measured about one rolled-out episode, frame by frame (index k = frame k + 1).
+struct EpisodeRecord {
     psnr: Vec<f64>,
     ssim: Vec<f64>,
+    act_right: Vec<bool>,
+    prob_diff: Vec<f64>,
+    act_right_real: Vec<bool>,
+    vnm: Vec<bool>,
+    vnm_real: Vec<bool>,
+    truth_changed: Vec<bool>,
+    record: Vec<Option<bool>>,
+    gen_features: Vec<Vec<f32>>,
+    real_features: Vec<Vec<f32>>,
+    spacon: Vec<SpaConSums>,
+}
+
+impl EpisodeRecord {
+    fn len(&self) -> usize {
+        self.psnr.len()
+    }
+}
+
+pub const NOTE: &str = "FID/FVD here use gamegen's own feature network (the eval net's feature layer, trained on this game's frames), not Inception/I3D: not comparable with the papers' numbers.";
+
+/// Where the evaluation network of `game` is when `--eval-nets` is not given.
+pub fn default_eval_nets(game: GameKind) -> PathBuf {
+    PathBuf::from(format!("models/eval-{}", game.name()))
 }
 
 pub fn evaluate<B: Backend>(
@@ -71,140 +146,408 @@ pub fn evaluate<B: Backend>(
     anyhow::ensure!(opts.episodes > 0, "--episodes must be positive");
     anyhow::ensure!(opts.length > 0, "--length must be positive");
     anyhow::ensure!(
+        opts.lengths.iter().all(|&l| l > 0 && l <= 100_000),
+        "--lengths must be positive numbers up to 100000"
+    );
+    anyhow::ensure!(
         (1..=16).contains(&opts.ddim_steps),
         "--steps must be in 1..=16 (DDIM steps)"
     );
     let mut world = rollout::load::<B>(&opts.model, opts.seed, device)?;
     let game = world.checkpoint.game;
-    if !opts.data.join(MANIFEST_NAME).is_file() {
-        anyhow::bail!(
-            "{} has no {MANIFEST_NAME} (collect evaluation episodes with gamegen collect)",
-            opts.data.display()
-        );
-    }
-    let manifest = read_manifest(&opts.data)?;
+    let nets_dir = opts
+        .eval_nets
+        .clone()
+        .unwrap_or_else(|| default_eval_nets(game));
+    let (ck, net) = evalnets::load::<B>(&nets_dir, Some(game), device)?;
+    let cfg: EvalNetConfig = ck.net.clone();
+    let (_, episodes) = evalnets::read_episodes(&opts.data, Some(game), opts.episodes, 2)?;
     anyhow::ensure!(
-        manifest.config.game == game,
-        "{} holds {} episodes but the model plays {}",
-        opts.data.display(),
-        manifest.config.game.name(),
-        game.name()
-    );
-    let (w, h) = game.frame_size();
-    let fl = w * h * 3;
-    let chosen: Vec<_> = manifest
-        .episodes
-        .iter()
-        .filter(|e| e.frames >= 2)
-        .take(opts.episodes)
-        .collect();
-    anyhow::ensure!(
-        !chosen.is_empty(),
+        !episodes.is_empty(),
         "{} has no episode of 2 frames or more",
         opts.data.display()
     );
-    let mut per_episode = Vec::new();
-    let mut numcon = FMeasure::default();
+    let max_len = opts
+        .lengths
+        .iter()
+        .copied()
+        .chain([opts.length])
+        .max()
+        .unwrap_or(1);
+    let (w, h) = game.frame_size();
+    let world_rows = SpatialConfig::for_game(game, false).map(|s| s.world_rows);
+    let mut records = Vec::new();
     let (mut gen_frames, mut gen_seconds) = (0usize, 0.0f64);
-    for (i, e) in chosen.iter().enumerate() {
-        progress(i, chosen.len());
-        let path = opts.data.join(shard_name(e.index));
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let ep =
-            shard::decode(&bytes).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
-        let n = (ep.actions.len() - 1).min(opts.length);
-        world.session.reset(
-            &ep.frames[..fl],
-            ep.scores[0],
-            (ep.player[0].x as i64, ep.player[0].y as i64),
-        )?;
-        let mut scores = EpisodeScores {
+    let mut strips = Vec::new();
+    for (i, ep) in episodes.iter().enumerate() {
+        progress(i, episodes.len());
+        let n = (ep.actions.len() - 1).min(max_len);
+        world
+            .session
+            .reset(&ep.frames[0], ep.scores[0], ep.positions[0])?;
+        let mut tracker = world_rows.map(|r| {
+            let mut t = SpaConTracker::new(w, h, r);
+            t.start(&ep.frames[0], ep.positions[0]);
+            t
+        });
+        let mut rec = EpisodeRecord {
             psnr: Vec::with_capacity(n),
             ssim: Vec::with_capacity(n),
+            act_right: Vec::new(),
+            prob_diff: Vec::new(),
+            act_right_real: Vec::new(),
+            vnm: Vec::new(),
+            vnm_real: Vec::new(),
+            truth_changed: Vec::new(),
+            record: Vec::with_capacity(n),
+            gen_features: Vec::new(),
+            real_features: Vec::new(),
+            spacon: Vec::new(),
         };
+        let mut gen_small = vec![downsample(&ep.frames[0], w, h, cfg.downsample)];
+        let mut real_small = vec![gen_small[0].clone()];
+        let mut kept = vec![ep.frames[0].clone()];
         let mut prev_model = world.session.record.as_ref().map(|r| r.score);
         for t in 1..=n {
             let start = Instant::now();
             let (frame, info) = world.session.step(ep.actions[t] as u32, opts.ddim_steps)?;
             gen_seconds += start.elapsed().as_secs_f64();
             gen_frames += 1;
-            let truth = &ep.frames[t * fl..(t + 1) * fl];
-            scores.psnr.push(psnr(&frame, truth));
-            scores.ssim.push(ssim(&frame, truth, w, h));
-            if let (Some(now), Some(before)) = (info.score, prev_model) {
-                numcon.add(now != before, ep.scores[t] != ep.scores[t - 1]);
-            }
+            let truth = &ep.frames[t];
+            rec.psnr.push(psnr(&frame, truth));
+            rec.ssim.push(ssim(&frame, truth, w, h));
+            rec.record.push(match (info.score, prev_model) {
+                (Some(now), Some(before)) => Some(now != before),
+                _ => None,
+            });
             prev_model = info.score;
+            if let Some(tr) = &mut tracker {
+                tr.step(&frame, truth, ep.positions[t]);
+            }
+            gen_small.push(downsample(&frame, w, h, cfg.downsample));
+            real_small.push(downsample(truth, w, h, cfg.downsample));
+            if i < 2 {
+                kept.push(frame);
+            }
         }
-        per_episode.push(scores);
+        // Judge generated and real pairs in batches.
+        for chunk in (1..=n).collect::<Vec<_>>().chunks(64) {
+            let gp: Vec<Vec<f32>> = chunk
+                .iter()
+                .map(|&t| pair_input(&gen_small[t - 1], &gen_small[t]))
+                .collect();
+            let rp: Vec<Vec<f32>> = chunk
+                .iter()
+                .map(|&t| pair_input(&real_small[t - 1], &real_small[t]))
+                .collect();
+            let gj = judge(&net, &cfg, &gp, device);
+            let rj = judge(&net, &cfg, &rp, device);
+            for ((g, r), &t) in gj.into_iter().zip(rj).zip(chunk) {
+                let a = (ep.actions[t] as usize).min(cfg.num_actions - 1);
+                rec.act_right.push(g.predicted_action() == a);
+                rec.prob_diff.push(g.prob_diff(a) as f64);
+                rec.act_right_real.push(r.predicted_action() == a);
+                rec.vnm.push(g.score_changed >= 0.5);
+                rec.vnm_real.push(r.score_changed >= 0.5);
+                rec.truth_changed.push(ep.scores[t] != ep.scores[t - 1]);
+                rec.gen_features.push(g.features);
+                rec.real_features.push(r.features);
+            }
+        }
+        if let Some(tr) = tracker {
+            rec.spacon = tr.per_frame;
+        }
+        if i < 2 {
+            strips.push((ep.frames[..=n].to_vec(), kept));
+        }
+        records.push(rec);
     }
-    progress(chosen.len(), chosen.len());
-    let mean = |v: &mut dyn Iterator<Item = f64>| {
-        let (s, c) = v.fold((0.0, 0usize), |(s, c), x| (s + x, c + 1));
-        if c == 0 { f64::NAN } else { s / c as f64 }
-    };
-    let longest = per_episode.iter().map(|e| e.psnr.len()).max().unwrap_or(0);
-    let mut by_length = Vec::new();
-    for len in [16usize, 32, 64, 128, 256, 512, 1024] {
-        if len > longest {
-            break;
+    progress(episodes.len(), episodes.len());
+
+    let main = aggregate(&records, opts.length, false);
+    let lengths: BTreeSet<usize> = opts.lengths.iter().copied().collect();
+    let by_length: Vec<PrefixMetrics> = lengths
+        .iter()
+        .map(|&l| aggregate(&records, l, true))
+        .collect();
+    if let Some(dir) = &opts.strips {
+        std::fs::create_dir_all(dir)?;
+        for (k, (real, generated)) in strips.iter().enumerate() {
+            let png = frame_strip(real, generated, w, h);
+            crate::fsutil::write_atomic(&dir.join(format!("strip-{k}.png")), &png)?;
         }
-        let eps: Vec<&EpisodeScores> = per_episode.iter().filter(|e| e.psnr.len() >= len).collect();
-        by_length.push(PrefixMetrics {
-            length: len,
-            episodes: eps.len(),
-            psnr: mean(&mut eps.iter().flat_map(|e| e.psnr[..len].iter().copied())),
-            ssim: mean(&mut eps.iter().flat_map(|e| e.ssim[..len].iter().copied())),
-        });
     }
     Ok(EvalReport {
         game,
         model: opts.model.display().to_string(),
         data: opts.data.display().to_string(),
-        episodes: per_episode.len(),
+        eval_nets: nets_dir.display().to_string(),
+        episodes: records.len(),
         frames: gen_frames,
         ddim_steps: opts.ddim_steps,
-        psnr: mean(&mut per_episode.iter().flat_map(|e| e.psnr.iter().copied())),
-        ssim: mean(&mut per_episode.iter().flat_map(|e| e.ssim.iter().copied())),
-        by_length,
-        numcon: numcon.f1(),
-        numcon_counts: numcon,
+        length: opts.length,
+        psnr: main.psnr,
+        ssim: main.ssim,
+        numcon: main.numcon,
+        numcon_record: main.numcon_record,
+        main,
         frames_per_second: gen_frames as f64 / gen_seconds.max(1e-9),
+        by_length,
+        note: NOTE.to_string(),
     })
 }
 
-/// The report as a Markdown table (for model cards and docs).
-pub fn markdown(r: &EvalReport) -> String {
-    let mut s = format!(
-        "| metric | value |\n|---|---|\n| episodes | {} |\n| frames generated | {} |\n| DDIM steps | {} |\n| PSNR (dB) | {:.2} |\n| SSIM | {:.3} |\n| NumCon (F1 of score changes) | {} |\n| FPS (this machine, model only) | {:.1} |\n",
-        r.episodes,
-        r.frames,
-        r.ddim_steps,
-        r.psnr,
-        r.ssim,
-        r.numcon
-            .map_or("n/a (no score change)".to_string(), |f| format!("{f:.3}")),
-        r.frames_per_second
-    );
-    if !r.by_length.is_empty() {
-        s.push_str("\n| first N frames | episodes | PSNR | SSIM |\n|---|---|---|---|\n");
-        for p in &r.by_length {
-            s.push_str(&format!(
-                "| {} | {} | {:.2} | {:.3} |\n",
-                p.length, p.episodes, p.psnr, p.ssim
-            ));
+fn mean(v: impl Iterator<Item = f64>) -> f64 {
+    let (s, c) = v.fold((0.0, 0usize), |(s, c), x| (s + x, c + 1));
+    if c == 0 { f64::NAN } else { s / c as f64 }
+}
+
+/// Metrics over the first `length` frames of each episode: with `strict`, only episodes that
+/// rolled out at least `length` frames; otherwise each episode's first `min(length, len)`.
+fn aggregate(records: &[EpisodeRecord], length: usize, strict: bool) -> PrefixMetrics {
+    let eps: Vec<(&EpisodeRecord, usize)> = records
+        .iter()
+        .filter(|r| !strict || r.len() >= length)
+        .map(|r| (r, r.len().min(length)))
+        .collect();
+    let frames: usize = eps.iter().map(|(_, k)| k).sum();
+    let flat = |f: &dyn Fn(&EpisodeRecord, usize) -> f64| {
+        mean(eps.iter().flat_map(|(r, k)| (0..*k).map(move |i| f(r, i))))
+    };
+    let mut numcon = FMeasure::default();
+    let mut numcon_real = FMeasure::default();
+    let mut numcon_record = FMeasure::default();
+    let mut has_record = false;
+    let mut gen_f = Vec::new();
+    let mut real_f = Vec::new();
+    let mut gen_clips = Vec::new();
+    let mut real_clips = Vec::new();
+    let mut spacon = Vec::new();
+    for (r, k) in &eps {
+        for i in 0..*k {
+            numcon.add(r.vnm[i], r.truth_changed[i]);
+            numcon_real.add(r.vnm_real[i], r.truth_changed[i]);
+            if let Some(p) = r.record[i] {
+                has_record = true;
+                numcon_record.add(p, r.truth_changed[i]);
+            }
         }
+        gen_f.extend(r.gen_features[..*k].iter().cloned());
+        real_f.extend(r.real_features[..*k].iter().cloned());
+        let mut s = 0;
+        while s + FVD_CLIP <= *k {
+            gen_clips.push(clip_feature(&r.gen_features[s..s + FVD_CLIP]));
+            real_clips.push(clip_feature(&r.real_features[s..s + FVD_CLIP]));
+            s += FVD_STRIDE;
+        }
+        if *k > 0
+            && let Some(p) = r.spacon.get(k - 1).and_then(|s| s.psnr())
+        {
+            spacon.push(p);
+        }
+    }
+    PrefixMetrics {
+        length,
+        episodes: eps.len(),
+        skipped: records.len() - eps.len(),
+        frames,
+        psnr: flat(&|r, i| r.psnr[i]),
+        ssim: flat(&|r, i| r.ssim[i]),
+        act_acc: flat(&|r, i| r.act_right[i] as u8 as f64),
+        prob_diff: flat(&|r, i| r.prob_diff[i]),
+        act_acc_real: flat(&|r, i| r.act_right_real[i] as u8 as f64),
+        numcon: numcon.f1(),
+        numcon_counts: numcon,
+        numcon_real: numcon_real.f1(),
+        numcon_record: if has_record { numcon_record.f1() } else { None },
+        spacon: (!spacon.is_empty()).then(|| mean(spacon.iter().map(|p| p.0))),
+        spacon_truth: (!spacon.is_empty()).then(|| mean(spacon.iter().map(|p| p.1))),
+        spacon_episodes: spacon.len(),
+        fid_own: frechet_distance(&gen_f, &real_f),
+        fvd_own: frechet_distance(&gen_clips, &real_clips),
+        fvd_clips: gen_clips.len(),
+    }
+}
+
+/// Real frames (top row) over generated frames (bottom row) at a few times, as PNG.
+fn frame_strip(real: &[Vec<u8>], generated: &[Vec<u8>], w: usize, h: usize) -> Vec<u8> {
+    let n = real.len().min(generated.len());
+    let mut times: Vec<usize> = [0usize, 1, 4, 16, 32, 64, 128, 256, 512, 1024]
+        .into_iter()
+        .filter(|&t| t < n)
+        .collect();
+    if n > 1 && !times.contains(&(n - 1)) {
+        times.push(n - 1);
+    }
+    let gap = 2;
+    let ow = times.len() * (w + gap);
+    let oh = 2 * h + gap;
+    let mut px = vec![255u8; ow * oh * 3];
+    for (c, &t) in times.iter().enumerate() {
+        for (r, src) in [&real[t], &generated[t]].into_iter().enumerate() {
+            for y in 0..h {
+                let dst = ((r * (h + gap) + y) * ow + c * (w + gap)) * 3;
+                px[dst..dst + w * 3].copy_from_slice(&src[y * w * 3..(y + 1) * w * 3]);
+            }
+        }
+    }
+    encode_png(&px, ow, oh)
+}
+
+fn encode_png(px: &[u8], w: usize, h: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, w as u32, h as u32);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut writer = enc
+            .write_header()
+            .expect("writing a PNG header to memory cannot fail");
+        writer
+            .write_image_data(px)
+            .expect("the buffer has exactly w*h*3 bytes");
+    }
+    out
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("n/a".to_string(), |f| format!("{f:.digits$}"))
+}
+
+/// One table row per prefix.
+fn rows(ps: &[&PrefixMetrics]) -> String {
+    let mut s = String::from(
+        "| frames | episodes (skipped) | PSNR | SSIM | ActAcc (real) | ProbDiff | NumCon VNM (real) | NumCon record | SpaCon map / truth | FID* | FVD* |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for p in ps {
+        s.push_str(&format!(
+            "| {} | {} ({}) | {:.2} | {:.3} | {:.3} ({:.3}) | {:.3} | {} ({}) | {} | {} / {} | {} | {} |\n",
+            p.length,
+            p.episodes,
+            p.skipped,
+            p.psnr,
+            p.ssim,
+            p.act_acc,
+            p.act_acc_real,
+            p.prob_diff,
+            opt(p.numcon, 3),
+            opt(p.numcon_real, 3),
+            opt(p.numcon_record, 3),
+            opt(p.spacon, 2),
+            opt(p.spacon_truth, 2),
+            opt(p.fid_own, 2),
+            opt(p.fvd_own, 2),
+        ));
     }
     s
 }
 
-/// Where the report goes: `DIR/eval.json` and `DIR/eval.md`.
+/// The report as Markdown (for docs and model cards).
+pub fn markdown(r: &EvalReport) -> String {
+    let mut s = format!(
+        "# world eval: {} ({})\n\nmodel `{}`, data `{}`, eval nets `{}`; {} episodes, {} frames generated, DDIM {} steps, {:.1} FPS (model only, this machine).\n\n## First {} frames of every episode\n\n",
+        r.game,
+        r.model,
+        r.model,
+        r.data,
+        r.eval_nets,
+        r.episodes,
+        r.frames,
+        r.ddim_steps,
+        r.frames_per_second,
+        r.length,
+    );
+    s.push_str(&rows(&[&r.main]));
+    if !r.by_length.is_empty() {
+        s.push_str("\n## Length sweep (only episodes at least that long)\n\n");
+        s.push_str(&rows(&r.by_length.iter().collect::<Vec<_>>()));
+    }
+    s.push_str(&format!(
+        "\n(real): the same judge on the real frames of the same episodes (its ceiling). \
+NumCon VNM: judged by the valid numerical model on the frames; NumCon record: from the model's \
+own external record (LogicNet). SpaCon: PSNR (dB) of revisited places vs the map of earlier \
+generated frames / vs the real frames. \\*{}\n",
+        NOTE
+    ));
+    s
+}
+
+/// A plot panel: its name, the blue series and the red one.
+type PanelData<'a> = (&'a str, Vec<(f64, f64)>, Vec<(f64, f64)>);
+
+/// Where the report goes: `DIR/eval.json`, `DIR/eval.md`, `DIR/by-length.png` (with a sweep).
 pub fn write(out: &Path, r: &EvalReport) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("creating {}: {e}", out.display()))?;
     crate::fsutil::write_atomic(
         &out.join("eval.json"),
         serde_json::to_string_pretty(r)?.as_bytes(),
     )?;
-    crate::fsutil::write_atomic(&out.join("eval.md"), markdown(r).as_bytes())?;
+    let mut md = markdown(r);
+    if r.by_length.len() >= 2 {
+        let series = |f: &dyn Fn(&PrefixMetrics) -> Option<f64>| -> Vec<(f64, f64)> {
+            r.by_length
+                .iter()
+                .filter(|p| p.episodes > 0)
+                .filter_map(|p| f(p).map(|v| (p.length as f64, v)))
+                .collect()
+        };
+        let panels_data: Vec<PanelData> = vec![
+            ("PSNR (dB)", series(&|p| Some(p.psnr)), Vec::new()),
+            ("SSIM", series(&|p| Some(p.ssim)), Vec::new()),
+            (
+                "ActAcc (red: real frames)",
+                series(&|p| Some(p.act_acc)),
+                series(&|p| Some(p.act_acc_real)),
+            ),
+            (
+                "NumCon VNM (red: record)",
+                series(&|p| p.numcon),
+                series(&|p| p.numcon_record),
+            ),
+            (
+                "SpaCon dB (red: vs truth)",
+                series(&|p| p.spacon),
+                series(&|p| p.spacon_truth),
+            ),
+            (
+                "FID* (red: FVD*)",
+                series(&|p| p.fid_own),
+                series(&|p| p.fvd_own),
+            ),
+        ];
+        let panels: Vec<Panel> = panels_data
+            .iter()
+            .map(|(_, a, b)| Panel {
+                series: vec![
+                    Series {
+                        points: a,
+                        rgb: [30, 90, 200],
+                    },
+                    Series {
+                        points: b,
+                        rgb: [200, 40, 40],
+                    },
+                ],
+            })
+            .collect();
+        write_png(&out.join("by-length.png"), &panels)?;
+        md.push_str("\n![metrics against rollout length](by-length.png)\n\nPanels top to bottom (x: rollout length, log y): ");
+        md.push_str(
+            &panels_data
+                .iter()
+                .map(|(n, _, _)| *n)
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+        md.push('\n');
+    }
+    for k in 0..2 {
+        if out.join(format!("strip-{k}.png")).is_file() {
+            md.push_str(&format!(
+                "\n![episode {k}: real (top) vs generated (bottom) at frames 0, 1, 4, 16, 32, ...](strip-{k}.png)\n"
+            ));
+        }
+    }
+    crate::fsutil::write_atomic(&out.join("eval.md"), md.as_bytes())?;
     Ok(())
 }

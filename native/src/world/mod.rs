@@ -3,9 +3,11 @@
 //! - [`data`]: a collected dataset in memory, the latent cache, clip batches.
 //! - [`train`]: `gamegen world train` (two stages, checkpoints, log, loss PNG, resume).
 //! - [`rollout`]: `gamegen world rollout` (model alone after a real first frame).
+//! - [`evalnets`]: `gamegen world vam train|eval` (the evaluation network on real frames).
 //! - [`eval`]: `gamegen world eval` (recorded episodes replayed: PSNR, SSIM, NumCon, FPS).
 
 pub mod data;
 pub mod eval;
+pub mod evalnets;
 pub mod rollout;
 pub mod train;
