@@ -134,6 +134,10 @@ pub struct EvalArgs {
     /// least that long count. Rollouts run to the longest of these and --length.
     #[arg(long)]
     lengths: Option<String>,
+    /// Skip episodes shorter than this many frames (e.g. 1025 for a sweep to 1024 generated
+    /// frames on a set where only some episodes run that long); --episodes counts the rest.
+    #[arg(long, default_value_t = 2)]
+    min_frames: usize,
     /// The evaluation network (default models/eval-<game>, from `gamegen world vam train`).
     #[arg(long)]
     eval_nets: Option<PathBuf>,
@@ -520,6 +524,7 @@ fn eval_cmd(a: EvalArgs) -> anyhow::Result<()> {
         data: a.data,
         episodes: a.episodes,
         length: a.length,
+        min_frames: a.min_frames,
         ddim_steps: a.steps,
         seed: a.seed,
         lengths: match &a.lengths {

@@ -896,18 +896,21 @@ mod tests {
                     }
                     let ws: Vec<f64> = serde_json::from_value(w["latent_sample"].clone()).unwrap();
                     let gs: Vec<f64> = serde_json::from_value(g["latent_sample"].clone()).unwrap();
-                    if !fused {
-                        // f32 values through JSON: equal once read back as f32.
-                        let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
-                        assert_eq!(f32s(&ws), f32s(&gs), "{dir} unfused frame {i}: latent");
-                        assert_eq!(w["fnv"], g["fnv"], "{dir} unfused frame {i}: RGB bytes");
-                        continue;
-                    }
                     let worst = ws
                         .iter()
                         .zip(&gs)
                         .map(|(a, b)| (a - b).abs())
                         .fold(0.0, f64::max);
+                    if !fused {
+                        // Not bit-exact across machines: the CPU backend's matmul splits its
+                        // reductions by the threads it gets, so sums round differently (CI saw
+                        // 2e-5). Ten times tighter than the fused bound below.
+                        assert!(
+                            worst < 1e-4,
+                            "{dir} unfused frame {i}: latent differs by {worst}"
+                        );
+                        continue;
+                    }
                     let (wm, gm) = (w["mean"].as_f64().unwrap(), g["mean"].as_f64().unwrap());
                     let (wa, ga) = (
                         w["latent_abs_sum"].as_f64().unwrap(),

@@ -549,6 +549,7 @@ pub fn plot(out: &Path) -> anyhow::Result<()> {
     write_png(
         &out.join(LOSS_PNG),
         &[Panel {
+            log_y: true,
             series: vec![
                 Series {
                     points: &smooth,

@@ -49,6 +49,9 @@ pub struct EvalOptions {
     pub length: usize,
     /// Extra lengths for the sweep (each counts only episodes at least that long).
     pub lengths: Vec<usize>,
+    /// Episodes shorter than this many frames are skipped (at least 2: a first frame and one
+    /// to generate).
+    pub min_frames: usize,
     pub ddim_steps: usize,
     pub seed: u64,
     /// The evaluation network directory (default `models/eval-<game>`).
@@ -94,6 +97,8 @@ pub struct EvalReport {
     pub model: String,
     pub data: String,
     pub eval_nets: String,
+    /// Episodes shorter than this were skipped before counting `--episodes`.
+    pub min_frames: usize,
     pub episodes: usize,
     pub frames: usize,
     pub ddim_steps: usize,
@@ -161,10 +166,11 @@ pub fn evaluate<B: Backend>(
         .unwrap_or_else(|| default_eval_nets(game));
     let (ck, net) = evalnets::load::<B>(&nets_dir, Some(game), device)?;
     let cfg: EvalNetConfig = ck.net.clone();
-    let (_, episodes) = evalnets::read_episodes(&opts.data, Some(game), opts.episodes, 2)?;
+    let min_frames = opts.min_frames.max(2);
+    let (_, episodes) = evalnets::read_episodes(&opts.data, Some(game), opts.episodes, min_frames)?;
     anyhow::ensure!(
         !episodes.is_empty(),
-        "{} has no episode of 2 frames or more",
+        "{} has no episode of {min_frames} frames or more",
         opts.data.display()
     );
     let max_len = opts
@@ -282,6 +288,7 @@ pub fn evaluate<B: Backend>(
         model: opts.model.display().to_string(),
         data: opts.data.display().to_string(),
         eval_nets: nets_dir.display().to_string(),
+        min_frames,
         episodes: records.len(),
         frames: gen_frames,
         ddim_steps: opts.ddim_steps,
@@ -445,13 +452,14 @@ fn rows(ps: &[&PrefixMetrics]) -> String {
 /// The report as Markdown (for docs and model cards).
 pub fn markdown(r: &EvalReport) -> String {
     let mut s = format!(
-        "# world eval: {} ({})\n\nmodel `{}`, data `{}`, eval nets `{}`; {} episodes, {} frames generated, DDIM {} steps, {:.1} FPS (model only, this machine).\n\n## First {} frames of every episode\n\n",
+        "# world eval: {} ({})\n\nmodel `{}`, data `{}`, eval nets `{}`; {} episodes (of at least {} frames), {} frames generated, DDIM {} steps, {:.1} FPS (model only, this machine).\n\n## First {} frames of every episode\n\n",
         r.game,
         r.model,
         r.model,
         r.data,
         r.eval_nets,
         r.episodes,
+        r.min_frames,
         r.frames,
         r.ddim_steps,
         r.frames_per_second,
@@ -518,6 +526,7 @@ pub fn write(out: &Path, r: &EvalReport) -> anyhow::Result<()> {
         let panels: Vec<Panel> = panels_data
             .iter()
             .map(|(_, a, b)| Panel {
+                log_y: false,
                 series: vec![
                     Series {
                         points: a,
@@ -531,7 +540,7 @@ pub fn write(out: &Path, r: &EvalReport) -> anyhow::Result<()> {
             })
             .collect();
         write_png(&out.join("by-length.png"), &panels)?;
-        md.push_str("\n![metrics against rollout length](by-length.png)\n\nPanels top to bottom (x: rollout length, log y): ");
+        md.push_str("\n![metrics against rollout length](by-length.png)\n\nPanels top to bottom (x: rollout length in frames, y: the metric): ");
         md.push_str(
             &panels_data
                 .iter()

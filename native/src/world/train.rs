@@ -278,6 +278,7 @@ impl Run<'_> {
             &self.opts.out.join(LOSS_PNG),
             &[
                 Panel {
+                    log_y: true,
                     series: vec![
                         Series {
                             points: &v,
@@ -290,6 +291,7 @@ impl Run<'_> {
                     ],
                 },
                 Panel {
+                    log_y: true,
                     series: vec![
                         Series {
                             points: &d,
