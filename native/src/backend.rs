@@ -304,3 +304,33 @@ fn probe_cuda() -> BackendProbe {
         devices: vec![],
     }
 }
+
+/// Run `f` on a thread of the CPU backend's compute pool (rayon's global pool) and wait.
+///
+/// Why: burn-flex splits its kernels with rayon. Called from a thread outside the pool, every
+/// split kernel is handed to a pool thread and the caller sleeps until it is done, a
+/// cross-thread wake-up per operation; a world-model frame is hundreds of small operations,
+/// so those hand-offs cost more than the arithmetic they split. From inside the pool the same
+/// calls run in place (and still share work with idle pool threads).
+pub fn on_compute_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| f())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::on_compute_pool;
+
+    #[test]
+    fn compute_pool_runs_the_closure_on_a_pool_thread_and_returns_its_value() {
+        assert!(rayon::current_thread_index().is_none());
+        let (inside, value) = on_compute_pool(|| (rayon::current_thread_index().is_some(), 41 + 1));
+        assert!(inside);
+        assert_eq!(value, 42);
+        // Nested parallel work from inside the pool finishes (no self-wait).
+        let sum: u64 = on_compute_pool(|| {
+            use rayon::prelude::*;
+            (0..10_000u64).into_par_iter().sum()
+        });
+        assert_eq!(sum, 49_995_000);
+    }
+}

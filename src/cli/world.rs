@@ -166,9 +166,9 @@ pub struct BenchArgs {
     /// Measure flex only (skip the ndarray column).
     #[arg(long)]
     flex_only: bool,
-    /// Time the breakdown in CPU time of the calling thread (64-bit Linux) instead of wall
-    /// time, so other processes on the machine do not inflate it. Work done on other threads
-    /// is not counted: use with RAYON_NUM_THREADS=1 (one thread, as in wasm).
+    /// Time the breakdown in CPU time of the measuring thread (64-bit Linux) instead of wall
+    /// time, so other processes on the machine do not inflate it. Work stolen by other pool
+    /// threads is not counted: use with RAYON_NUM_THREADS=1 (one thread, as in wasm).
     #[arg(long)]
     cpu_time: bool,
     /// Run the sessions without the fused inference kernels (exactly the operations training
@@ -307,7 +307,7 @@ fn train_cmd(a: TrainArgs) -> anyhow::Result<()> {
     let pb = progress::bar(1, "world");
     let report = with_backend!(a.backend, |B, device| {
         let devices = gamegen_native::backend::devices::<B>(&device, a.backend, a.devices)?;
-        train::train::<B>(&devices, &opts, &|stage, step, target, loss| {
+        let progress = |stage: &str, step: usize, target: usize, loss: f64| {
             pb.set_length(target as u64);
             pb.set_position(step as u64);
             if stage == "encode" {
@@ -317,7 +317,16 @@ fn train_cmd(a: TrainArgs) -> anyhow::Result<()> {
             } else {
                 pb.set_message(format!("{stage} loss {loss:.4}"));
             }
-        })?
+        };
+        if devices.len() == 1 {
+            gamegen_native::backend::on_compute_pool(|| {
+                train::train::<B>(&devices, &opts, &progress)
+            })?
+        } else {
+            // Several devices train in threads of their own, which must not wait on a pool
+            // thread that is itself waiting for them.
+            train::train::<B>(&devices, &opts, &progress)?
+        }
     });
     pb.finish_and_clear();
     println!("{}", serde_json::to_string_pretty(&report)?);
@@ -341,7 +350,9 @@ fn rollout_cmd(a: RolloutArgs) -> anyhow::Result<()> {
     let (report, pairs) = with_backend!(a.backend, |B, device| {
         let mut world = rollout::load::<B>(&a.model, a.seed, &device)?;
         let script = games::parse_actions(world.checkpoint.game, &a.actions)?;
-        rollout::rollout(&mut world, &script, a.steps, a.seed, preset.as_ref())?
+        gamegen_native::backend::on_compute_pool(|| {
+            rollout::rollout(&mut world, &script, a.steps, a.seed, preset.as_ref())
+        })?
     });
     let (w, h) = report.game.frame_size();
     let (frames, ow) = rollout::side_by_side(&pairs, w, h);
@@ -383,7 +394,9 @@ fn fps<B: gamegen_native::burn::tensor::backend::Backend>(
         .map(|i| ((i / 10) % n as usize) as u8)
         .collect();
     rollout::rollout(&mut world, &script[..5], steps, 0, None)?;
-    let (r, _) = rollout::rollout(&mut world, &script[5..], steps, 0, None)?;
+    let (r, _) = gamegen_native::backend::on_compute_pool(|| {
+        rollout::rollout(&mut world, &script[5..], steps, 0, None)
+    })?;
     Ok(r.frames_per_second)
 }
 
@@ -501,20 +514,24 @@ fn breakdown<B: gamegen_native::burn::tensor::backend::Backend>(
         .map(|i| ((i / 10) % n as usize) as u8)
         .collect();
     rollout::rollout(&mut world, &script[..5], steps, 0, None)?;
-    let start = std::time::Instant::now();
-    let mut clock: Box<dyn FnMut() -> f64> = if cpu_time {
-        Box::new(thread_cpu_clock()?)
-    } else {
-        Box::new(move || start.elapsed().as_secs_f64())
-    };
-    let clock: &mut dyn FnMut() -> f64 = &mut *clock;
-    let mut prof = Profiler::new(clock);
-    for &a in &script[5..] {
-        world
-            .session
-            .step_profiled(a as u32, steps, Some(&mut prof))?;
-    }
-    Ok(prof.breakdown)
+    // On a pool thread, so that with RAYON_NUM_THREADS=1 all the work runs on the thread
+    // whose CPU clock is read.
+    gamegen_native::backend::on_compute_pool(|| {
+        let start = std::time::Instant::now();
+        let mut clock: Box<dyn FnMut() -> f64> = if cpu_time {
+            Box::new(thread_cpu_clock()?)
+        } else {
+            Box::new(move || start.elapsed().as_secs_f64())
+        };
+        let clock: &mut dyn FnMut() -> f64 = &mut *clock;
+        let mut prof = Profiler::new(clock);
+        for &a in &script[5..] {
+            world
+                .session
+                .step_profiled(a as u32, steps, Some(&mut prof))?;
+        }
+        Ok(prof.breakdown)
+    })
 }
 
 fn eval_cmd(a: EvalArgs) -> anyhow::Result<()> {
@@ -542,12 +559,14 @@ fn eval_cmd(a: EvalArgs) -> anyhow::Result<()> {
     };
     let pb = progress::bar(1, "eval");
     let report = with_backend!(a.backend, |B, device| {
-        eval::evaluate::<B>(&device, &opts, &|done, total| {
-            pb.set_length(total as u64);
-            pb.set_position(done as u64);
-            if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-                eprintln!("eval: {done}/{total} episodes");
-            }
+        gamegen_native::backend::on_compute_pool(|| {
+            eval::evaluate::<B>(&device, &opts, &|done, total| {
+                pb.set_length(total as u64);
+                pb.set_position(done as u64);
+                if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                    eprintln!("eval: {done}/{total} episodes");
+                }
+            })
         })?
     });
     pb.finish_and_clear();
