@@ -386,18 +386,30 @@ fn fps<B: gamegen_native::burn::tensor::backend::Backend>(
     steps: usize,
     fused: bool,
 ) -> anyhow::Result<f64> {
+    gamegen_native::backend::on_compute_pool(|| {
+        let (mut world, script) = warmed_up::<B>(model, frames, steps, fused)?;
+        let (r, _) = rollout::rollout(&mut world, &script, steps, 0, None)?;
+        Ok(r.frames_per_second)
+    })
+}
+
+/// The model loaded and warmed up by 5 frames, and the script of the `frames` frames to
+/// measure. Called on the compute pool thread that runs the measurement, so that the warm-up
+/// fills that thread's caches and scratch buffers.
+fn warmed_up<B: gamegen_native::burn::tensor::backend::Backend>(
+    model: &std::path::Path,
+    frames: usize,
+    steps: usize,
+    fused: bool,
+) -> anyhow::Result<(rollout::LoadedWorld<B>, Vec<u8>)> {
     let device = Default::default();
     let mut world = rollout::load::<B>(model, 0, &device)?;
     world.session.set_fused(fused);
-    let n = world.checkpoint.game.num_actions() as u8;
-    let script: Vec<u8> = (0..frames + 5)
-        .map(|i| ((i / 10) % n as usize) as u8)
-        .collect();
+    let n = world.checkpoint.game.num_actions() as usize;
+    let mut script: Vec<u8> = (0..frames + 5).map(|i| ((i / 10) % n) as u8).collect();
     rollout::rollout(&mut world, &script[..5], steps, 0, None)?;
-    let (r, _) = gamegen_native::backend::on_compute_pool(|| {
-        rollout::rollout(&mut world, &script[5..], steps, 0, None)
-    })?;
-    Ok(r.frames_per_second)
+    script.drain(..5);
+    Ok((world, script))
 }
 
 fn bench_cmd(a: BenchArgs) -> anyhow::Result<()> {
@@ -506,17 +518,10 @@ fn breakdown<B: gamegen_native::burn::tensor::backend::Backend>(
     cpu_time: bool,
     fused: bool,
 ) -> anyhow::Result<Breakdown> {
-    let device = Default::default();
-    let mut world = rollout::load::<B>(model, 0, &device)?;
-    world.session.set_fused(fused);
-    let n = world.checkpoint.game.num_actions() as u8;
-    let script: Vec<u8> = (0..frames + 5)
-        .map(|i| ((i / 10) % n as usize) as u8)
-        .collect();
-    rollout::rollout(&mut world, &script[..5], steps, 0, None)?;
     // On a pool thread, so that with RAYON_NUM_THREADS=1 all the work runs on the thread
     // whose CPU clock is read.
     gamegen_native::backend::on_compute_pool(|| {
+        let (mut world, script) = warmed_up::<B>(model, frames, steps, fused)?;
         let start = std::time::Instant::now();
         let mut clock: Box<dyn FnMut() -> f64> = if cpu_time {
             Box::new(thread_cpu_clock()?)
@@ -525,7 +530,7 @@ fn breakdown<B: gamegen_native::burn::tensor::backend::Backend>(
         };
         let clock: &mut dyn FnMut() -> f64 = &mut *clock;
         let mut prof = Profiler::new(clock);
-        for &a in &script[5..] {
+        for &a in &script {
             world
                 .session
                 .step_profiled(a as u32, steps, Some(&mut prof))?;

@@ -19,7 +19,8 @@ import { openPage, assert } from "./run.mjs";
 
 const REAL_FRAMES = Number(process.env.MEMORY_REAL_FRAMES ?? 10000);
 const NEURAL_SECONDS = Number(process.env.MEMORY_NEURAL_SECONDS ?? 60);
-const NEURAL_WARM_UP = 300; // past the first reset, at frame 250
+const NEURAL_RESET_EVERY = 250; // neural frames between resets from the real game
+const NEURAL_WARM_UP = NEURAL_RESET_EVERY + 50; // past the first reset
 const NEURAL_MIN = Number(process.env.MEMORY_NEURAL_MIN ?? 600);
 const NEURAL_MAX = Number(process.env.MEMORY_NEURAL_MAX ?? 3000);
 const WASM_SLACK = 1 << 20; // 1 MiB
@@ -87,8 +88,11 @@ async function neuralLoad() {
   return s.neural.game;
 }
 
-/** Runs in the page: up to `n` neural frames or until `ms` milliseconds have passed. */
-async function neuralFrames({ n, ms }) {
+/**
+ * Runs in the page: up to `n` neural frames or until `ms` milliseconds have passed, resetting
+ * from the real game every `resetEvery` frames.
+ */
+async function neuralFrames({ n, ms, resetEvery }) {
   const s = window.__mem;
   const t0 = performance.now();
   let done = 0;
@@ -99,7 +103,7 @@ async function neuralFrames({ n, ms }) {
     if (rgba.length !== 96 * 96 * 4) throw new Error(`neural frame of ${rgba.length} bytes`);
     s.neuralFrames++;
     done++;
-    if (s.neuralFrames % 250 === 0) {
+    if (s.neuralFrames % resetEvery === 0) {
       s.neural.reset(s.real.frameRgb(), s.real.score, s.real.playerX, s.real.playerY);
     }
   }
@@ -142,14 +146,14 @@ export const tests = {
     // The neural game: as many frames as fit in the time budget.
     const t0 = Date.now();
     await page.evaluate(neuralLoad);
-    let n = await page.evaluate(neuralFrames, { n: NEURAL_WARM_UP, ms: 600000 });
+    let n = await page.evaluate(neuralFrames, { n: NEURAL_WARM_UP, ms: 600000, resetEvery: NEURAL_RESET_EVERY });
     const warm = await sample(page, cdp);
     const peak = { ...warm };
     const budget = NEURAL_SECONDS * 1000;
     const started = Date.now();
     let total = n.total;
     while (total < NEURAL_MAX && (Date.now() - started < budget || total < NEURAL_MIN)) {
-      n = await page.evaluate(neuralFrames, { n: Math.min(100, NEURAL_MAX - total), ms: 10000 });
+      n = await page.evaluate(neuralFrames, { n: Math.min(100, NEURAL_MAX - total), ms: 10000, resetEvery: NEURAL_RESET_EVERY });
       total = n.total;
       const s = await sample(page, cdp);
       peak.wasm = Math.max(peak.wasm, s.wasm);
