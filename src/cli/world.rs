@@ -175,6 +175,27 @@ pub struct BenchArgs {
     /// runs, as play did before they existed): an A/B within one binary.
     #[arg(long)]
     unfused: bool,
+    /// Compute GELU, SiLU and attention with the backend's own operations instead of the host
+    /// kernels a CPU session uses by default (`core::world::host_ops`): an A/B within one
+    /// binary.
+    #[arg(long)]
+    backend_kernels: bool,
+}
+
+/// Which inference path a benchmark session runs.
+#[derive(Clone, Copy, Debug)]
+struct PlayPath {
+    fused: bool,
+    host_kernels: bool,
+}
+
+impl PlayPath {
+    fn of(a: &BenchArgs) -> Self {
+        Self {
+            fused: !a.unfused,
+            host_kernels: !a.backend_kernels,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -384,10 +405,10 @@ fn fps<B: gamegen_native::burn::tensor::backend::Backend>(
     model: &std::path::Path,
     frames: usize,
     steps: usize,
-    fused: bool,
+    path: PlayPath,
 ) -> anyhow::Result<f64> {
     gamegen_native::backend::on_compute_pool(|| {
-        let (mut world, script) = warmed_up::<B>(model, frames, steps, fused)?;
+        let (mut world, script) = warmed_up::<B>(model, frames, steps, path)?;
         let (r, _) = rollout::rollout(&mut world, &script, steps, 0, None)?;
         Ok(r.frames_per_second)
     })
@@ -400,11 +421,16 @@ fn warmed_up<B: gamegen_native::burn::tensor::backend::Backend>(
     model: &std::path::Path,
     frames: usize,
     steps: usize,
-    fused: bool,
+    path: PlayPath,
 ) -> anyhow::Result<(rollout::LoadedWorld<B>, Vec<u8>)> {
     let device = Default::default();
     let mut world = rollout::load::<B>(model, 0, &device)?;
-    world.session.set_fused(fused);
+    world.session.set_fused(path.fused);
+    if !path.host_kernels {
+        world
+            .session
+            .set_kernels(gamegen_core::world::Kernels::Backend);
+    }
     let n = world.checkpoint.game.num_actions() as usize;
     let mut script: Vec<u8> = (0..frames + 5).map(|i| ((i / 10) % n) as u8).collect();
     rollout::rollout(&mut world, &script[..5], steps, 0, None)?;
@@ -435,18 +461,22 @@ fn bench_cmd(a: BenchArgs) -> anyhow::Result<()> {
         println!("|---|---|---|---|");
     }
     for &s in &steps {
-        let flex = fps::<gamegen_native::backend::Cpu>(&a.model, a.frames, s, !a.unfused)?;
+        let flex = fps::<gamegen_native::backend::Cpu>(&a.model, a.frames, s, PlayPath::of(&a))?;
         if a.flex_only {
             println!("| {s} | {flex:.1} |");
             continue;
         }
-        let nd = fps::<gamegen_native::backend::NdArray>(&a.model, a.frames, s, !a.unfused)?;
+        let nd = fps::<gamegen_native::backend::NdArray>(&a.model, a.frames, s, PlayPath::of(&a))?;
         println!("| {s} | {flex:.1} | {nd:.1} | {:.2}x |", flex / nd);
     }
     if a.breakdown {
         for &s in &steps {
             let b = breakdown::<gamegen_native::backend::Cpu>(
-                &a.model, a.frames, s, a.cpu_time, !a.unfused,
+                &a.model,
+                a.frames,
+                s,
+                a.cpu_time,
+                PlayPath::of(&a),
             )?;
             let n = b.frames.max(1) as f64;
             let total = b.total();
@@ -516,12 +546,12 @@ fn breakdown<B: gamegen_native::burn::tensor::backend::Backend>(
     frames: usize,
     steps: usize,
     cpu_time: bool,
-    fused: bool,
+    path: PlayPath,
 ) -> anyhow::Result<Breakdown> {
     // On a pool thread, so that with RAYON_NUM_THREADS=1 all the work runs on the thread
     // whose CPU clock is read.
     gamegen_native::backend::on_compute_pool(|| {
-        let (mut world, script) = warmed_up::<B>(model, frames, steps, fused)?;
+        let (mut world, script) = warmed_up::<B>(model, frames, steps, path)?;
         let start = std::time::Instant::now();
         let mut clock: Box<dyn FnMut() -> f64> = if cpu_time {
             Box::new(thread_cpu_clock()?)

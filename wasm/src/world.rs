@@ -3,13 +3,14 @@
 //!
 //! Every frame is read back with an awaited read (`WorldSession::step_async`): on WebGPU a
 //! synchronous read cannot work on the page's only thread, and on the CPU fallback the awaited
-//! read resolves at once, so one path serves both.
+//! read resolves at once, so one path serves both (and the host kernels of the CPU fallback,
+//! `gamegen_core::world::host_ops`, read their inputs synchronously).
 
 use burn::tensor::backend::Backend;
 use gamegen_core::games::GameKind;
 use gamegen_core::games::canvas::rgb_to_rgba;
 use gamegen_core::world::engine::StepInfo;
-use gamegen_core::world::{WorldCheckpoint, WorldSession};
+use gamegen_core::world::{Kernels, WorldCheckpoint, WorldSession};
 use wasm_bindgen::prelude::*;
 
 use crate::backend::{Active, Cpu, Gpu, active};
@@ -63,7 +64,13 @@ impl NeuralGame {
         let seed = seed as u64;
         let session = match active() {
             Some(Active::WebGpu { .. }) => Session::Gpu(load::<Gpu>(&ckpt, vae, dynamics, seed)?),
-            Some(Active::Cpu { .. }) => Session::Cpu(load::<Cpu>(&ckpt, vae, dynamics, seed)?),
+            Some(Active::Cpu { .. }) => {
+                let mut session = load::<Cpu>(&ckpt, vae, dynamics, seed)?;
+                // The CPU fallback's tensors live in wasm memory: GELU, SiLU and attention run
+                // as simd128 loops instead of the backend's per-element libm calls.
+                session.set_kernels(Kernels::Host);
+                Session::Cpu(session)
+            }
             None => return Err(js_err("call init_backend() before loading a model")),
         };
         Ok(NeuralGame {

@@ -10,6 +10,8 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Tensor, TensorPrimitive};
 
+use super::host_ops::Kernels;
+
 /// 3x3 convolution with "same" padding and the given stride.
 pub fn conv3<B: Backend>(cin: usize, cout: usize, stride: usize, device: &B::Device) -> Conv2d<B> {
     Conv2dConfig::new([cin, cout], [3, 3])
@@ -58,12 +60,15 @@ impl<B: Backend> ResBlock<B> {
         }
     }
 
-    /// [`Self::forward`] with the group norms through [`group_norm_fused`] (inference).
-    pub fn forward_fused(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    /// [`Self::forward`] with the group norms through [`group_norm_fused`] and SiLU from
+    /// `kernels` (inference).
+    pub fn forward_fused(&self, x: Tensor<B, 4>, kernels: Kernels) -> Tensor<B, 4> {
         let h = self
             .conv1
-            .forward(silu(group_norm_fused(&self.norm1, x.clone())));
-        let h = self.conv2.forward(silu(group_norm_fused(&self.norm2, h)));
+            .forward(kernels.silu(group_norm_fused(&self.norm1, x.clone())));
+        let h = self
+            .conv2
+            .forward(kernels.silu(group_norm_fused(&self.norm2, h)));
         let skip = match &self.skip {
             Some(c) => c.forward(x),
             None => x,

@@ -13,12 +13,12 @@ use burn::nn::conv::Conv2d;
 use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
 use burn::tensor::activation::{gelu, silu, softmax, tanh};
 use burn::tensor::backend::Backend;
-use burn::tensor::module::{attention as fused_attention, linear};
-use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::module::linear;
 use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive};
 use serde::{Deserialize, Serialize};
 
 use super::blocks::{ResBlock, conv1};
+use super::host_ops::Kernels;
 use super::{ConfigError, check_range};
 
 /// Shape of the transition cell. Saved in `config.json`.
@@ -307,43 +307,22 @@ impl<B: Backend> DitBlock<B> {
         self.ada.forward(c).unsqueeze_dim::<3>(1).chunk(6, 2)
     }
 
-    /// Attention through the backend's fused scaled-dot-product kernel (inference), before
-    /// the output projection (the fused block applies it with the gate folded in).
-    fn attention_fused(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let [b, l, d] = x.dims();
-        let h = self.heads;
-        let hd = d / h;
-        let qkv = self
-            .qkv
-            .forward(x)
-            .reshape([b, l, 3, h, hd])
-            .permute([2, 0, 3, 1, 4]);
-        let q: Tensor<B, 4> = qkv.clone().narrow(0, 0, 1).reshape([b, h, l, hd]);
-        let k: Tensor<B, 4> = qkv.clone().narrow(0, 1, 1).reshape([b, h, l, hd]);
-        let v: Tensor<B, 4> = qkv.narrow(0, 2, 1).reshape([b, h, l, hd]);
-        // The scale is the default 1/sqrt(hd), given explicitly: flex's fused kernel computes
-        // the same value either way, and the GPU backends then take their generic
-        // (matmul-softmax-matmul) path instead of autotuning flash kernels in the browser.
-        let options = AttentionModuleOptions {
-            scale: Some(1.0 / (hd as f64).sqrt()),
-            ..Default::default()
-        };
-        let out = fused_attention(q, k, v, None, None, options);
-        out.swap_dims(1, 2).reshape([b, l, d])
-    }
-
-    /// [`Self::forward`] for one sample with fused layer norms and attention.
-    fn forward_fused(&self, x: Tensor<B, 3>, m: &FusedBlockModulation<B>) -> Tensor<B, 3> {
+    /// [`Self::forward`] for one sample with fused layer norms, fused attention (the
+    /// backend's scaled-dot-product kernel or the host's, see [`Kernels`]) and the adaLN gates
+    /// folded into the output layers.
+    fn forward_fused(
+        &self,
+        x: Tensor<B, 3>,
+        m: &FusedBlockModulation<B>,
+        kernels: Kernels,
+    ) -> Tensor<B, 3> {
         let h = modulated_layer_norm(x.clone(), &m.gamma1, &m.shift1);
-        let attn = linear(
-            self.attention_fused(h),
-            m.proj_weight.clone(),
-            m.proj_bias.clone(),
-        );
+        let heads = kernels.self_attention(self.qkv.forward(h), self.heads);
+        let attn = linear(heads, m.proj_weight.clone(), m.proj_bias.clone());
         let x = x + attn;
         let h = modulated_layer_norm(x.clone(), &m.gamma2, &m.shift2);
         let mlp = linear(
-            gelu(self.fc1.forward(h)),
+            kernels.gelu(self.fc1.forward(h)),
             m.fc2_weight.clone(),
             m.fc2_bias.clone(),
         );
@@ -587,6 +566,7 @@ impl<B: Backend> DitCell<B> {
         positions: &Tensor<B, 3>,
         m: &FusedModulation<B>,
         cond: &DitCond<B>,
+        kernels: Kernels,
     ) -> Tensor<B, 4> {
         let n = self.grid_h * self.grid_w;
         let tokens = self
@@ -597,7 +577,7 @@ impl<B: Backend> DitCell<B> {
             x = Tensor::cat(vec![x, extra.clone()], 1);
         }
         for (block, mb) in self.blocks.iter().zip(&m.blocks) {
-            x = block.forward_fused(x, mb);
+            x = block.forward_fused(x, mb, kernels);
         }
         let x = modulated_layer_norm(x.narrow(1, 0, n), &m.last_gamma, &m.last_shift);
         let grid = self.unpatchify(self.final_linear.forward(x));
@@ -695,9 +675,10 @@ impl<B: Backend> VHead<B> {
         self.out.forward(self.res.forward(z))
     }
 
-    /// [`Self::forward`] with fused group norms (inference; the same up to float rounding).
-    pub fn forward_fused(&self, z: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.out.forward(self.res.forward_fused(z))
+    /// [`Self::forward`] with fused group norms and SiLU from `kernels` (inference; the same
+    /// up to float rounding).
+    pub fn forward_fused(&self, z: Tensor<B, 4>, kernels: Kernels) -> Tensor<B, 4> {
+        self.out.forward(self.res.forward_fused(z, kernels))
     }
 }
 

@@ -21,6 +21,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use super::ddim::{MAX_DDIM_STEPS, ddim_plan, ddim_step_coefficients, ddim_update, gaussian};
 use super::dit::{FusedModulation, Modulation};
+use super::host_ops::Kernels;
 use super::model::{WorldConfig, WorldModel};
 use super::record::{ScoreRecord, events_from_probs};
 use super::schedule::{CLIP_NOISE, NUM_TIMESTEPS, Schedule};
@@ -84,6 +85,8 @@ pub struct WorldSession<B: Backend> {
     /// Run the passes through the backend's fused kernels (layer norm, attention, one
     /// multiply-add per DDIM update). Off: exactly the operations training runs.
     fused: bool,
+    /// Where the fused path computes GELU, SiLU and attention.
+    kernels: Kernels,
 }
 
 /// The modulation of one (noise level, action) pair, plain and in the fused form.
@@ -289,6 +292,7 @@ impl<B: Backend> WorldSession<B> {
             positions: None,
             modulations: Vec::new(),
             fused: true,
+            kernels: Kernels::Backend,
         })
     }
 
@@ -300,6 +304,13 @@ impl<B: Backend> WorldSession<B> {
     /// give the same frames up to float rounding (see the tests).
     pub fn set_fused(&mut self, fused: bool) {
         self.fused = fused;
+    }
+
+    /// Where the fused path computes GELU, SiLU and attention: [`Kernels::Host`] for a CPU
+    /// backend (several times faster there), the backend's own operations otherwise (the
+    /// default). The unfused path always uses the backend's.
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.kernels = kernels;
     }
 
     fn check_frame(&self, rgb: &[u8]) -> Result<(), SessionError> {
@@ -388,7 +399,7 @@ impl<B: Backend> WorldSession<B> {
     /// Decode a clean latent to a frame in `[0, 1]` (fused or not, as the session runs).
     pub fn decode(&self, latent: Tensor<B, 4>) -> Tensor<B, 4> {
         if self.fused {
-            self.vae.decode_latent_fused(latent)
+            self.vae.decode_latent_fused(latent, self.kernels)
         } else {
             self.vae.decode_latent(latent)
         }
@@ -484,11 +495,14 @@ impl<B: Backend> WorldSession<B> {
             mark(prof, Stage::Condition);
             let cached = &self.modulations[at];
             let z_new = match (&cached.fused, self.fused) {
-                (Some(fm), true) => {
-                    self.model
-                        .dit
-                        .forward_fused(p.z_prev.clone(), x.clone(), &positions, fm, &cond)
-                }
+                (Some(fm), true) => self.model.dit.forward_fused(
+                    p.z_prev.clone(),
+                    x.clone(),
+                    &positions,
+                    fm,
+                    &cond,
+                    self.kernels,
+                ),
                 _ => self.model.dit.forward_modulated(
                     p.z_prev.clone(),
                     x.clone(),
@@ -499,7 +513,7 @@ impl<B: Backend> WorldSession<B> {
             };
             mark(prof, Stage::Dit);
             let v = if self.fused {
-                self.model.head.forward_fused(z_new.clone())
+                self.model.head.forward_fused(z_new.clone(), self.kernels)
             } else {
                 self.model.head.forward(z_new.clone())
             };
@@ -802,7 +816,11 @@ mod tests {
     /// the code before the frame-time work (2026-12-02) produced them on flex; the test checks
     /// the current code gives the same frames (bytes equal) and latents (to float rounding).
     /// `GAMEGEN_WRITE_FIXTURES=1` rewrites the file.
-    fn shipped_session_trace(dir: &str, fused: bool) -> Option<serde_json::Value> {
+    fn shipped_session_trace(
+        dir: &str,
+        fused: bool,
+        kernels: Kernels,
+    ) -> Option<serde_json::Value> {
         use crate::world::WorldCheckpoint;
         use crate::world::checkpoint::{CONFIG_FILE, DYNAMICS_FILE, VAE_FILE};
         type F = burn::backend::Flex;
@@ -820,6 +838,7 @@ mod tests {
             .unwrap();
         let mut s = WorldSession::new(model, vae, ck.model.clone(), 7, dev).unwrap();
         s.set_fused(fused);
+        s.set_kernels(kernels);
         let mut game = crate::games::new_game(ck.game, None).unwrap();
         let first = game.reset(7);
         s.reset(
@@ -863,10 +882,10 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("src/world/testdata/session-fixtures.json");
         let dirs = ["models/world-pong", "models/world-traveler"];
-        let trace = |fused: bool| {
+        let trace = |fused: bool, kernels: Kernels| {
             let mut m = serde_json::Map::new();
             for dir in dirs {
-                if let Some(t) = shipped_session_trace(dir, fused) {
+                if let Some(t) = shipped_session_trace(dir, fused, kernels) {
                     m.insert(dir.to_string(), t);
                 }
             }
@@ -874,17 +893,25 @@ mod tests {
         };
         if std::env::var("GAMEGEN_WRITE_FIXTURES").is_ok() {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            let text =
-                serde_json::to_string_pretty(&serde_json::Value::Object(trace(false))).unwrap();
+            let text = serde_json::to_string_pretty(&serde_json::Value::Object(trace(
+                false,
+                Kernels::Backend,
+            )))
+            .unwrap();
             std::fs::write(&path, text).unwrap();
             return;
         }
         let saved: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         // Unfused: the operations training runs, so the very bytes the code before gave.
-        // Fused (the default): the same up to float rounding.
-        for fused in [false, true] {
-            let now = trace(fused);
+        // Fused (the default), with the backend's or the host's kernels: the same up to float
+        // rounding.
+        for (fused, kernels) in [
+            (false, Kernels::Backend),
+            (true, Kernels::Backend),
+            (true, Kernels::Host),
+        ] {
+            let now = trace(fused, kernels);
             assert!(!now.is_empty(), "no shipped world model found");
             for (dir, frames) in &now {
                 let want = saved[dir].as_array().unwrap();
@@ -892,7 +919,10 @@ mod tests {
                 assert_eq!(want.len(), got.len());
                 for (i, (w, g)) in want.iter().zip(got).enumerate() {
                     for key in ["steps", "action", "events", "score", "link"] {
-                        assert_eq!(w[key], g[key], "{dir} fused={fused} frame {i}: {key}");
+                        assert_eq!(
+                            w[key], g[key],
+                            "{dir} fused={fused} {kernels:?} frame {i}: {key}"
+                        );
                     }
                     let ws: Vec<f64> = serde_json::from_value(w["latent_sample"].clone()).unwrap();
                     let gs: Vec<f64> = serde_json::from_value(g["latent_sample"].clone()).unwrap();
@@ -917,7 +947,7 @@ mod tests {
                         g["latent_abs_sum"].as_f64().unwrap(),
                     );
                     eprintln!(
-                        "{dir} fused frame {i}: latent sample max |diff| {worst:.2e}, \
+                        "{dir} fused {kernels:?} frame {i}: latent sample max |diff| {worst:.2e}, \
                          latent |sum| {ga:.4} vs {wa:.4}, RGB mean {gm:.4} vs {wm:.4}, \
                          bytes {}",
                         if w["fnv"] == g["fnv"] {
@@ -973,11 +1003,16 @@ mod tests {
 
     #[test]
     fn cached_and_fused_frames_match_the_reference() {
-        for fused in [false, true] {
+        for (fused, kernels) in [
+            (false, Kernels::Backend),
+            (true, Kernels::Backend),
+            (true, Kernels::Host),
+        ] {
             for cfg in [traveler_tiny(), WorldConfig::tiny(96, 96, 3, 1)] {
                 let first: Vec<u8> = (0..96 * 96 * 3).map(|i| (i * 13 % 241) as u8).collect();
                 let mut new = session(&cfg, 9);
                 new.set_fused(fused);
+                new.set_kernels(kernels);
                 let mut old = WorldSession::<B>::new(
                     new.model.clone(),
                     new.vae.clone(),
@@ -1011,7 +1046,7 @@ mod tests {
                         .fold(0.0f32, f32::max);
                     assert!(
                         worst <= 1e-4 * scale,
-                        "frame {i}: latent differs by {worst}"
+                        "{kernels:?} frame {i}: latent differs by {worst}"
                     );
                     let off = frame.iter().zip(&ref_frame).filter(|(a, b)| a != b).count();
                     let most = frame
@@ -1022,7 +1057,7 @@ mod tests {
                         .unwrap_or(0);
                     assert!(
                         most <= 1 && off * 1000 <= frame.len(),
-                        "frame {i}: {off} bytes differ, by up to {most}"
+                        "{kernels:?} frame {i}: {off} bytes differ, by up to {most}"
                     );
                 }
             }

@@ -14,6 +14,7 @@
 //! - [`evalnet`], [`frechet`], [`spacon`]: the playability evaluation (Valid Action Model,
 //!   valid numerical model and feature network in one CNN; Fréchet distance; SpaCon).
 //! - [`engine`]: an inference session (native and wasm: no threads, no file system).
+//! - [`host_ops`]: GELU, SiLU and attention computed on the host for CPU backends.
 
 pub mod blocks;
 pub mod checkpoint;
@@ -22,6 +23,7 @@ pub mod dit;
 pub mod engine;
 pub mod evalnet;
 pub mod frechet;
+pub mod host_ops;
 pub mod logic_fit;
 pub mod logicnet;
 pub mod model;
@@ -36,6 +38,7 @@ pub use checkpoint::{TrainingState, WorldCheckpoint};
 pub use ddim::{DdimPlan, ddim_plan};
 pub use dit::{DitCell, DitConfig, DitInput, VHead};
 pub use engine::{SessionError, WorldSession};
+pub use host_ops::Kernels;
 pub use logicnet::{LogicNet, LogicNetConfig};
 pub use model::{WorldConfig, WorldModel};
 pub use record::{ScoreRecord, score_digits};

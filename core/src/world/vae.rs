@@ -16,6 +16,7 @@ use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
 use super::blocks::{ResBlock, conv1, conv3, group_norm, upsample2};
+use super::host_ops::Kernels;
 use super::{ConfigError, check_range};
 use crate::rng::Rng;
 
@@ -423,12 +424,12 @@ impl<B: Backend> Vae<B> {
 
     /// Latent grid (unscaled) -> image in `[-1, 1]`-ish (no clamp, for the loss).
     pub fn decode_raw(&self, latent: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.decode_with(latent, false)
+        self.decode_with(latent, None)
     }
 
-    /// The decoder; `fused` runs its group norms through the backend's fused layer norm
-    /// (inference: the same up to float rounding).
-    fn decode_with(&self, latent: Tensor<B, 4>, fused: bool) -> Tensor<B, 4> {
+    /// The decoder; `fused` (inference: the same up to float rounding) runs its group norms
+    /// through the backend's fused layer norm and its SiLU through the given kernels.
+    fn decode_with(&self, latent: Tensor<B, 4>, fused: Option<Kernels>) -> Tensor<B, 4> {
         let d = &self.decoder;
         let mut x = d.conv_in.forward(latent);
         if let Some(mid) = &d.mid {
@@ -436,10 +437,9 @@ impl<B: Backend> Vae<B> {
         }
         for (i, level) in d.blocks.iter().enumerate() {
             for block in level {
-                x = if fused {
-                    block.forward_fused(x)
-                } else {
-                    block.forward(x)
+                x = match fused {
+                    Some(kernels) => block.forward_fused(x, kernels),
+                    None => block.forward(x),
                 };
             }
             if let Some(up) = d.ups.get(i) {
@@ -452,12 +452,11 @@ impl<B: Backend> Vae<B> {
                 };
             }
         }
-        let normed = if fused {
-            super::blocks::group_norm_fused(&d.norm_out, x)
-        } else {
-            d.norm_out.forward(x)
+        let activated = match fused {
+            Some(kernels) => kernels.silu(super::blocks::group_norm_fused(&d.norm_out, x)),
+            None => silu(d.norm_out.forward(x)),
         };
-        let out = d.conv_out.forward(silu(normed));
+        let out = d.conv_out.forward(activated);
         if self.pixel_shuffle {
             depth_to_space(out)
         } else {
@@ -478,10 +477,10 @@ impl<B: Backend> Vae<B> {
             .clamp(0.0, 1.0)
     }
 
-    /// [`Self::decode_latent`] with fused group norms (what a play session runs; the same up
-    /// to float rounding).
-    pub fn decode_latent_fused(&self, latent: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.decode_with(latent.div_scalar(self.latent_scale), true)
+    /// [`Self::decode_latent`] with fused group norms and SiLU from `kernels` (what a play
+    /// session runs; the same up to float rounding).
+    pub fn decode_latent_fused(&self, latent: Tensor<B, 4>, kernels: Kernels) -> Tensor<B, 4> {
+        self.decode_with(latent.div_scalar(self.latent_scale), Some(kernels))
             .add_scalar(1.0)
             .div_scalar(2.0)
             .clamp(0.0, 1.0)
