@@ -304,3 +304,99 @@ fn train_resume_rollout_and_damaged_files() {
     let _ = std::fs::remove_dir_all(&data);
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn train_decoder_adds_a_play_decoder_that_rollouts_use() {
+    let data = tmp("dec-data");
+    let model = tmp("dec-model");
+    let out = tmp("dec-out");
+    collect(&data);
+    ok(train(&data, &model, 2, &[]));
+    let decoder = |out: &Path| {
+        bin()
+            .args([
+                "world",
+                "train-decoder",
+                "--steps",
+                "6",
+                "--batch-size",
+                "2",
+            ])
+            .args(["--pool", "8", "--channels", "8"])
+            .arg("--model")
+            .arg(&model)
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let said = ok(decoder(&out));
+    assert!(said.contains("play decoder"), "{said}");
+    let c = config(&out);
+    assert_eq!(c["model"]["vae"]["light_decoder"]["channels"], 8);
+    assert_eq!(c["model"]["dit"], config(&model)["model"]["dit"]);
+    assert_eq!(
+        std::fs::read(out.join("dynamics.safetensors")).unwrap(),
+        std::fs::read(model.join("dynamics.safetensors")).unwrap()
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("decoder-report.json")).unwrap()).unwrap();
+    assert_eq!(report["steps"], 6);
+    for d in ["full", "light"] {
+        let psnr = report[d]["psnr"].as_f64().unwrap();
+        assert!(psnr.is_finite() && psnr > 0.0, "{report}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(out.join("decoder-log.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        1,
+        "one row every 10 steps and the last"
+    );
+    assert!(
+        !out.with_file_name(format!(
+            ".{}.partial",
+            out.file_name().unwrap().to_string_lossy()
+        ))
+        .exists()
+    );
+
+    // The model with its play decoder rolls out.
+    let gif = out.join("run.gif");
+    ok(bin()
+        .args(["world", "rollout", "--actions", "R*2,S", "--steps", "1"])
+        .arg("--model")
+        .arg(&out)
+        .arg("--out")
+        .arg(&gif)
+        .output()
+        .unwrap());
+    assert!(gif.is_file());
+
+    // A second run into the same directory is refused and changes nothing.
+    let before = std::fs::read(out.join("vae.safetensors")).unwrap();
+    let err = fails(decoder(&out));
+    assert!(err.contains("not empty"), "{err}");
+    assert_eq!(std::fs::read(out.join("vae.safetensors")).unwrap(), before);
+
+    // A config that declares a play decoder over weights without one is a clear error.
+    std::fs::copy(model.join("vae.safetensors"), out.join("vae.safetensors")).unwrap();
+    let err = fails(
+        bin()
+            .args(["world", "rollout", "--actions", "R", "--steps", "1"])
+            .arg("--model")
+            .arg(&out)
+            .arg("--out")
+            .arg(out.join("bad.gif"))
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("light"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    for d in [&data, &model, &out] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}

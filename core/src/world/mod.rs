@@ -2,7 +2,8 @@
 //!
 //! The model is PlayGen's (seed 004) with MaaG's two modules (seed 003); the facts it follows are
 //! in `shared/reference/playgen-maag.md`. One file per part:
-//! - [`vae`]: KL autoencoder, frames <-> small latent grid (the decoder runs every frame).
+//! - [`vae`]: KL autoencoder, frames <-> small latent grid.
+//! - [`light_decoder`]: the cheap play decoder (runs every frame), trained after the VAE.
 //! - [`schedule`]: the 1000-step sigmoid schedule, v-prediction maths, min-SNR weights.
 //! - [`dit`]: the recurrent DiT transition cell (z_{t-1}, noisy latent) -> z_t, and the v head.
 //! - [`ddim`]: DDIM (eta 0) with S steps plus the final pass whose z becomes the state.
@@ -24,6 +25,7 @@ pub mod engine;
 pub mod evalnet;
 pub mod frechet;
 pub mod host_ops;
+pub mod light_decoder;
 pub mod logic_fit;
 pub mod logicnet;
 pub mod model;

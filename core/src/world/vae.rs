@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::blocks::{ResBlock, conv1, conv3, group_norm, upsample2};
 use super::host_ops::Kernels;
+use super::light_decoder::{LightDecoder, LightDecoderConfig};
 use super::{ConfigError, check_range};
 use crate::rng::Rng;
 
@@ -56,6 +57,10 @@ pub struct VaeConfig {
     /// a browser frame and most of the encoder's in training. Absent in older checkpoints.
     #[serde(default)]
     pub pixel_shuffle: bool,
+    /// The play decoder (`light_decoder`), trained after the VAE; when present, play and
+    /// rollouts decode with it instead of the VAE's own decoder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub light_decoder: Option<LightDecoderConfig>,
 }
 
 impl VaeConfig {
@@ -76,6 +81,7 @@ impl VaeConfig {
             kl_weight: 1e-6,
             structure_weight: 1.0,
             pixel_shuffle: true,
+            light_decoder: None,
         }
     }
 
@@ -97,6 +103,7 @@ impl VaeConfig {
             kl_weight: 1e-6,
             structure_weight: 1.0,
             pixel_shuffle: false,
+            light_decoder: None,
         }
     }
 
@@ -143,6 +150,9 @@ impl VaeConfig {
             )?;
         }
         super::check_parameters("VAE", self.parameter_estimate())?;
+        if let Some(light) = &self.light_decoder {
+            light.validate()?;
+        }
         if !(self.latent_scale.is_finite() && self.latent_scale > 0.0) {
             return Err(ConfigError("vae.latent_scale must be positive".into()));
         }
@@ -247,9 +257,14 @@ impl VaeConfig {
             norm_out: group_norm(cin, device),
             conv_out: conv3(cin, 3 * self.pixel_block(), 1, device),
         };
+        let light = match &self.light_decoder {
+            Some(l) => Some(l.init(self.latent_channels, self.downsample(), device)?),
+            None => None,
+        };
         Ok(Vae {
             encoder,
             decoder,
+            light,
             latent_channels: self.latent_channels,
             latent_scale: self.latent_scale,
             kl_weight: self.kl_weight,
@@ -377,6 +392,8 @@ pub struct VaeLoss<B: Backend> {
 pub struct Vae<B: Backend> {
     pub encoder: Encoder<B>,
     pub decoder: Decoder<B>,
+    /// The play decoder, when the model has one (see [`LightDecoder`]).
+    pub light: Option<LightDecoder<B>>,
     latent_channels: usize,
     latent_scale: f64,
     kl_weight: f64,
@@ -386,6 +403,25 @@ pub struct Vae<B: Backend> {
 
 /// Mean absolute difference of horizontal and vertical finite differences: penalises blurred
 /// edges, which plain L1 tolerates.
+/// Decoder output (`[-1, 1]`-ish) -> pixels in `[0, 1]`.
+fn to_unit<B: Backend>(raw: Tensor<B, 4>) -> Tensor<B, 4> {
+    raw.add_scalar(1.0).div_scalar(2.0).clamp(0.0, 1.0)
+}
+
+/// The reconstruction loss of the VAE and of the play decoder: mean L1 plus
+/// `structure_weight` times the L1 of the horizontal and vertical image gradients, both on
+/// images in `[-1, 1]`. Returns `(total, l1, structure)`.
+pub fn reconstruction_loss<B: Backend>(
+    recon: Tensor<B, 4>,
+    target: Tensor<B, 4>,
+    structure_weight: f64,
+) -> (Tensor<B, 1>, Tensor<B, 1>, Tensor<B, 1>) {
+    let l1 = (recon.clone() - target.clone()).abs().mean();
+    let structure = gradient_l1(recon, target);
+    let total = l1.clone() + structure.clone().mul_scalar(structure_weight);
+    (total, l1, structure)
+}
+
 fn gradient_l1<B: Backend>(a: Tensor<B, 4>, b: Tensor<B, 4>) -> Tensor<B, 1> {
     let [_, _, h, w] = a.dims();
     let dx = |t: Tensor<B, 4>| t.clone().narrow(3, 1, w - 1) - t.narrow(3, 0, w - 1);
@@ -469,21 +505,38 @@ impl<B: Backend> Vae<B> {
         self.encode(frames).0.mul_scalar(self.latent_scale)
     }
 
-    /// Diffusion latent -> frames in `[0, 1]`.
+    /// Diffusion latent -> frames in `[0, 1]`, by the play decoder when the model has one.
     pub fn decode_latent(&self, latent: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.decode_raw(latent.div_scalar(self.latent_scale))
-            .add_scalar(1.0)
-            .div_scalar(2.0)
-            .clamp(0.0, 1.0)
+        let latent = latent.div_scalar(self.latent_scale);
+        let raw = match &self.light {
+            Some(light) => light.forward(latent),
+            None => self.decode_raw(latent),
+        };
+        to_unit(raw)
     }
 
-    /// [`Self::decode_latent`] with fused group norms and SiLU from `kernels` (what a play
-    /// session runs; the same up to float rounding).
+    /// [`Self::decode_latent`] with the VAE's own decoder even when a play decoder exists (to
+    /// compare the two).
+    pub fn decode_latent_full(&self, latent: Tensor<B, 4>) -> Tensor<B, 4> {
+        to_unit(self.decode_raw(latent.div_scalar(self.latent_scale)))
+    }
+
+    /// [`Self::decode_latent`] as a play session runs it: the play decoder when there is one
+    /// (it has no norms or SiLU), else the VAE's decoder with fused group norms and SiLU from
+    /// `kernels` (the same up to float rounding).
     pub fn decode_latent_fused(&self, latent: Tensor<B, 4>, kernels: Kernels) -> Tensor<B, 4> {
-        self.decode_with(latent.div_scalar(self.latent_scale), Some(kernels))
-            .add_scalar(1.0)
-            .div_scalar(2.0)
-            .clamp(0.0, 1.0)
+        let latent = latent.div_scalar(self.latent_scale);
+        let raw = match &self.light {
+            Some(light) => light.forward(latent),
+            None => self.decode_with(latent, Some(kernels)),
+        };
+        to_unit(raw)
+    }
+
+    /// The VAE with `light` as its play decoder (`None` removes it).
+    pub fn with_light_decoder(mut self, light: Option<LightDecoder<B>>) -> Self {
+        self.light = light;
+        self
     }
 
     pub fn latent_scale(&self) -> f64 {

@@ -7,6 +7,7 @@
 //! - [`eval`]: `gamegen world eval` (recorded episodes replayed: PSNR, SSIM, NumCon, FPS).
 
 pub mod data;
+pub mod decoder;
 pub mod eval;
 pub mod evalnets;
 pub mod rollout;
