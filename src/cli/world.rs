@@ -225,15 +225,16 @@ pub struct TrainDecoderArgs {
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
     /// Training frames encoded once (by the frozen encoder) and drawn from.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = 2048)]
     pool: usize,
     /// Channels of every layer of the play decoder.
-    #[arg(long, default_value_t = 24)]
+    #[arg(long, default_value_t = 32)]
     channels: usize,
     /// Residual blocks of the play decoder.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 2)]
     res_blocks: usize,
-    #[arg(long, default_value_t = 2e-3)]
+    /// Peak learning rate (AdamW; 5% warm-up, cosine to a tenth).
+    #[arg(long, default_value_t = 3e-3)]
     lr: f64,
     #[arg(long, default_value_t = 1)]
     seed: u64,

@@ -813,8 +813,11 @@ mod tests {
 
     /// A shipped checkpoint's session, frame by frame: RGB8 checksum and mean, and a sample of
     /// the clean latent. `core/src/world/testdata/session-fixtures.json` holds these values as
-    /// the code before the frame-time work (2026-12-02) produced them on flex; the test checks
-    /// the current code gives the same frames (bytes equal) and latents (to float rounding).
+    /// the unfused path (the operations training runs) produced them on flex, first before the
+    /// frame-time work (2026-12-02), rewritten when the models got their play decoders
+    /// (2026-12-03); the test checks the current code gives the same frames (bytes equal) and
+    /// latents (to float rounding) on the unfused path, and the same up to float rounding on the
+    /// fused path with the backend's and with the host's kernels.
     /// `GAMEGEN_WRITE_FIXTURES=1` rewrites the file.
     fn shipped_session_trace(
         dir: &str,
