@@ -376,6 +376,21 @@ fn train_decoder_adds_a_play_decoder_that_rollouts_use() {
         .unwrap());
     assert!(gif.is_file());
 
+    // Training its VAE further would leave the play decoder stale (and the dynamics): refused.
+    let err = fails(
+        bin()
+            .args(["world", "train", "--game", "traveler", "--vae-steps", "4"])
+            .args(["--steps", "2", "--batch-size", "2", "--vae-batch-size", "2"])
+            .args(["--clip-len", "3", "--resume"])
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("--vae-steps"), "{err}");
+
     // A second run into the same directory is refused and changes nothing.
     let before = std::fs::read(out.join("vae.safetensors")).unwrap();
     let err = fails(decoder(&out));

@@ -583,6 +583,13 @@ pub fn train<B: Backend>(
     };
     let mut vt = VaeTrainer::new(vae_init, train_cfg.clone());
     vt.step = run.ckpt.training.vae_steps;
+    anyhow::ensure!(
+        vt.step >= opts.vae_steps || run.ckpt.model.vae.light_decoder.is_none(),
+        "{} has a play decoder trained against its encoder: training the VAE further would \
+         leave it stale (keep --vae-steps {}, or train a copy, then run world train-decoder)",
+        opts.out.display(),
+        vt.step
+    );
     if vt.step > 0 && vt.step < opts.vae_steps {
         run.restore("vae", |b| vt.load_optimizer_state(b, &device))?;
     }
