@@ -20,8 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
 use super::blocks::conv3;
-use super::ddim::gaussian;
-use super::vae::{Vae, reconstruction_loss};
+use super::vae::{Vae, depth_to_space_by, reconstruction_loss, sample_posterior};
 use crate::rng::Rng;
 
 /// Shape of the play decoder. Saved in `config.json` under `vae.light_decoder`.
@@ -113,10 +112,8 @@ pub fn posterior_sample<B: Backend>(
     frames: Tensor<B, 4>,
     rng: &mut Rng,
 ) -> Tensor<B, 4> {
-    let device = frames.device();
     let (mean, logvar) = vae.encode(frames);
-    let eps = gaussian(rng, mean.dims(), &device);
-    mean + logvar.mul_scalar(0.5).exp() * eps
+    sample_posterior(mean, logvar, rng)
 }
 
 /// Trains a [`LightDecoder`] on (posterior sample, frame) pairs with the VAE's reconstruction
@@ -184,16 +181,6 @@ impl<B: AutodiffBackend> LightDecoderTrainer<B> {
     pub fn valid(&self) -> LightDecoder<B::InnerBackend> {
         self.decoder.valid()
     }
-}
-
-/// `[N, C f^2, h, w]` -> `[N, C, f h, f w]`: channel `c f^2 + f dy + dx` at `(i, j)` becomes
-/// pixel `(f i + dy, f j + dx)` of channel `c`.
-pub fn depth_to_space_by<B: Backend>(x: Tensor<B, 4>, f: usize) -> Tensor<B, 4> {
-    let [b, cf, h, w] = x.dims();
-    let c = cf / (f * f);
-    x.reshape([b, c, f, f, h, w])
-        .permute([0, 1, 4, 2, 5, 3])
-        .reshape([b, c, h * f, w * f])
 }
 
 #[cfg(test)]

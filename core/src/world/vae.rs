@@ -289,11 +289,17 @@ pub fn space_to_depth<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
 
 /// The inverse of [`space_to_depth`]: `[B, 4C, H, W]` -> `[B, C, 2H, 2W]`.
 pub fn depth_to_space<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
-    let [b, c4, h, w] = x.dims();
-    let c = c4 / 4;
-    x.reshape([b, c, 2, 2, h, w])
+    depth_to_space_by(x, 2)
+}
+
+/// `[N, C f^2, h, w]` -> `[N, C, f h, f w]`: channel `c f^2 + f dy + dx` at `(i, j)` becomes
+/// pixel `(f i + dy, f j + dx)` of channel `c`.
+pub fn depth_to_space_by<B: Backend>(x: Tensor<B, 4>, f: usize) -> Tensor<B, 4> {
+    let [b, cf, h, w] = x.dims();
+    let c = cf / (f * f);
+    x.reshape([b, c, f, f, h, w])
         .permute([0, 1, 4, 2, 5, 3])
-        .reshape([b, c, h * 2, w * 2])
+        .reshape([b, c, h * f, w * f])
 }
 
 /// Single-head spatial self-attention with a residual connection (the LDM middle block's).
@@ -403,6 +409,26 @@ pub struct Vae<B: Backend> {
 
 /// Mean absolute difference of horizontal and vertical finite differences: penalises blurred
 /// edges, which plain L1 tolerates.
+fn gradient_l1<B: Backend>(a: Tensor<B, 4>, b: Tensor<B, 4>) -> Tensor<B, 1> {
+    let [_, _, h, w] = a.dims();
+    let dx = |t: Tensor<B, 4>| t.clone().narrow(3, 1, w - 1) - t.narrow(3, 0, w - 1);
+    let dy = |t: Tensor<B, 4>| t.clone().narrow(2, 1, h - 1) - t.narrow(2, 0, h - 1);
+    let gx = (dx(a.clone()) - dx(b.clone())).abs().mean();
+    let gy = (dy(a) - dy(b)).abs().mean();
+    (gx + gy).div_scalar(2.0)
+}
+
+/// A sample of the posterior `N(mean, exp(logvar))` (the reparameterisation the VAE trains
+/// with): `mean + exp(logvar / 2) * eps`, `eps` drawn from `rng`.
+pub fn sample_posterior<B: Backend>(
+    mean: Tensor<B, 4>,
+    logvar: Tensor<B, 4>,
+    rng: &mut Rng,
+) -> Tensor<B, 4> {
+    let eps: Tensor<B, 4> = super::ddim::gaussian(rng, mean.dims(), &mean.device());
+    mean + logvar.mul_scalar(0.5).exp() * eps
+}
+
 /// Decoder output (`[-1, 1]`-ish) -> pixels in `[0, 1]`.
 fn to_unit<B: Backend>(raw: Tensor<B, 4>) -> Tensor<B, 4> {
     raw.add_scalar(1.0).div_scalar(2.0).clamp(0.0, 1.0)
@@ -420,15 +446,6 @@ pub fn reconstruction_loss<B: Backend>(
     let structure = gradient_l1(recon, target);
     let total = l1.clone() + structure.clone().mul_scalar(structure_weight);
     (total, l1, structure)
-}
-
-fn gradient_l1<B: Backend>(a: Tensor<B, 4>, b: Tensor<B, 4>) -> Tensor<B, 1> {
-    let [_, _, h, w] = a.dims();
-    let dx = |t: Tensor<B, 4>| t.clone().narrow(3, 1, w - 1) - t.narrow(3, 0, w - 1);
-    let dy = |t: Tensor<B, 4>| t.clone().narrow(2, 1, h - 1) - t.narrow(2, 0, h - 1);
-    let gx = (dx(a.clone()) - dx(b.clone())).abs().mean();
-    let gy = (dy(a) - dy(b)).abs().mean();
-    (gx + gy).div_scalar(2.0)
 }
 
 impl<B: Backend> Vae<B> {
@@ -553,26 +570,22 @@ impl<B: Backend> Vae<B> {
     /// data-parallel step): the posterior noise is the one `loss` on the whole batch draws for
     /// these rows, i.e. the draws of the `first` rows before them are made and dropped.
     pub fn loss_of_rows(&self, frames: Tensor<B, 4>, rng: &mut Rng, first: usize) -> VaeLoss<B> {
-        let device = frames.device();
         let [b, _, h, w] = frames.dims();
         let (mean, logvar) = self.encode(frames.clone());
         let [_, c, lh, lw] = mean.dims();
         for _ in 0..first * c * lh * lw {
             rng.normal();
         }
-        let eps: Tensor<B, 4> = super::ddim::gaussian(rng, mean.dims(), &device);
-        let z = mean.clone() + logvar.clone().mul_scalar(0.5).exp() * eps;
+        let z = sample_posterior(mean.clone(), logvar.clone(), rng);
         let recon = self.decode_raw(z);
         let target = frames.mul_scalar(2.0).sub_scalar(1.0);
-        let l1 = (recon.clone() - target.clone()).abs().mean();
-        let structure = gradient_l1(recon, target);
+        let (reconstruction, l1, structure) =
+            reconstruction_loss(recon, target, self.structure_weight);
         // KL(q || N(0, I)) summed over latent values, per pixel value of the batch.
         let kl = (mean.powi_scalar(2) + logvar.clone().exp() - logvar.add_scalar(1.0))
             .sum()
             .mul_scalar(0.5 / (b * 3 * h * w) as f64);
-        let total = l1.clone()
-            + structure.clone().mul_scalar(self.structure_weight)
-            + kl.clone().mul_scalar(self.kl_weight);
+        let total = reconstruction + kl.clone().mul_scalar(self.kl_weight);
         VaeLoss {
             total,
             l1,

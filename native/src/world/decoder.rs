@@ -14,19 +14,20 @@ use std::time::Instant;
 
 use anyhow::Context;
 use burn::backend::Autodiff;
+use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use burn::tensor::{ElementConversion, Tensor};
 use gamegen_core::checkpoint::to_safetensors;
 use gamegen_core::rng::Rng;
 use gamegen_core::world::blocks::reseed;
 use gamegen_core::world::checkpoint::{CONFIG_FILE, DYNAMICS_FILE, VAE_FILE};
-use gamegen_core::world::ddim::gaussian;
 use gamegen_core::world::light_decoder::{LightDecoderConfig, LightDecoderTrainer};
+use gamegen_core::world::vae::sample_posterior;
 use gamegen_core::world::{Vae, WorldCheckpoint};
 use serde::Serialize;
 
 use super::data::Dataset;
-use super::train::Progress;
+use super::rollout::read;
+use super::train::{Progress, l1_and_psnr};
 
 pub const LOG_FILE: &str = "decoder-log.jsonl";
 pub const REPORT_FILE: &str = "decoder-report.json";
@@ -110,10 +111,6 @@ fn check(o: &DecoderOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
-}
-
 /// Held-out L1 and PSNR of `decode(encoder mean)` against the frames.
 fn reconstruction<B: Backend>(vae: &Vae<B>, frames: Tensor<B, 4>, full: bool) -> Reconstruction {
     let latent = vae.encode_latent(frames.clone());
@@ -122,16 +119,8 @@ fn reconstruction<B: Backend>(vae: &Vae<B>, frames: Tensor<B, 4>, full: bool) ->
     } else {
         vae.decode_latent(latent)
     };
-    let l1: f32 = (y.clone() - frames.clone())
-        .abs()
-        .mean()
-        .into_scalar()
-        .elem();
-    let mse: f32 = (y - frames).powi_scalar(2).mean().into_scalar().elem();
-    Reconstruction {
-        l1: l1 as f64,
-        psnr: 10.0 * (1.0 / (mse as f64).max(1e-12)).log10(),
-    }
+    let (l1, psnr) = l1_and_psnr(y, frames);
+    Reconstruction { l1, psnr }
 }
 
 pub fn train_decoder<B: Backend>(
@@ -186,7 +175,7 @@ pub fn train_decoder<B: Backend>(
     let mut moments = Vec::new();
     for (i, chunk) in pool.chunks(64).enumerate() {
         moments.push(vae.encode(data.frames_tensor::<B>(chunk, device)));
-        progress("encode", (i + 1) * 64, pool.len(), 0.0);
+        progress("encode", ((i + 1) * 64).min(pool.len()), pool.len(), 0.0);
     }
     let means = Tensor::cat(moments.iter().map(|m| m.0.clone()).collect(), 0);
     let logvars = Tensor::cat(moments.into_iter().map(|m| m.1).collect(), 0);
@@ -204,10 +193,11 @@ pub fn train_decoder<B: Backend>(
             ),
             device,
         );
-        let mean = means.clone().select(0, index.clone());
-        let logvar = logvars.clone().select(0, index);
-        let eps = gaussian::<B, 4>(&mut rng, mean.dims(), device);
-        let latents = mean + logvar.mul_scalar(0.5).exp() * eps;
+        let latents = sample_posterior(
+            means.clone().select(0, index.clone()),
+            logvars.clone().select(0, index),
+            &mut rng,
+        );
         let lr = trainer.lr_at(trainer.step);
         let (loss, l1) = trainer.step(latents, frames);
         anyhow::ensure!(

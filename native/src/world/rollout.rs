@@ -19,7 +19,8 @@ pub struct LoadedWorld<B: Backend> {
     pub session: WorldSession<B>,
 }
 
-fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+/// The bytes of a model file, or an error naming it.
+pub(crate) fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 

@@ -494,6 +494,16 @@ fn check_options(o: &TrainOptions) -> anyhow::Result<()> {
 /// Train (or resume) a world model. `B` is the inner backend; training runs on `Autodiff<B>`,
 /// data-parallel over `devices` for the VAE and dynamics stages (the models live on the first;
 /// one device trains as before).
+/// Mean absolute error and PSNR (dB, peak 1) of images `y` against `x`, both in `[0, 1]`.
+pub(crate) fn l1_and_psnr<B: Backend>(
+    y: burn::tensor::Tensor<B, 4>,
+    x: burn::tensor::Tensor<B, 4>,
+) -> (f64, f64) {
+    let l1: f64 = (y.clone() - x.clone()).abs().mean().into_scalar().to_f64();
+    let mse: f64 = (y - x).powi_scalar(2).mean().into_scalar().to_f64();
+    (l1, 10.0 * (1.0 / mse.max(1e-12)).log10())
+}
+
 pub fn train<B: Backend>(
     devices: &[B::Device],
     opts: &TrainOptions,
@@ -596,10 +606,7 @@ pub fn train<B: Backend>(
     let eval_frames = data.eval_frames(32);
     let eval_vae = |vae: &gamegen_core::world::Vae<B>| -> (f64, f64) {
         let x = data.frames_tensor::<B>(&eval_frames, &device);
-        let y = vae.decode_latent(vae.encode_latent(x.clone()));
-        let l1: f64 = (y.clone() - x.clone()).abs().mean().into_scalar().to_f64();
-        let mse: f64 = (y - x).powi_scalar(2).mean().into_scalar().to_f64();
-        (l1, 10.0 * (1.0 / mse.max(1e-12)).log10())
+        l1_and_psnr(vae.decode_latent(vae.encode_latent(x.clone())), x)
     };
     let mut vae_eval = None;
     if vt.step < opts.vae_steps {
