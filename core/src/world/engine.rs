@@ -22,10 +22,11 @@ use burn::tensor::{Tensor, TensorData};
 use super::ddim::{MAX_DDIM_STEPS, ddim_plan, ddim_step_coefficients, ddim_update, gaussian};
 use super::dit::{FusedModulation, Modulation};
 use super::host_ops::Kernels;
+use super::light_decoder::HostLightDecoder;
 use super::model::{WorldConfig, WorldModel};
 use super::record::{ScoreRecord, events_from_probs};
 use super::schedule::{CLIP_NOISE, NUM_TIMESTEPS, Schedule};
-use super::spatial::{LinkResult, SpatialMap, crops_to_tensor};
+use super::spatial::{HostMapEncoder, LinkResult, SpatialMap, crops_to_tensor};
 use super::vae::Vae;
 use crate::rng::Rng;
 
@@ -87,6 +88,17 @@ pub struct WorldSession<B: Backend> {
     fused: bool,
     /// Where the fused path computes GELU, SiLU and attention.
     kernels: Kernels,
+    /// With [`Kernels::Host`]: the play decoder and the map CNN as host convolutions.
+    host: HostNets,
+}
+
+/// The networks a play session on a CPU backend runs as host convolutions (see
+/// [`host_conv`](super::host_conv)); each is `None` when the model lacks it or the session
+/// uses the backend's kernels.
+#[derive(Default)]
+struct HostNets {
+    decoder: Option<HostLightDecoder>,
+    map: Option<HostMapEncoder>,
 }
 
 /// The modulation of one (noise level, action) pair, plain and in the fused form.
@@ -198,7 +210,7 @@ impl Stage {
             Stage::Dit => "DiT cell (S+1 passes)",
             Stage::Head => "v head (S+1 passes)",
             Stage::Ddim => "DDIM arithmetic",
-            Stage::Decode => "VAE decode",
+            Stage::Decode => "decode (play decoder or VAE)",
             Stage::Readback => "frame read + RGB8",
             Stage::Link => "linking (spatial map)",
         }
@@ -293,6 +305,7 @@ impl<B: Backend> WorldSession<B> {
             modulations: Vec::new(),
             fused: true,
             kernels: Kernels::Backend,
+            host: HostNets::default(),
         })
     }
 
@@ -311,6 +324,13 @@ impl<B: Backend> WorldSession<B> {
     /// default). The unfused path always uses the backend's.
     pub fn set_kernels(&mut self, kernels: Kernels) {
         self.kernels = kernels;
+        self.host = match kernels {
+            Kernels::Backend => HostNets::default(),
+            Kernels::Host => HostNets {
+                decoder: self.vae.light.as_ref().map(|l| l.host()),
+                map: self.model.map_encoder.as_ref().map(|m| m.host()),
+            },
+        };
     }
 
     fn check_frame(&self, rgb: &[u8]) -> Result<(), SessionError> {
@@ -326,10 +346,40 @@ impl<B: Backend> WorldSession<B> {
         Ok(())
     }
 
-    fn map_crop(&self) -> Option<Tensor<B, 4>> {
+    fn map_crop_rgb8(&self) -> Option<Vec<u8>> {
         let (map, s) = (self.map.as_ref()?, self.config.spatial.as_ref()?);
+        Some(map.local_crop(s.encoder.crop_width, s.encoder.crop_height))
+    }
+
+    fn map_crop(&self) -> Option<Tensor<B, 4>> {
+        let s = self.config.spatial.as_ref()?;
         let (h, w) = (s.encoder.crop_height, s.encoder.crop_width);
-        Some(crops_to_tensor(&[map.local_crop(w, h)], h, w, &self.device))
+        Some(crops_to_tensor(
+            &[self.map_crop_rgb8()?],
+            h,
+            w,
+            &self.device,
+        ))
+    }
+
+    /// The map tokens `[1, tokens, dim]` for a local map crop: host convolutions when the
+    /// session has them, else the backend's map CNN.
+    fn encode_map(&self, crop: Option<Vec<u8>>) -> Option<Tensor<B, 3>> {
+        let (crop, s) = (crop?, self.config.spatial.as_ref()?);
+        let (h, w) = (s.encoder.crop_height, s.encoder.crop_width);
+        match (&self.host.map, self.fused) {
+            (Some(host), true) => {
+                let tokens = host.encode_rgb8(&crop, h, w);
+                let shape = [1, host.tokens(), host.token_dim()];
+                Some(Tensor::from_data(
+                    TensorData::new(tokens, shape),
+                    &self.device,
+                ))
+            }
+            _ => self
+                .model
+                .encode_map(Some(crops_to_tensor(&[crop], h, w, &self.device))),
+        }
     }
 
     /// Give the model a designer's map (MaaG Fig. 7): `views` are frames of the designed world
@@ -396,7 +446,47 @@ impl<B: Backend> WorldSession<B> {
         Ok(())
     }
 
-    /// Decode a clean latent to a frame in `[0, 1]` (fused or not, as the session runs).
+    /// A clean latent -> the RGB8 frame, as the session runs: the play decoder's host
+    /// convolutions when it has them (one read of the small latent instead of the frame),
+    /// else [`Self::decode`] and a read of the frame.
+    pub fn decode_rgb8(&self, latent: Tensor<B, 4>) -> Vec<u8> {
+        match self.host_decoder() {
+            Some(host) => {
+                let [_, c, h, w] = latent.dims();
+                host.decode_rgb8(&self.unscaled(read_f32(latent.into_data())), c, h, w)
+            }
+            None => tensor_to_rgb8(self.decode(latent)),
+        }
+    }
+
+    /// [`Self::decode_rgb8`] with an awaited read (WebGPU and the browser's CPU fallback).
+    pub async fn decode_rgb8_async(&self, latent: Tensor<B, 4>) -> Result<Vec<u8>, SessionError> {
+        match self.host_decoder() {
+            Some(host) => {
+                let [_, c, h, w] = latent.dims();
+                let data = latent
+                    .into_data_async()
+                    .await
+                    .map_err(|e| SessionError::Read(format!("{e:?}")))?;
+                Ok(host.decode_rgb8(&self.unscaled(read_f32(data)), c, h, w))
+            }
+            None => tensor_to_rgb8_async(self.decode(latent)).await,
+        }
+    }
+
+    fn host_decoder(&self) -> Option<&HostLightDecoder> {
+        self.host.decoder.as_ref().filter(|_| self.fused)
+    }
+
+    /// The diffusion latent divided by the VAE's latent scale (what its decoders take).
+    fn unscaled(&self, mut latent: Vec<f32>) -> Vec<f32> {
+        let scale = self.config.vae.latent_scale as f32;
+        latent.iter_mut().for_each(|v| *v /= scale);
+        latent
+    }
+
+    /// Decode a clean latent to a frame in `[0, 1]` with the backend (fused or not, as the
+    /// session runs).
     pub fn decode(&self, latent: Tensor<B, 4>) -> Tensor<B, 4> {
         if self.fused {
             self.vae.decode_latent_fused(latent, self.kernels)
@@ -445,9 +535,9 @@ impl<B: Backend> WorldSession<B> {
         }
         mark(prof, Stage::Logic);
         let digits = self.record.as_ref().map(|r| [r.digits()]);
-        let crop = self.map_crop();
+        let crop = self.map_crop_rgb8();
         mark(prof, Stage::MapCrop);
-        let map = self.model.encode_map(crop);
+        let map = self.encode_map(crop);
         mark(prof, Stage::MapCnn);
         let cond = self
             .model
@@ -601,9 +691,20 @@ impl<B: Backend> WorldSession<B> {
         mut prof: Option<&mut Profiler<'_>>,
     ) -> Result<(Vec<u8>, StepInfo), SessionError> {
         let (x, events) = self.step_latent_profiled(action, ddim_steps, &mut prof)?;
-        let decoded = self.decode(x);
-        mark(&mut prof, Stage::Decode);
-        let frame = tensor_to_rgb8(decoded);
+        let frame = match self.host_decoder() {
+            // Reading the latent, decoding and converting are one host step (counted as the
+            // decode; the read of the small latent is in it).
+            Some(_) => {
+                let frame = self.decode_rgb8(x);
+                mark(&mut prof, Stage::Decode);
+                frame
+            }
+            None => {
+                let decoded = self.decode(x);
+                mark(&mut prof, Stage::Decode);
+                tensor_to_rgb8(decoded)
+            }
+        };
         mark(&mut prof, Stage::Readback);
         let out = self.finish(frame, events)?;
         mark(&mut prof, Stage::Link);
@@ -621,7 +722,7 @@ impl<B: Backend> WorldSession<B> {
         ddim_steps: usize,
     ) -> Result<(Vec<u8>, StepInfo), SessionError> {
         let (x, events) = self.step_latent_async(action, ddim_steps).await?;
-        let frame = tensor_to_rgb8_async(self.decode(x)).await?;
+        let frame = self.decode_rgb8_async(x).await?;
         self.finish(frame, events)
     }
 
@@ -856,7 +957,7 @@ mod tests {
             let a = (i as u32 / 2) % n;
             let (x, events) = s.step_latent(a, steps).unwrap();
             let lat = read_f32(x.clone().into_data());
-            let rgb = tensor_to_rgb8(s.decode(x));
+            let rgb = s.decode_rgb8(x);
             let (_, info) = s.finish(rgb.clone(), events).unwrap();
             let stride = (lat.len() / 64).max(1);
             let sample: Vec<f32> = lat.iter().step_by(stride).copied().collect();
@@ -884,7 +985,11 @@ mod tests {
     fn shipped_models_give_the_fixture_frames() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("src/world/testdata/session-fixtures.json");
-        let dirs = ["models/world-pong", "models/world-traveler"];
+        let dirs = [
+            "models/world-pong",
+            "models/world-traveler",
+            "models/world-pacman",
+        ];
         let trace = |fused: bool, kernels: Kernels| {
             let mut m = serde_json::Map::new();
             for dir in dirs {
@@ -1030,7 +1135,7 @@ mod tests {
                     let a = (i as u32) % 3;
                     let (x, events) = new.step_latent(a, steps).unwrap();
                     let latent = read_f32(x.clone().into_data());
-                    let frame = tensor_to_rgb8(new.decode(x));
+                    let frame = new.decode_rgb8(x);
                     let (frame, info) = new.finish(frame, events).unwrap();
                     let (ref_latent, ref_frame) = reference_step(&mut old, a, steps);
                     assert_eq!(info.score, old.record.as_ref().map(|r| r.score));

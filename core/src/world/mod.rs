@@ -16,6 +16,7 @@
 //!   valid numerical model and feature network in one CNN; Fréchet distance; SpaCon).
 //! - [`engine`]: an inference session (native and wasm: no threads, no file system).
 //! - [`host_ops`]: GELU, SiLU and attention computed on the host for CPU backends.
+//! - [`host_conv`]: direct 3x3 convolutions on the host (the play decoder and map CNN on CPU).
 
 pub mod blocks;
 pub mod checkpoint;
@@ -24,6 +25,7 @@ pub mod dit;
 pub mod engine;
 pub mod evalnet;
 pub mod frechet;
+pub mod host_conv;
 pub mod host_ops;
 pub mod light_decoder;
 pub mod logic_fit;

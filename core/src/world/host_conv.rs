@@ -1,0 +1,444 @@
+//! Host 3x3 convolutions for play on a CPU backend: the play decoder and the map CNN run here,
+//! as direct convolutions over channels-last images, when a session uses [`Kernels::Host`].
+//!
+//! Why: both networks are a handful of same-padded 3x3 convolutions with few channels (3 to 48)
+//! over many pixels. burn-flex lowers a convolution to im2col and a matrix product, which pays
+//! for materialising nine shifted copies of the input, and its SiLU is one libm call per
+//! element; the map CNN's first layer (3 -> 8 channels at 160 x 192) spent most of its time in
+//! those. Here each output pixel keeps its output channels in registers (eight-lane groups) and
+//! sweeps the 3 x 3 x `ci` inputs once, several pixels at a time so every weight load feeds
+//! several multiply-adds. Images carry a one-pixel zero border so the inner loop has no edge
+//! cases. The sums run in a different order than the backend's (and with fused multiply-adds
+//! on AVX2 + FMA), so results agree up to float rounding; the tests compare against Burn's
+//! `Conv2d`.
+//!
+//! [`Kernels::Host`]: super::Kernels::Host
+
+use burn::nn::conv::Conv2d;
+use burn::tensor::backend::Backend;
+
+use super::host_ops::silu_slice;
+
+/// Output channels are computed in groups of this many lanes (one AVX register of `f32`).
+const LANES: usize = 8;
+
+/// A channels-last image `[h + 2][w + 2][c]` whose one-pixel border is zero (the convolutions'
+/// padding).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Image {
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub data: Vec<f32>,
+}
+
+impl Image {
+    pub fn zeros(h: usize, w: usize, c: usize) -> Self {
+        Self {
+            h,
+            w,
+            c,
+            data: vec![0.0; (h + 2) * (w + 2) * c],
+        }
+    }
+
+    /// An image from planar `[c][h][w]` values (a backend tensor's layout), each multiplied
+    /// by `scale`.
+    pub fn from_planar(planar: &[f32], c: usize, h: usize, w: usize, scale: f32) -> Self {
+        assert_eq!(planar.len(), c * h * w, "planar image size");
+        let mut img = Self::zeros(h, w, c);
+        for y in 0..h {
+            for x in 0..w {
+                let at = img.at(y, x);
+                for ch in 0..c {
+                    img.data[at + ch] = planar[(ch * h + y) * w + x] * scale;
+                }
+            }
+        }
+        img
+    }
+
+    /// An image from interleaved RGB8 pixels, mapped to `[0, 1]`.
+    pub fn from_rgb8(rgb: &[u8], h: usize, w: usize) -> Self {
+        assert_eq!(rgb.len(), h * w * 3, "RGB8 image size");
+        let mut img = Self::zeros(h, w, 3);
+        for y in 0..h {
+            let at = img.at(y, 0);
+            for (d, &s) in img.data[at..at + w * 3].iter_mut().zip(&rgb[y * w * 3..]) {
+                *d = s as f32 / 255.0;
+            }
+        }
+        img
+    }
+
+    /// Index of the first channel of interior pixel `(y, x)`.
+    #[inline(always)]
+    pub fn at(&self, y: usize, x: usize) -> usize {
+        ((y + 1) * (self.w + 2) + x + 1) * self.c
+    }
+
+    /// Interior values as planar `[c][h][w]`.
+    pub fn to_planar(&self) -> Vec<f32> {
+        let (h, w, c) = (self.h, self.w, self.c);
+        let mut out = vec![0.0; c * h * w];
+        for y in 0..h {
+            for x in 0..w {
+                let at = self.at(y, x);
+                for ch in 0..c {
+                    out[(ch * h + y) * w + x] = self.data[at + ch];
+                }
+            }
+        }
+        out
+    }
+
+    /// ReLU in place (the border stays zero).
+    pub fn relu(&mut self) {
+        self.data.iter_mut().for_each(|v| *v = v.max(0.0));
+    }
+
+    /// SiLU in place (SiLU(0) = 0, so the border stays zero).
+    pub fn silu(&mut self) {
+        silu_slice(&mut self.data);
+    }
+
+    /// 2 x 2 max pooling with stride 2, rounding the size up (a last odd row or column pools
+    /// over what it has), as Burn's `max_pool2d` with `ceil_mode`.
+    pub fn max_pool2(&self) -> Image {
+        let (oh, ow, c) = (self.h.div_ceil(2), self.w.div_ceil(2), self.c);
+        let mut out = Image::zeros(oh, ow, c);
+        for y in 0..oh {
+            for x in 0..ow {
+                let o = out.at(y, x);
+                let dst = &mut out.data[o..o + c];
+                dst.fill(f32::NEG_INFINITY);
+                for sy in 2 * y..(2 * y + 2).min(self.h) {
+                    for sx in 2 * x..(2 * x + 2).min(self.w) {
+                        let s = self.at(sy, sx);
+                        for (d, &v) in dst.iter_mut().zip(&self.data[s..s + c]) {
+                            *d = d.max(v);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Adaptive average pooling to a `rows x cols` grid (bin `i` covers
+    /// `[floor(i n / rows), ceil((i + 1) n / rows))`, as Burn and PyTorch define it). Returns
+    /// `[rows * cols][c]`, row-major over the grid.
+    pub fn adaptive_avg_pool(&self, rows: usize, cols: usize) -> Vec<f32> {
+        let c = self.c;
+        let mut out = vec![0.0; rows * cols * c];
+        for r in 0..rows {
+            let (y0, y1) = (r * self.h / rows, ((r + 1) * self.h).div_ceil(rows));
+            for q in 0..cols {
+                let (x0, x1) = (q * self.w / cols, ((q + 1) * self.w).div_ceil(cols));
+                let dst = &mut out[(r * cols + q) * c..][..c];
+                for y in y0..y1 {
+                    for x in x0..x1 {
+                        let s = self.at(y, x);
+                        for (d, &v) in dst.iter_mut().zip(&self.data[s..s + c]) {
+                            *d += v;
+                        }
+                    }
+                }
+                let n = ((y1 - y0) * (x1 - x0)) as f32;
+                dst.iter_mut().for_each(|d| *d /= n);
+            }
+        }
+        out
+    }
+}
+
+/// A same-padded, stride-1 3x3 convolution's weights, laid out `[ky][kx][ci][co_pad]` (output
+/// channels innermost, padded with zeros to a whole number of lane groups).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conv3 {
+    ci: usize,
+    co: usize,
+    co_pad: usize,
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl Conv3 {
+    /// From Burn's layout: `weight` is `[co][ci][3][3]`, `bias` is `[co]`.
+    pub fn from_parts(weight: &[f32], bias: Option<&[f32]>, co: usize, ci: usize) -> Self {
+        assert_eq!(weight.len(), co * ci * 9, "3x3 convolution weight size");
+        let co_pad = co.div_ceil(LANES) * LANES;
+        let mut w = vec![0.0; 9 * ci * co_pad];
+        for o in 0..co {
+            for i in 0..ci {
+                for k in 0..9 {
+                    w[(k * ci + i) * co_pad + o] = weight[(o * ci + i) * 9 + k];
+                }
+            }
+        }
+        let mut b = vec![0.0; co_pad];
+        if let Some(bias) = bias {
+            assert_eq!(bias.len(), co, "convolution bias size");
+            b[..co].copy_from_slice(bias);
+        }
+        Self {
+            ci,
+            co,
+            co_pad,
+            weight: w,
+            bias: b,
+        }
+    }
+
+    /// From a Burn `Conv2d` built by [`conv3`](super::blocks::conv3) with stride 1 (the
+    /// callers know their architecture; the kernel size is checked).
+    pub fn from_module<B: Backend>(conv: &Conv2d<B>) -> Self {
+        let [co, ci, kh, kw] = conv.weight.dims();
+        assert_eq!((kh, kw), (3, 3), "host convolution needs a 3x3 kernel");
+        let weight = read(conv.weight.val());
+        let bias = conv.bias.as_ref().map(|b| read(b.val()));
+        Self::from_parts(&weight, bias.as_deref(), co, ci)
+    }
+
+    pub fn in_channels(&self) -> usize {
+        self.ci
+    }
+
+    pub fn out_channels(&self) -> usize {
+        self.co
+    }
+
+    /// `src` convolved, plus `residual` when given (same size as the output).
+    pub fn forward(&self, src: &Image, residual: Option<&Image>) -> Image {
+        assert_eq!(src.c, self.ci, "host convolution input channels");
+        let mut dst = Image::zeros(src.h, src.w, self.co);
+        if let Some(r) = residual {
+            assert_eq!((r.h, r.w, r.c), (dst.h, dst.w, dst.c), "residual size");
+        }
+        run_conv(self, src, &mut dst, residual);
+        dst
+    }
+}
+
+fn read<B: Backend, const D: usize>(t: burn::tensor::Tensor<B, D>) -> Vec<f32> {
+    let data = t.into_data();
+    match data.as_slice::<f32>() {
+        Ok(s) => s.to_vec(),
+        Err(_) => data.convert::<f32>().into_vec().unwrap_or_default(),
+    }
+}
+
+/// Runs the kernel compiled for AVX2 + FMA when the CPU has them (picked at run time), else the
+/// baseline build (SSE2 natively, simd128 in the browser build).
+fn run_conv(k: &Conv3, src: &Image, dst: &mut Image, residual: Option<&Image>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU features `conv_avx2` is compiled for were just detected.
+        unsafe { conv_avx2(k, src, dst, residual) };
+        return;
+    }
+    conv_rows::<false>(k, src, dst, residual);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn conv_avx2(k: &Conv3, src: &Image, dst: &mut Image, residual: Option<&Image>) {
+    conv_rows::<true>(k, src, dst, residual);
+}
+
+/// `a * b + c`, fused where the build has a fused multiply-add instruction (`mul_add` without
+/// one is a slow library call).
+#[inline(always)]
+fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA { a.mul_add(b, c) } else { a * b + c }
+}
+
+/// Every output row, in blocks of up to four lane groups (32 output channels) and two pixels.
+/// Two pixels per block is what the compiler reliably keeps in registers and vectorises: with
+/// three or four pixels (to give narrow layers more independent sums) it fell back to scalar
+/// code and ran 5-8x slower, measured on the map CNN's first layers.
+#[inline(always)]
+fn conv_rows<const FMA: bool>(k: &Conv3, src: &Image, dst: &mut Image, residual: Option<&Image>) {
+    let mut o0 = 0;
+    while o0 < k.co {
+        let groups = (k.co - o0).div_ceil(LANES).min(4);
+        match groups {
+            4 => blocks::<4, 2, FMA>(k, src, dst, residual, o0),
+            3 => blocks::<3, 2, FMA>(k, src, dst, residual, o0),
+            2 => blocks::<2, 2, FMA>(k, src, dst, residual, o0),
+            _ => blocks::<1, 2, FMA>(k, src, dst, residual, o0),
+        }
+        o0 += groups * LANES;
+    }
+}
+
+#[inline(always)]
+fn blocks<const NV: usize, const P: usize, const FMA: bool>(
+    k: &Conv3,
+    src: &Image,
+    dst: &mut Image,
+    residual: Option<&Image>,
+    o0: usize,
+) {
+    for y in 0..src.h {
+        let mut x = 0;
+        while x + P <= src.w {
+            pixels::<NV, P, FMA>(k, src, dst, residual, o0, y, x);
+            x += P;
+        }
+        while x < src.w {
+            pixels::<NV, 1, FMA>(k, src, dst, residual, o0, y, x);
+            x += 1;
+        }
+    }
+}
+
+/// Output channels `o0 .. o0 + NV * LANES` of pixels `(y, x .. x + P)`.
+#[inline(always)]
+fn pixels<const NV: usize, const P: usize, const FMA: bool>(
+    k: &Conv3,
+    src: &Image,
+    dst: &mut Image,
+    residual: Option<&Image>,
+    o0: usize,
+    y: usize,
+    x: usize,
+) {
+    let (ci, cp) = (k.ci, k.co_pad);
+    let row = (src.w + 2) * ci;
+    let mut acc = [[[0.0f32; LANES]; NV]; P];
+    let bias = &k.bias[o0..o0 + NV * LANES];
+    for a in acc.iter_mut() {
+        for (v, group) in a.iter_mut().enumerate() {
+            group.copy_from_slice(&bias[v * LANES..(v + 1) * LANES]);
+        }
+    }
+    // Interior pixel (y, x) sits at padded (y + 1, x + 1): its 3x3 window starts at (y, x).
+    let base = (y * (src.w + 2) + x) * ci;
+    for ky in 0..3 {
+        for kx in 0..3 {
+            let s = &src.data[base + ky * row + kx * ci..][..(P - 1) * ci + ci];
+            let w = &k.weight[(ky * 3 + kx) * ci * cp..][..ci * cp];
+            for i in 0..ci {
+                let wr = &w[i * cp + o0..][..NV * LANES];
+                let inputs: [f32; P] = std::array::from_fn(|p| s[p * ci + i]);
+                for (a, &input) in acc.iter_mut().zip(&inputs) {
+                    for (v, group) in a.iter_mut().enumerate() {
+                        for (l, value) in group.iter_mut().enumerate() {
+                            *value = madd::<FMA>(input, wr[v * LANES + l], *value);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let n = (k.co - o0).min(NV * LANES);
+    for (p, a) in acc.iter().enumerate() {
+        let at = dst.at(y, x + p);
+        let out = &mut dst.data[at + o0..at + o0 + n];
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = a[j / LANES][j % LANES];
+        }
+        if let Some(r) = residual {
+            for (o, &rv) in out.iter_mut().zip(&r.data[at + o0..at + o0 + n]) {
+                *o += rv;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::blocks::conv3;
+    use burn::backend::NdArray;
+    use burn::tensor::module::{adaptive_avg_pool2d, max_pool2d};
+    use burn::tensor::{Distribution, Tensor, TensorData};
+
+    type B = NdArray;
+
+    fn planar(t: Tensor<B, 4>) -> Vec<f32> {
+        t.into_data().into_vec().unwrap()
+    }
+
+    fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn host_conv_matches_burn_conv2d() {
+        let dev = Default::default();
+        // Channel counts that hit every lane-group width and a partial last group; sizes with
+        // a pixel-block remainder.
+        for (ci, co, h, w) in [
+            (3, 8, 7, 11),
+            (4, 32, 5, 5),
+            (32, 48, 4, 6),
+            (16, 20, 3, 9),
+            (8, 3, 6, 1),
+        ] {
+            let conv = conv3::<B>(ci, co, 1, &dev);
+            let x = Tensor::<B, 4>::random([1, ci, h, w], Distribution::Normal(0.0, 1.0), &dev);
+            let want = planar(conv.forward(x.clone()));
+            let host = Conv3::from_module(&conv);
+            let got = host
+                .forward(&Image::from_planar(&planar(x), ci, h, w, 1.0), None)
+                .to_planar();
+            let d = max_diff(&got, &want);
+            assert!(d < 1e-5, "ci={ci} co={co} {h}x{w}: max |diff| {d}");
+        }
+    }
+
+    #[test]
+    fn residual_is_added_and_borders_stay_zero() {
+        let dev = Default::default();
+        let conv = conv3::<B>(4, 4, 1, &dev);
+        let x = Tensor::<B, 4>::random([1, 4, 5, 6], Distribution::Normal(0.0, 1.0), &dev);
+        let want = planar(conv.forward(x.clone()) + x.clone());
+        let img = Image::from_planar(&planar(x), 4, 5, 6, 1.0);
+        let mut out = Conv3::from_module(&conv).forward(&img, Some(&img));
+        assert!(max_diff(&out.to_planar(), &want) < 1e-5);
+        out.silu();
+        let (w2, c) = (out.w + 2, out.c);
+        for y in [0, out.h + 1] {
+            assert!(
+                out.data[y * w2 * c..(y + 1) * w2 * c]
+                    .iter()
+                    .all(|&v| v == 0.0)
+            );
+        }
+    }
+
+    #[test]
+    fn pools_match_burn() {
+        let dev = Default::default();
+        for (h, w) in [(10, 12), (7, 5)] {
+            let x = Tensor::<B, 4>::random([1, 6, h, w], Distribution::Normal(0.0, 1.0), &dev);
+            let img = Image::from_planar(&planar(x.clone()), 6, h, w, 1.0);
+            let want = planar(max_pool2d(x.clone(), [2, 2], [2, 2], [0, 0], [1, 1], true));
+            assert_eq!(img.max_pool2().to_planar(), want, "max pool {h}x{w}");
+            let want = planar(adaptive_avg_pool2d(x, [4, 4]));
+            let got = img.adaptive_avg_pool(4, 4);
+            // `got` is [16][6]; `want` is [6][16].
+            let got_planar: Vec<f32> = (0..6)
+                .flat_map(|c| (0..16).map(move |t| (c, t)))
+                .map(|(c, t)| got[t * 6 + c])
+                .collect();
+            assert!(max_diff(&got_planar, &want) < 1e-6, "adaptive pool {h}x{w}");
+        }
+    }
+
+    #[test]
+    fn rgb8_images_are_scaled_to_unit() {
+        let img = Image::from_rgb8(&[0, 51, 255, 255, 0, 0], 1, 2);
+        let t = Tensor::<B, 4>::from_data(
+            TensorData::new(img.to_planar(), [1, 3, 1, 2]),
+            &Default::default(),
+        );
+        assert_eq!(planar(t), vec![0.0, 1.0, 0.2, 0.0, 1.0, 0.0]);
+    }
+}
