@@ -10,6 +10,7 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Tensor, TensorPrimitive};
 
+use super::host_conv::{Conv1, Conv3, GroupNormHost, Image};
 use super::host_ops::Kernels;
 
 /// 3x3 convolution with "same" padding and the given stride.
@@ -76,6 +77,18 @@ impl<B: Backend> ResBlock<B> {
         h + skip
     }
 
+    /// The same block on the host (see [`host_conv`](super::host_conv)), for play on a CPU
+    /// backend.
+    pub fn host(&self) -> HostResBlock {
+        HostResBlock {
+            norm1: GroupNormHost::from_module(&self.norm1),
+            conv1: Conv3::from_module(&self.conv1),
+            norm2: GroupNormHost::from_module(&self.norm2),
+            conv2: Conv3::from_module(&self.conv2),
+            skip: self.skip.as_ref().map(Conv1::from_module),
+        }
+    }
+
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
         let h = self.conv2.forward(silu(self.norm2.forward(h)));
@@ -84,6 +97,31 @@ impl<B: Backend> ResBlock<B> {
             None => x,
         };
         h + skip
+    }
+}
+
+/// [`ResBlock`] on the host.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostResBlock {
+    norm1: GroupNormHost,
+    conv1: Conv3,
+    norm2: GroupNormHost,
+    conv2: Conv3,
+    skip: Option<Conv1>,
+}
+
+impl HostResBlock {
+    pub fn forward(&self, x: &Image) -> Image {
+        let mut h = x.clone();
+        self.norm1.apply(&mut h);
+        h.silu();
+        let mut h = self.conv1.forward(&h, None);
+        self.norm2.apply(&mut h);
+        h.silu();
+        match &self.skip {
+            Some(skip) => self.conv2.forward(&h, Some(&skip.forward(x))),
+            None => self.conv2.forward(&h, Some(x)),
+        }
     }
 }
 

@@ -17,7 +17,8 @@ use burn::tensor::module::linear;
 use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive};
 use serde::{Deserialize, Serialize};
 
-use super::blocks::{ResBlock, conv1};
+use super::blocks::{HostResBlock, ResBlock, conv1};
+use super::host_conv::{Conv1, Image};
 use super::host_ops::Kernels;
 use super::{ConfigError, check_range};
 
@@ -679,6 +680,30 @@ impl<B: Backend> VHead<B> {
     /// up to float rounding).
     pub fn forward_fused(&self, z: Tensor<B, 4>, kernels: Kernels) -> Tensor<B, 4> {
         self.out.forward(self.res.forward_fused(z, kernels))
+    }
+
+    /// The same head on the host (see [`host_conv`](super::host_conv)), for play on a CPU
+    /// backend.
+    pub fn host(&self) -> HostVHead {
+        HostVHead {
+            res: self.res.host(),
+            out: Conv1::from_module(&self.out),
+        }
+    }
+}
+
+/// [`VHead`] on the host.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostVHead {
+    res: HostResBlock,
+    out: Conv1,
+}
+
+impl HostVHead {
+    /// One sample's state `[c][h][w]` (planar) -> its v-prediction `[latent_channels][h][w]`.
+    pub fn forward(&self, z: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
+        let z = Image::from_planar(z, c, h, w, 1.0);
+        self.out.forward(&self.res.forward(&z)).to_planar()
     }
 }
 

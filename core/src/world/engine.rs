@@ -20,7 +20,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
 use super::ddim::{MAX_DDIM_STEPS, ddim_plan, ddim_step_coefficients, ddim_update, gaussian};
-use super::dit::{FusedModulation, Modulation};
+use super::dit::{FusedModulation, HostVHead, Modulation};
 use super::host_ops::Kernels;
 use super::light_decoder::HostLightDecoder;
 use super::model::{WorldConfig, WorldModel};
@@ -99,6 +99,7 @@ pub struct WorldSession<B: Backend> {
 struct HostNets {
     decoder: Option<HostLightDecoder>,
     map: Option<HostMapEncoder>,
+    head: Option<HostVHead>,
 }
 
 /// The modulation of one (noise level, action) pair, plain and in the fused form.
@@ -329,6 +330,7 @@ impl<B: Backend> WorldSession<B> {
             Kernels::Host => HostNets {
                 decoder: self.vae.light.as_ref().map(|l| l.host()),
                 map: self.model.map_encoder.as_ref().map(|m| m.host()),
+                head: Some(self.model.head.host()),
             },
         };
     }
@@ -602,18 +604,33 @@ impl<B: Backend> WorldSession<B> {
                 ),
             };
             mark(prof, Stage::Dit);
-            let v = if self.fused {
-                self.model.head.forward_fused(z_new.clone(), self.kernels)
-            } else {
-                self.model.head.forward(z_new.clone())
-            };
-            mark(prof, Stage::Head);
-            x = if self.fused {
-                // x_next = cx x + cv v: the DDIM update folded into two scalars.
-                let (cx, cv) = ddim_step_coefficients(&self.schedule, t, t_next);
-                x.mul_scalar(cx) + v.mul_scalar(cv)
-            } else {
-                ddim_update(&self.schedule, x, v, t, t_next)
+            x = match (&self.host.head, self.fused) {
+                (Some(head), true) => {
+                    // The head and the DDIM update on the host: one read of the state, one
+                    // upload of the next latent.
+                    let [_, zc, zh, zw] = z_new.dims();
+                    let v = head.forward(&read_f32(z_new.clone().into_data()), zc, zh, zw);
+                    mark(prof, Stage::Head);
+                    let (cx, cv) = ddim_step_coefficients(&self.schedule, t, t_next);
+                    let (cx, cv) = (cx as f32, cv as f32);
+                    let mut next = read_f32(x.into_data());
+                    for (xi, vi) in next.iter_mut().zip(&v) {
+                        *xi = cx * *xi + cv * vi;
+                    }
+                    Tensor::from_data(TensorData::new(next, [1, c, h, w]), &self.device)
+                }
+                (_, true) => {
+                    let v = self.model.head.forward_fused(z_new.clone(), self.kernels);
+                    mark(prof, Stage::Head);
+                    // x_next = cx x + cv v: the DDIM update folded into two scalars.
+                    let (cx, cv) = ddim_step_coefficients(&self.schedule, t, t_next);
+                    x.mul_scalar(cx) + v.mul_scalar(cv)
+                }
+                (_, false) => {
+                    let v = self.model.head.forward(z_new.clone());
+                    mark(prof, Stage::Head);
+                    ddim_update(&self.schedule, x, v, t, t_next)
+                }
             };
             z = Some(z_new);
             mark(prof, Stage::Ddim);

@@ -220,6 +220,107 @@ impl Conv3 {
     }
 }
 
+/// A 1x1 convolution (a per-pixel linear map), weights `[co][ci]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conv1 {
+    ci: usize,
+    co: usize,
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl Conv1 {
+    pub fn from_module<B: Backend>(conv: &Conv2d<B>) -> Self {
+        let [co, ci, kh, kw] = conv.weight.dims();
+        assert_eq!((kh, kw), (1, 1), "host 1x1 convolution needs a 1x1 kernel");
+        let bias = conv
+            .bias
+            .as_ref()
+            .map_or_else(|| vec![0.0; co], |b| read(b.val()));
+        Self {
+            ci,
+            co,
+            weight: read(conv.weight.val()),
+            bias,
+        }
+    }
+
+    pub fn forward(&self, src: &Image) -> Image {
+        assert_eq!(src.c, self.ci, "host 1x1 convolution input channels");
+        let mut dst = Image::zeros(src.h, src.w, self.co);
+        for y in 0..src.h {
+            for x in 0..src.w {
+                let input = &src.data[src.at(y, x)..][..self.ci];
+                let at = dst.at(y, x);
+                for (o, out) in dst.data[at..at + self.co].iter_mut().enumerate() {
+                    let w = &self.weight[o * self.ci..(o + 1) * self.ci];
+                    *out = self.bias[o] + w.iter().zip(input).map(|(a, b)| a * b).sum::<f32>();
+                }
+            }
+        }
+        dst
+    }
+}
+
+/// Group normalisation (statistics over each group's channels and all pixels, then a
+/// per-channel scale and offset), on an image's interior; the border stays zero.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupNormHost {
+    groups: usize,
+    epsilon: f32,
+    gamma: Option<Vec<f32>>,
+    beta: Option<Vec<f32>>,
+}
+
+impl GroupNormHost {
+    pub fn from_module<B: Backend>(gn: &burn::nn::GroupNorm<B>) -> Self {
+        Self {
+            groups: gn.num_groups,
+            epsilon: gn.epsilon as f32,
+            gamma: gn.gamma.as_ref().map(|g| read(g.val())),
+            beta: gn.beta.as_ref().map(|b| read(b.val())),
+        }
+    }
+
+    pub fn apply(&self, img: &mut Image) {
+        let (c, g) = (img.c, self.groups);
+        assert_eq!(c % g, 0, "group norm channels");
+        let per = c / g;
+        let n = (per * img.h * img.w) as f64;
+        let mut sum = vec![0.0f64; g];
+        let mut sq = vec![0.0f64; g];
+        for y in 0..img.h {
+            for x in 0..img.w {
+                let at = img.at(y, x);
+                for (ch, &v) in img.data[at..at + c].iter().enumerate() {
+                    sum[ch / per] += v as f64;
+                    sq[ch / per] += (v as f64) * (v as f64);
+                }
+            }
+        }
+        // Per channel: y = x * scale + offset, folding the statistics and the affine.
+        let mut scale = vec![0.0f32; c];
+        let mut offset = vec![0.0f32; c];
+        for ch in 0..c {
+            let mean = sum[ch / per] / n;
+            let var = (sq[ch / per] / n - mean * mean).max(0.0);
+            let inv = 1.0 / (var + self.epsilon as f64).sqrt();
+            let gamma = self.gamma.as_ref().map_or(1.0, |v| v[ch] as f64);
+            let beta = self.beta.as_ref().map_or(0.0, |v| v[ch] as f64);
+            scale[ch] = (inv * gamma) as f32;
+            offset[ch] = (beta - mean * inv * gamma) as f32;
+        }
+        for y in 0..img.h {
+            for x in 0..img.w {
+                let at = img.at(y, x);
+                for (ch, v) in img.data[at..at + c].iter_mut().enumerate() {
+                    *v = *v * scale[ch] + offset[ch];
+                }
+            }
+        }
+    }
+}
+
 fn read<B: Backend, const D: usize>(t: burn::tensor::Tensor<B, D>) -> Vec<f32> {
     let data = t.into_data();
     match data.as_slice::<f32>() {
@@ -409,6 +510,28 @@ mod tests {
                 out.data[y * w2 * c..(y + 1) * w2 * c]
                     .iter()
                     .all(|&v| v == 0.0)
+            );
+        }
+    }
+
+    #[test]
+    fn one_by_one_conv_and_group_norm_match_burn() {
+        use crate::world::blocks::{conv1, group_norm};
+        let dev = Default::default();
+        let x = Tensor::<B, 4>::random([1, 16, 5, 7], Distribution::Normal(0.5, 2.0), &dev);
+        let img = Image::from_planar(&planar(x.clone()), 16, 5, 7, 1.0);
+        let conv = conv1::<B>(16, 4, &dev);
+        let want = planar(conv.forward(x.clone()));
+        assert!(max_diff(&Conv1::from_module(&conv).forward(&img).to_planar(), &want) < 1e-5);
+        for channels in [16, 4] {
+            let gn = group_norm::<B>(channels, &dev);
+            let xs = x.clone().narrow(1, 0, channels);
+            let want = planar(gn.forward(xs.clone()));
+            let mut img = Image::from_planar(&planar(xs), channels, 5, 7, 1.0);
+            GroupNormHost::from_module(&gn).apply(&mut img);
+            assert!(
+                max_diff(&img.to_planar(), &want) < 1e-5,
+                "{channels} channels"
             );
         }
     }
