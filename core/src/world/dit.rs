@@ -18,7 +18,8 @@ use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive};
 use serde::{Deserialize, Serialize};
 
 use super::blocks::{HostResBlock, ResBlock, conv1};
-use super::host_conv::{Conv1, Image};
+use super::host_conv::{Conv1, Image, LinearHost};
+use super::host_dit::{HostBlockModulation, HostDit, HostDitBlock, HostModulation};
 use super::host_ops::Kernels;
 use super::{ConfigError, check_range};
 
@@ -347,6 +348,13 @@ pub struct DitCond<B: Backend> {
     extra: Option<Tensor<B, 3>>,
 }
 
+impl<B: Backend> DitCond<B> {
+    /// The extra tokens (digits, map) `[B, e, hidden]` a pass appends to the grid's.
+    pub fn extra(&self) -> Option<&Tensor<B, 3>> {
+        self.extra.as_ref()
+    }
+}
+
 #[derive(Module, Debug)]
 pub struct DitCell<B: Backend> {
     patch_embed: Linear<B>,
@@ -653,6 +661,66 @@ impl<B: Backend> DitCell<B> {
             last_shift: one(&m.last[0])?,
             last_gamma: gain(&m.last[1])?,
         })
+    }
+}
+
+impl<B: Backend> DitCell<B> {
+    /// The cell's modulation-independent weights on the host (see
+    /// [`host_dit`](super::host_dit)), for play on a CPU backend.
+    pub fn host(&self) -> HostDit {
+        let [c_in, _] = self.patch_embed.weight.dims();
+        let p2 = self.patch * self.patch;
+        HostDit {
+            patch_embed: LinearHost::from_module(&self.patch_embed),
+            blocks: self
+                .blocks
+                .iter()
+                .map(|b| HostDitBlock {
+                    qkv: LinearHost::from_module(&b.qkv),
+                    fc1: LinearHost::from_module(&b.fc1),
+                    heads: b.heads,
+                })
+                .collect(),
+            final_linear: LinearHost::from_module(&self.final_linear),
+            out1: Conv1::from_module(&self.out1),
+            out2: Conv1::from_module(&self.out2),
+            positions: pos_embed_2d(self.grid_h, self.grid_w, self.hidden),
+            patch: self.patch,
+            grid_h: self.grid_h,
+            grid_w: self.grid_w,
+            hidden: self.hidden,
+            z_channels: self.z_channels,
+            latent_channels: c_in / p2 - self.z_channels,
+        }
+    }
+}
+
+impl<B: Backend> FusedModulation<B> {
+    /// The same modulation on the host (see [`host_dit`](super::host_dit)).
+    pub fn host(&self) -> HostModulation {
+        let vec = |t: &Tensor<B, 1>| -> Vec<f32> {
+            t.clone()
+                .into_data()
+                .convert::<f32>()
+                .into_vec()
+                .unwrap_or_default()
+        };
+        HostModulation {
+            blocks: self
+                .blocks
+                .iter()
+                .map(|b| HostBlockModulation {
+                    shift1: vec(&b.shift1),
+                    gamma1: vec(&b.gamma1),
+                    shift2: vec(&b.shift2),
+                    gamma2: vec(&b.gamma2),
+                    proj: LinearHost::from_tensors(b.proj_weight.clone(), b.proj_bias.clone()),
+                    fc2: LinearHost::from_tensors(b.fc2_weight.clone(), b.fc2_bias.clone()),
+                })
+                .collect(),
+            last_shift: vec(&self.last_shift),
+            last_gamma: vec(&self.last_gamma),
+        }
     }
 }
 

@@ -21,6 +21,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use super::ddim::{MAX_DDIM_STEPS, ddim_plan, ddim_step_coefficients, ddim_update, gaussian};
 use super::dit::{FusedModulation, HostVHead, Modulation};
+use super::host_dit::{HostDit, HostModulation};
 use super::host_ops::Kernels;
 use super::light_decoder::HostLightDecoder;
 use super::model::{WorldConfig, WorldModel};
@@ -99,7 +100,16 @@ pub struct WorldSession<B: Backend> {
 struct HostNets {
     decoder: Option<HostLightDecoder>,
     map: Option<HostMapEncoder>,
-    head: Option<HostVHead>,
+    /// The DiT cell and the v head: with them the whole DDIM loop runs on the host.
+    dit: Option<(HostDit, HostVHead)>,
+}
+
+/// The host DDIM loop's buffers (planar, one sample).
+struct HostLoop {
+    z_prev: Vec<f32>,
+    x: Vec<f32>,
+    extra: Vec<f32>,
+    z: Vec<f32>,
 }
 
 /// The modulation of one (noise level, action) pair, plain and in the fused form.
@@ -108,6 +118,8 @@ struct CachedModulation<B: Backend> {
     action: u32,
     plain: Modulation<B>,
     fused: Option<FusedModulation<B>>,
+    /// The fused modulation on the host, when the session runs the DiT there.
+    host: Option<HostModulation>,
 }
 
 /// Most (noise level, action) modulations a session keeps (each holds gated copies of two
@@ -330,9 +342,11 @@ impl<B: Backend> WorldSession<B> {
             Kernels::Host => HostNets {
                 decoder: self.vae.light.as_ref().map(|l| l.host()),
                 map: self.model.map_encoder.as_ref().map(|m| m.host()),
-                head: Some(self.model.head.host()),
+                dit: Some((self.model.dit.host(), self.model.head.host())),
             },
         };
+        // Cached modulations made before carry no host copy.
+        self.modulations.clear();
     }
 
     fn check_frame(&self, rgb: &[u8]) -> Result<(), SessionError> {
@@ -555,6 +569,17 @@ impl<B: Backend> WorldSession<B> {
         let noise = gaussian(&mut self.rng, [1, c, h, w], &self.device);
         let plan = ddim_plan(p.ddim_steps, NUM_TIMESTEPS);
         let mut x = noise.clamp(-CLIP_NOISE, CLIP_NOISE);
+        let mut host = match (&self.host.dit, self.fused) {
+            (Some(_), true) => Some(HostLoop {
+                z_prev: read_f32(p.z_prev.clone().into_data()),
+                x: read_f32(x.clone().into_data()),
+                extra: cond
+                    .extra()
+                    .map_or_else(Vec::new, |e| read_f32(e.clone().into_data())),
+                z: Vec::new(),
+            }),
+            _ => None,
+        };
         mark(prof, Stage::Noise);
         // DDIM (eta 0) as `ddim::ddim_sample` runs it: S steps, then the last step's level again
         // on the clean latent, whose z becomes the state.
@@ -575,17 +600,38 @@ impl<B: Backend> WorldSession<B> {
                     }
                     let plain = self.model.dit.modulation(&[level as f32], &cond);
                     let fused = self.model.dit.fuse(&plain);
+                    let host = match (&self.host.dit, &fused) {
+                        (Some(_), Some(f)) => Some(f.host()),
+                        _ => None,
+                    };
                     self.modulations.push(CachedModulation {
                         level,
                         action: p.action,
                         plain,
                         fused,
+                        host,
                     });
                     self.modulations.len() - 1
                 }
             };
             mark(prof, Stage::Condition);
             let cached = &self.modulations[at];
+            if let (Some(hl), Some((dit, head)), Some(hm)) =
+                (host.as_mut(), &self.host.dit, &cached.host)
+            {
+                // The pass, the head and the DDIM update on host buffers.
+                hl.z = dit.forward(&hl.z_prev, &hl.x, &hl.extra, hm);
+                mark(prof, Stage::Dit);
+                let v = head.forward(&hl.z, self.config.dit.z_channels, h, w);
+                mark(prof, Stage::Head);
+                let (cx, cv) = ddim_step_coefficients(&self.schedule, t, t_next);
+                let (cx, cv) = (cx as f32, cv as f32);
+                for (xi, vi) in hl.x.iter_mut().zip(&v) {
+                    *xi = cx * *xi + cv * vi;
+                }
+                mark(prof, Stage::Ddim);
+                continue;
+            }
             let z_new = match (&cached.fused, self.fused) {
                 (Some(fm), true) => self.model.dit.forward_fused(
                     p.z_prev.clone(),
@@ -604,29 +650,15 @@ impl<B: Backend> WorldSession<B> {
                 ),
             };
             mark(prof, Stage::Dit);
-            x = match (&self.host.head, self.fused) {
-                (Some(head), true) => {
-                    // The head and the DDIM update on the host: one read of the state, one
-                    // upload of the next latent.
-                    let [_, zc, zh, zw] = z_new.dims();
-                    let v = head.forward(&read_f32(z_new.clone().into_data()), zc, zh, zw);
-                    mark(prof, Stage::Head);
-                    let (cx, cv) = ddim_step_coefficients(&self.schedule, t, t_next);
-                    let (cx, cv) = (cx as f32, cv as f32);
-                    let mut next = read_f32(x.into_data());
-                    for (xi, vi) in next.iter_mut().zip(&v) {
-                        *xi = cx * *xi + cv * vi;
-                    }
-                    Tensor::from_data(TensorData::new(next, [1, c, h, w]), &self.device)
-                }
-                (_, true) => {
+            x = match self.fused {
+                true => {
                     let v = self.model.head.forward_fused(z_new.clone(), self.kernels);
                     mark(prof, Stage::Head);
                     // x_next = cx x + cv v: the DDIM update folded into two scalars.
                     let (cx, cv) = ddim_step_coefficients(&self.schedule, t, t_next);
                     x.mul_scalar(cx) + v.mul_scalar(cv)
                 }
-                (_, false) => {
+                false => {
                     let v = self.model.head.forward(z_new.clone());
                     mark(prof, Stage::Head);
                     ddim_update(&self.schedule, x, v, t, t_next)
@@ -634,6 +666,14 @@ impl<B: Backend> WorldSession<B> {
             };
             z = Some(z_new);
             mark(prof, Stage::Ddim);
+        }
+        if let Some(hl) = host {
+            let zc = self.config.dit.z_channels;
+            z = Some(Tensor::from_data(
+                TensorData::new(hl.z, [1, zc, h, w]),
+                &self.device,
+            ));
+            x = Tensor::from_data(TensorData::new(hl.x, [1, c, h, w]), &self.device);
         }
         self.z = z;
         self.frames += 1;

@@ -152,15 +152,12 @@ impl Image {
     }
 }
 
-/// A same-padded, stride-1 3x3 convolution's weights, laid out `[ky][kx][ci][co_pad]` (output
-/// channels innermost, padded with zeros to a whole number of lane groups).
+/// A same-padded, stride-1 3x3 convolution's weights, packed `[ky][kx][ci][co_pad]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Conv3 {
     ci: usize,
     co: usize,
-    co_pad: usize,
-    weight: Vec<f32>,
-    bias: Vec<f32>,
+    w: PackedWeights,
 }
 
 impl Conv3 {
@@ -184,9 +181,13 @@ impl Conv3 {
         Self {
             ci,
             co,
-            co_pad,
-            weight: w,
-            bias: b,
+            w: PackedWeights {
+                ci,
+                co,
+                co_pad,
+                weight: w,
+                bias: b,
+            },
         }
     }
 
@@ -220,43 +221,40 @@ impl Conv3 {
     }
 }
 
-/// A 1x1 convolution (a per-pixel linear map), weights `[co][ci]`.
+/// A 1x1 convolution: a linear layer applied to every pixel.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Conv1 {
-    ci: usize,
-    co: usize,
-    weight: Vec<f32>,
-    bias: Vec<f32>,
+    linear: LinearHost,
 }
 
 impl Conv1 {
     pub fn from_module<B: Backend>(conv: &Conv2d<B>) -> Self {
         let [co, ci, kh, kw] = conv.weight.dims();
         assert_eq!((kh, kw), (1, 1), "host 1x1 convolution needs a 1x1 kernel");
-        let bias = conv
-            .bias
-            .as_ref()
-            .map_or_else(|| vec![0.0; co], |b| read(b.val()));
+        // Burn's [co][ci] -> the linear layer's [ci][co].
+        let w = read(conv.weight.val());
+        let transposed: Vec<f32> = (0..ci * co).map(|k| w[(k % co) * ci + k / co]).collect();
+        let bias = conv.bias.as_ref().map(|b| read(b.val()));
         Self {
-            ci,
-            co,
-            weight: read(conv.weight.val()),
-            bias,
+            linear: LinearHost::from_parts(&transposed, bias.as_deref(), ci, co),
         }
     }
 
+    /// Channels-last pixels `[n][ci]` -> `[n][co]`.
+    pub fn forward_pixels(&self, src: &[f32]) -> Vec<f32> {
+        self.linear.forward(src)
+    }
+
     pub fn forward(&self, src: &Image) -> Image {
-        assert_eq!(src.c, self.ci, "host 1x1 convolution input channels");
-        let mut dst = Image::zeros(src.h, src.w, self.co);
+        let co = self.linear.out_features();
+        let mut dst = Image::zeros(src.h, src.w, co);
         for y in 0..src.h {
-            for x in 0..src.w {
-                let input = &src.data[src.at(y, x)..][..self.ci];
-                let at = dst.at(y, x);
-                for (o, out) in dst.data[at..at + self.co].iter_mut().enumerate() {
-                    let w = &self.weight[o * self.ci..(o + 1) * self.ci];
-                    *out = self.bias[o] + w.iter().zip(input).map(|(a, b)| a * b).sum::<f32>();
-                }
-            }
+            let (s, d) = (src.at(y, 0), dst.at(y, 0));
+            self.linear.forward_into(
+                &src.data[s..s + src.w * src.c],
+                &mut dst.data[d..d + src.w * co],
+                false,
+            );
         }
         dst
     }
@@ -333,12 +331,17 @@ fn read<B: Backend, const D: usize>(t: burn::tensor::Tensor<B, D>) -> Vec<f32> {
 /// baseline build (SSE2 natively, simd128 in the browser build).
 fn run_conv(k: &Conv3, src: &Image, dst: &mut Image, residual: Option<&Image>) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+    if has_avx2_fma() {
         // SAFETY: the CPU features `conv_avx2` is compiled for were just detected.
         unsafe { conv_avx2(k, src, dst, residual) };
         return;
     }
     conv_rows::<false>(k, src, dst, residual);
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx2_fma() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -354,59 +357,96 @@ fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
     if FMA { a.mul_add(b, c) } else { a * b + c }
 }
 
+/// Lane groups of output channels `o0..`: up to four (32 channels) at a time.
+#[inline(always)]
+fn groups_at(co: usize, o0: usize) -> usize {
+    (co - o0).div_ceil(LANES).min(4)
+}
+
 /// Every output row, in blocks of up to four lane groups (32 output channels) and two pixels.
 /// Two pixels per block is what the compiler reliably keeps in registers and vectorises: with
 /// three or four pixels (to give narrow layers more independent sums) it fell back to scalar
 /// code and ran 5-8x slower, measured on the map CNN's first layers.
 #[inline(always)]
 fn conv_rows<const FMA: bool>(k: &Conv3, src: &Image, dst: &mut Image, residual: Option<&Image>) {
+    let row = (src.w + 2) * k.ci;
+    let taps: [usize; 9] = std::array::from_fn(|t| (t / 3) * row + (t % 3) * k.ci);
     let mut o0 = 0;
     while o0 < k.co {
-        let groups = (k.co - o0).div_ceil(LANES).min(4);
+        let groups = groups_at(k.co, o0);
         match groups {
-            4 => blocks::<4, 2, FMA>(k, src, dst, residual, o0),
-            3 => blocks::<3, 2, FMA>(k, src, dst, residual, o0),
-            2 => blocks::<2, 2, FMA>(k, src, dst, residual, o0),
-            _ => blocks::<1, 2, FMA>(k, src, dst, residual, o0),
+            4 => conv_blocks::<4, FMA>(k, &taps, src, dst, residual, o0),
+            3 => conv_blocks::<3, FMA>(k, &taps, src, dst, residual, o0),
+            2 => conv_blocks::<2, FMA>(k, &taps, src, dst, residual, o0),
+            _ => conv_blocks::<1, FMA>(k, &taps, src, dst, residual, o0),
         }
         o0 += groups * LANES;
     }
 }
 
 #[inline(always)]
-fn blocks<const NV: usize, const P: usize, const FMA: bool>(
+fn conv_blocks<const NV: usize, const FMA: bool>(
     k: &Conv3,
+    taps: &[usize; 9],
     src: &Image,
     dst: &mut Image,
     residual: Option<&Image>,
     o0: usize,
 ) {
+    let n = (k.co - o0).min(NV * LANES);
+    let mut store = |y: usize, x: usize, group: &[[f32; LANES]; NV]| {
+        let at = dst.at(y, x) + o0;
+        let out = &mut dst.data[at..at + n];
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = group[j / LANES][j % LANES];
+        }
+        if let Some(r) = residual {
+            for (o, &rv) in out.iter_mut().zip(&r.data[at..at + n]) {
+                *o += rv;
+            }
+        }
+    };
     for y in 0..src.h {
         let mut x = 0;
-        while x + P <= src.w {
-            pixels::<NV, P, FMA>(k, src, dst, residual, o0, y, x);
-            x += P;
+        // Interior pixel (y, x) sits at padded (y + 1, x + 1): its 3x3 window starts at (y, x).
+        while x + 2 <= src.w {
+            let base = (y * (src.w + 2) + x) * k.ci;
+            let acc = accumulate::<NV, 2, FMA>(&k.w, o0, &src.data, base, taps);
+            store(y, x, &acc[0]);
+            store(y, x + 1, &acc[1]);
+            x += 2;
         }
-        while x < src.w {
-            pixels::<NV, 1, FMA>(k, src, dst, residual, o0, y, x);
-            x += 1;
+        if x < src.w {
+            let base = (y * (src.w + 2) + x) * k.ci;
+            let acc = accumulate::<NV, 1, FMA>(&k.w, o0, &src.data, base, taps);
+            store(y, x, &acc[0]);
         }
     }
 }
 
-/// Output channels `o0 .. o0 + NV * LANES` of pixels `(y, x .. x + P)`.
+/// Weights shared by the convolution and linear kernels: `[tap][ci][co_pad]` (output channels
+/// innermost, padded with zeros to whole lane groups) and a padded bias.
+#[derive(Clone, Debug, PartialEq)]
+struct PackedWeights {
+    ci: usize,
+    co: usize,
+    co_pad: usize,
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+/// The multiply-add core of every kernel here: output channels `o0 .. o0 + NV * LANES` of `P`
+/// positions whose inputs start at `base + p * ci`, summed over the taps (element offsets of
+/// the input each tap reads, relative to `base`) and the `ci` inputs of each.
 #[inline(always)]
-fn pixels<const NV: usize, const P: usize, const FMA: bool>(
-    k: &Conv3,
-    src: &Image,
-    dst: &mut Image,
-    residual: Option<&Image>,
+fn accumulate<const NV: usize, const P: usize, const FMA: bool>(
+    k: &PackedWeights,
     o0: usize,
-    y: usize,
-    x: usize,
-) {
+    src: &[f32],
+    base: usize,
+    taps: &[usize],
+) -> [[[f32; LANES]; NV]; P] {
     let (ci, cp) = (k.ci, k.co_pad);
-    let row = (src.w + 2) * ci;
     let mut acc = [[[0.0f32; LANES]; NV]; P];
     let bias = &k.bias[o0..o0 + NV * LANES];
     for a in acc.iter_mut() {
@@ -414,37 +454,145 @@ fn pixels<const NV: usize, const P: usize, const FMA: bool>(
             group.copy_from_slice(&bias[v * LANES..(v + 1) * LANES]);
         }
     }
-    // Interior pixel (y, x) sits at padded (y + 1, x + 1): its 3x3 window starts at (y, x).
-    let base = (y * (src.w + 2) + x) * ci;
-    for ky in 0..3 {
-        for kx in 0..3 {
-            let s = &src.data[base + ky * row + kx * ci..][..(P - 1) * ci + ci];
-            let w = &k.weight[(ky * 3 + kx) * ci * cp..][..ci * cp];
-            for i in 0..ci {
-                let wr = &w[i * cp + o0..][..NV * LANES];
-                let inputs: [f32; P] = std::array::from_fn(|p| s[p * ci + i]);
-                for (a, &input) in acc.iter_mut().zip(&inputs) {
-                    for (v, group) in a.iter_mut().enumerate() {
-                        for (l, value) in group.iter_mut().enumerate() {
-                            *value = madd::<FMA>(input, wr[v * LANES + l], *value);
-                        }
+    for (t, &offset) in taps.iter().enumerate() {
+        let s = &src[base + offset..][..P * ci];
+        let w = &k.weight[t * ci * cp..][..ci * cp];
+        for i in 0..ci {
+            let wr = &w[i * cp + o0..][..NV * LANES];
+            let inputs: [f32; P] = std::array::from_fn(|p| s[p * ci + i]);
+            for (a, &input) in acc.iter_mut().zip(&inputs) {
+                for (v, group) in a.iter_mut().enumerate() {
+                    for (l, value) in group.iter_mut().enumerate() {
+                        *value = madd::<FMA>(input, wr[v * LANES + l], *value);
                     }
                 }
             }
         }
     }
-    let n = (k.co - o0).min(NV * LANES);
-    for (p, a) in acc.iter().enumerate() {
-        let at = dst.at(y, x + p);
-        let out = &mut dst.data[at + o0..at + o0 + n];
-        for (j, o) in out.iter_mut().enumerate() {
-            *o = a[j / LANES][j % LANES];
+    acc
+}
+
+/// A linear layer on the host: `[rows][ci]` -> `[rows][co]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinearHost {
+    w: PackedWeights,
+}
+
+impl LinearHost {
+    /// From `weight` `[ci][co]` (Burn's `Linear` layout) and an optional bias `[co]`.
+    pub fn from_parts(weight: &[f32], bias: Option<&[f32]>, ci: usize, co: usize) -> Self {
+        assert_eq!(weight.len(), ci * co, "linear weight size");
+        let co_pad = co.div_ceil(LANES) * LANES;
+        let mut w = vec![0.0; ci * co_pad];
+        for i in 0..ci {
+            w[i * co_pad..i * co_pad + co].copy_from_slice(&weight[i * co..(i + 1) * co]);
         }
-        if let Some(r) = residual {
-            for (o, &rv) in out.iter_mut().zip(&r.data[at + o0..at + o0 + n]) {
-                *o += rv;
-            }
+        let mut b = vec![0.0; co_pad];
+        if let Some(bias) = bias {
+            assert_eq!(bias.len(), co, "linear bias size");
+            b[..co].copy_from_slice(bias);
         }
+        Self {
+            w: PackedWeights {
+                ci,
+                co,
+                co_pad,
+                weight: w,
+                bias: b,
+            },
+        }
+    }
+
+    /// From a Burn `Linear`'s weight `[ci][co]` and bias tensors.
+    pub fn from_tensors<B: Backend>(
+        weight: burn::tensor::Tensor<B, 2>,
+        bias: Option<burn::tensor::Tensor<B, 1>>,
+    ) -> Self {
+        let [ci, co] = weight.dims();
+        let bias = bias.map(read);
+        Self::from_parts(&read(weight), bias.as_deref(), ci, co)
+    }
+
+    pub fn from_module<B: Backend>(layer: &burn::nn::Linear<B>) -> Self {
+        Self::from_tensors(layer.weight.val(), layer.bias.as_ref().map(|b| b.val()))
+    }
+
+    pub fn out_features(&self) -> usize {
+        self.w.co
+    }
+
+    /// `src` `[rows][ci]` -> `[rows][co]`, added to `out` when `accumulate` (a residual
+    /// connection), else written over it.
+    pub fn forward_into(&self, src: &[f32], out: &mut [f32], add: bool) {
+        let (ci, co) = (self.w.ci, self.w.co);
+        assert_eq!(src.len() % ci, 0, "linear input size");
+        let rows = src.len() / ci;
+        assert_eq!(out.len(), rows * co, "linear output size");
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2_fma() {
+            // SAFETY: the CPU features `linear_avx2` is compiled for were just detected.
+            unsafe { linear_avx2(&self.w, src, out, add) };
+            return;
+        }
+        linear_rows::<false>(&self.w, src, out, add);
+    }
+
+    pub fn forward(&self, src: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0; src.len() / self.w.ci * self.w.co];
+        self.forward_into(src, &mut out, false);
+        out
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn linear_avx2(k: &PackedWeights, src: &[f32], out: &mut [f32], add: bool) {
+    linear_rows::<true>(k, src, out, add);
+}
+
+#[inline(always)]
+fn linear_rows<const FMA: bool>(k: &PackedWeights, src: &[f32], out: &mut [f32], add: bool) {
+    let mut o0 = 0;
+    while o0 < k.co {
+        let groups = groups_at(k.co, o0);
+        match groups {
+            4 => linear_blocks::<4, FMA>(k, src, out, add, o0),
+            3 => linear_blocks::<3, FMA>(k, src, out, add, o0),
+            2 => linear_blocks::<2, FMA>(k, src, out, add, o0),
+            _ => linear_blocks::<1, FMA>(k, src, out, add, o0),
+        }
+        o0 += groups * LANES;
+    }
+}
+
+#[inline(always)]
+fn linear_blocks<const NV: usize, const FMA: bool>(
+    k: &PackedWeights,
+    src: &[f32],
+    out: &mut [f32],
+    add: bool,
+    o0: usize,
+) {
+    let (ci, co) = (k.ci, k.co);
+    let rows = src.len() / ci;
+    let n = (co - o0).min(NV * LANES);
+    let mut store = |r: usize, group: &[[f32; LANES]; NV]| {
+        let dst = &mut out[r * co + o0..r * co + o0 + n];
+        for (j, o) in dst.iter_mut().enumerate() {
+            let v = group[j / LANES][j % LANES];
+            *o = if add { *o + v } else { v };
+        }
+    };
+    let mut r = 0;
+    while r + 2 <= rows {
+        let acc = accumulate::<NV, 2, FMA>(k, o0, src, r * ci, &[0]);
+        store(r, &acc[0]);
+        store(r + 1, &acc[1]);
+        r += 2;
+    }
+    if r < rows {
+        let acc = accumulate::<NV, 1, FMA>(k, o0, src, r * ci, &[0]);
+        store(r, &acc[0]);
     }
 }
 
@@ -511,6 +659,26 @@ mod tests {
                     .iter()
                     .all(|&v| v == 0.0)
             );
+        }
+    }
+
+    #[test]
+    fn host_linear_matches_burn_linear() {
+        use burn::nn::LinearConfig;
+        let dev = Default::default();
+        for (ci, co, rows) in [(64, 192, 83), (256, 64, 7), (5, 3, 1), (320, 64, 64)] {
+            let layer = LinearConfig::new(ci, co).init::<B>(&dev);
+            let x = Tensor::<B, 2>::random([rows, ci], Distribution::Normal(0.0, 1.0), &dev);
+            let want: Vec<f32> = layer.forward(x.clone()).into_data().into_vec().unwrap();
+            let host = LinearHost::from_module(&layer);
+            let input: Vec<f32> = x.into_data().into_vec().unwrap();
+            let got = host.forward(&input);
+            assert!(max_diff(&got, &want) < 1e-5, "{ci}->{co} x {rows}");
+            // Accumulating adds to what is there.
+            let mut twice = got.clone();
+            host.forward_into(&input, &mut twice, true);
+            let doubled: Vec<f32> = got.iter().map(|v| 2.0 * v).collect();
+            assert!(max_diff(&twice, &doubled) < 1e-5);
         }
     }
 

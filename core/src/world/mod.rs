@@ -16,7 +16,8 @@
 //!   valid numerical model and feature network in one CNN; Fréchet distance; SpaCon).
 //! - [`engine`]: an inference session (native and wasm: no threads, no file system).
 //! - [`host_ops`]: GELU, SiLU and attention computed on the host for CPU backends.
-//! - [`host_conv`]: direct 3x3 convolutions on the host (the play decoder and map CNN on CPU).
+//! - [`host_conv`]: direct 3x3 convolutions and linear layers on the host (play on a CPU).
+//! - [`host_dit`]: the DiT cell's fused pass on the host (play on a CPU).
 
 pub mod blocks;
 pub mod checkpoint;
@@ -26,6 +27,7 @@ pub mod engine;
 pub mod evalnet;
 pub mod frechet;
 pub mod host_conv;
+pub mod host_dit;
 pub mod host_ops;
 pub mod light_decoder;
 pub mod logic_fit;
