@@ -2,7 +2,9 @@
 // the play page on the CPU fallback: a scripted run loads the model, generates every frame
 // without console errors, the neural frames are neither blank nor frozen, and the measured
 // frame rate is written to target/browser-artifacts/neural-<game>.json (the model cards quote
-// it). Games without a model in www/models are skipped with a note.
+// it), with a per-stage breakdown of 20 more frames with the host kernels and with the backend's
+// operations (docs/benchmarks.md quotes it). Games without a model in www/models are skipped
+// with a note.
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openPage, assert } from "./run.mjs";
@@ -39,6 +41,17 @@ async function playScripted(ctx, game) {
     };
   });
   await page.screenshot({ path: join(ctx.artifacts, `neural-${game}.png`) });
+  // Where a frame's time goes, with the host kernels (the CPU fallback's default) and with the
+  // backend's own operations, 20 frames each, continuing the session.
+  s.breakdown = await page.evaluate(() => {
+    const session = window.gamegen.session;
+    const actions = new Uint32Array(20).map((_, i) => (i >> 2) % 3);
+    const host = JSON.parse(session.profileFrames(actions, 4));
+    session.setHostKernels(false);
+    const backend = JSON.parse(session.profileFrames(actions, 4));
+    session.setHostKernels(true);
+    return { host, backend };
+  });
   page.assertClean();
   await page.close();
   return s;
@@ -55,6 +68,12 @@ for (const game of Object.keys(SCRIPTS)) {
     assert(s.meanLevel > 2, `the neural frames are blank (mean level ${s.meanLevel.toFixed(1)})`);
     const need = Math.min(10, Math.floor(s.frames / 3));
     assert(s.changed >= need, `the neural frames barely change (${s.changed} of ${s.frames - 1} steps)`);
+    for (const [kernels, b] of Object.entries(s.breakdown)) {
+      const sum = b.stages.reduce((a, st) => a + st.ms_per_frame, 0);
+      const dit = b.stages.find((st) => st.stage.startsWith("DiT")).ms_per_frame;
+      assert(b.frames === 20 && dit > 0 && Math.abs(sum - b.ms_per_frame) < 1e-6 * b.ms_per_frame + 1e-9,
+        `${kernels} breakdown: ${JSON.stringify(b)}`);
+    }
     writeFileSync(join(ctx.artifacts, `neural-${game}.json`), JSON.stringify(s, null, 2));
     return s;
   };

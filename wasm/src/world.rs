@@ -9,7 +9,7 @@
 use burn::tensor::backend::Backend;
 use gamegen_core::games::GameKind;
 use gamegen_core::games::canvas::rgb_to_rgba;
-use gamegen_core::world::engine::StepInfo;
+use gamegen_core::world::engine::{Profiler, Stage, StepInfo};
 use gamegen_core::world::{Kernels, WorldCheckpoint, WorldSession};
 use wasm_bindgen::prelude::*;
 
@@ -160,6 +160,61 @@ impl NeuralGame {
         let (frame, info) = result.map_err(js_err)?;
         self.events = info.events;
         Ok(rgb_to_rgba(&frame))
+    }
+
+    /// Where a frame's time goes on the CPU fallback: runs one frame per action of `actions`
+    /// with `ddim_steps` DDIM steps (continuing the session) and resolves to JSON
+    /// `{"frames", "ms_per_frame", "stages": [{"stage", "ms_per_frame"}]}`, timed with
+    /// `performance.now()`. On WebGPU the work is queued, so stage times would mean nothing:
+    /// that raises an exception.
+    #[wasm_bindgen(js_name = profileFrames)]
+    pub fn profile_frames(
+        &mut self,
+        actions: Vec<u32>,
+        ddim_steps: usize,
+    ) -> Result<String, JsValue> {
+        let Session::Cpu(s) = &mut self.session else {
+            return Err(js_err(
+                "profiling needs the CPU fallback (GPU work is queued)",
+            ));
+        };
+        let performance = web_sys::window()
+            .and_then(|w| w.performance())
+            .ok_or_else(|| js_err("no performance clock on this page"))?;
+        let mut clock = move || performance.now() / 1000.0;
+        let mut prof = Profiler::new(&mut clock);
+        for &a in &actions {
+            let (_, info) = s
+                .step_profiled(a, ddim_steps, Some(&mut prof))
+                .map_err(js_err)?;
+            self.events = info.events;
+        }
+        let b = prof.breakdown;
+        let per = |sec: f64| sec * 1000.0 / b.frames.max(1) as f64;
+        let stages: Vec<_> = Stage::ALL
+            .iter()
+            .map(|&st| serde_json::json!({"stage": st.name(), "ms_per_frame": per(b.get(st))}))
+            .collect();
+        Ok(serde_json::json!({
+            "frames": b.frames,
+            "ms_per_frame": per(b.total()),
+            "stages": stages,
+        })
+        .to_string())
+    }
+
+    /// On the CPU fallback: `true` (the default) computes the networks with the host kernels,
+    /// `false` with the backend's own operations (for side-by-side measurements). Ignored on
+    /// WebGPU.
+    #[wasm_bindgen(js_name = setHostKernels)]
+    pub fn set_host_kernels(&mut self, host: bool) {
+        if let Session::Cpu(s) = &mut self.session {
+            s.set_kernels(if host {
+                Kernels::Host
+            } else {
+                Kernels::Backend
+            });
+        }
     }
 
     /// Score of the external record (the score the model is told to draw).

@@ -265,6 +265,9 @@ async function main() {
       fetchOk(`${dir}/dynamics.safetensors`).then((r) => r.arrayBuffer()),
     ]);
     neural = new NeuralGame(config, new Uint8Array(vae), new Uint8Array(dynamics), seed);
+    // For measurements from the console or a test once play is paused or done
+    // (`profileFrames`, `setHostKernels`).
+    state.session = neural;
     state.trainedSteps = neural.trainedSteps;
     state.trained = neural.trainedSteps > 0;
   } else {
@@ -331,11 +334,16 @@ async function main() {
         ? `playing (model trained for ${state.trainedSteps} dynamics steps)`
         : "playing (this model has untrained dynamics: expect noise)";
     const stamps = [];
+    // Frames are paced by deadline (frame n is due GAME_FRAME_MS after frame n - 1 was due), so
+    // a frame that takes 25 ms does not lose the timer's slack on top; a frame that overran by
+    // more than a whole frame moves the schedule instead of bursting to catch up.
+    let due = performance.now();
     while (my === run) {
       if (paused) {
         // Hold the current frame; the FPS window restarts after the pause.
         stamps.length = 0;
         await sleep(50);
+        due = performance.now();
         continue;
       }
       if (state.frame >= lastFrame) {
@@ -382,7 +390,8 @@ async function main() {
       const rev = realEvents ? `real ${eventNames(realEvents).join("+")}` : "";
       $("events").textContent = [ev, rev].filter((s) => s).join(", ") || "–";
       // Never faster than game time; always yield so keys and painting get their turn.
-      await sleep(Math.max(0, GAME_FRAME_MS - (performance.now() - t0)));
+      due = Math.max(due + GAME_FRAME_MS, performance.now() - GAME_FRAME_MS);
+      await sleep(Math.max(0, due - performance.now()));
       if (game === "pacman" && real.done && my === run && script) {
         // A scripted run is one episode: a caught Pac-Man ends it (`gamegen play` reports the frame
         // as `done_at_frame`).

@@ -357,10 +357,13 @@ fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
     if FMA { a.mul_add(b, c) } else { a * b + c }
 }
 
-/// Lane groups of output channels `o0..`: up to four (32 channels) at a time.
+/// Lane groups of output channels `o0..`: up to four (32 channels) at a time natively (16
+/// AVX registers: 8 accumulators, 4 weights); in wasm two, since simd128 registers are half as
+/// wide and the engine maps them onto the same 16 machine registers.
 #[inline(always)]
 fn groups_at(co: usize, o0: usize) -> usize {
-    (co - o0).div_ceil(LANES).min(4)
+    const MAX_GROUPS: usize = if cfg!(target_arch = "wasm32") { 2 } else { 4 };
+    (co - o0).div_ceil(LANES).min(MAX_GROUPS)
 }
 
 /// Every output row, in blocks of up to four lane groups (32 output channels) and two pixels.
