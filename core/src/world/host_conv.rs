@@ -284,37 +284,55 @@ impl GroupNormHost {
         let (c, g) = (img.c, self.groups);
         assert_eq!(c % g, 0, "group norm channels");
         let per = c / g;
-        let n = (per * img.h * img.w) as f64;
-        let mut sum = vec![0.0f64; g];
-        let mut sq = vec![0.0f64; g];
-        for y in 0..img.h {
-            for x in 0..img.w {
-                let at = img.at(y, x);
-                for (ch, &v) in img.data[at..at + c].iter().enumerate() {
-                    sum[ch / per] += v as f64;
-                    sq[ch / per] += (v as f64) * (v as f64);
-                }
+        let n = (per * img.h * img.w) as f32;
+        // Two passes over the pixels (mean, then squared deviations), each summing whole
+        // channel vectors so the loops run across channels without a division per element.
+        let mut sums = vec![0.0f32; c];
+        self.for_pixels(img, |px| {
+            for (s, &v) in sums.iter_mut().zip(px) {
+                *s += v;
             }
-        }
+        });
+        let group_mean: Vec<f32> = sums
+            .chunks_exact(per)
+            .map(|ch| ch.iter().sum::<f32>() / n)
+            .collect();
+        let mean: Vec<f32> = (0..c).map(|ch| group_mean[ch / per]).collect();
+        let mut squares = vec![0.0f32; c];
+        self.for_pixels(img, |px| {
+            for ((s, &v), &m) in squares.iter_mut().zip(px).zip(&mean) {
+                *s += (v - m) * (v - m);
+            }
+        });
         // Per channel: y = x * scale + offset, folding the statistics and the affine.
         let mut scale = vec![0.0f32; c];
         let mut offset = vec![0.0f32; c];
-        for ch in 0..c {
-            let mean = sum[ch / per] / n;
-            let var = (sq[ch / per] / n - mean * mean).max(0.0);
-            let inv = 1.0 / (var + self.epsilon as f64).sqrt();
-            let gamma = self.gamma.as_ref().map_or(1.0, |v| v[ch] as f64);
-            let beta = self.beta.as_ref().map_or(0.0, |v| v[ch] as f64);
-            scale[ch] = (inv * gamma) as f32;
-            offset[ch] = (beta - mean * inv * gamma) as f32;
+        for (k, group) in squares.chunks_exact(per).enumerate() {
+            let inv = 1.0 / (group.iter().sum::<f32>() / n + self.epsilon).sqrt();
+            for ch in k * per..(k + 1) * per {
+                let gamma = self.gamma.as_ref().map_or(1.0, |v| v[ch]);
+                let beta = self.beta.as_ref().map_or(0.0, |v| v[ch]);
+                scale[ch] = inv * gamma;
+                offset[ch] = beta - mean[ch] * inv * gamma;
+            }
         }
         for y in 0..img.h {
-            for x in 0..img.w {
-                let at = img.at(y, x);
-                for (ch, v) in img.data[at..at + c].iter_mut().enumerate() {
-                    *v = *v * scale[ch] + offset[ch];
+            let at = img.at(y, 0);
+            for px in img.data[at..at + img.w * c].chunks_exact_mut(c) {
+                for ((v, &a), &b) in px.iter_mut().zip(&scale).zip(&offset) {
+                    *v = *v * a + b;
                 }
             }
+        }
+    }
+
+    /// Calls `f` with each interior pixel's channels.
+    fn for_pixels(&self, img: &Image, mut f: impl FnMut(&[f32])) {
+        for y in 0..img.h {
+            let at = img.at(y, 0);
+            img.data[at..at + img.w * img.c]
+                .chunks_exact(img.c)
+                .for_each(&mut f);
         }
     }
 }
