@@ -66,8 +66,9 @@ impl NeuralGame {
             Some(Active::WebGpu { .. }) => Session::Gpu(load::<Gpu>(&ckpt, vae, dynamics, seed)?),
             Some(Active::Cpu { .. }) => {
                 let mut session = load::<Cpu>(&ckpt, vae, dynamics, seed)?;
-                // The CPU fallback's tensors live in wasm memory: GELU, SiLU and attention run
-                // as simd128 loops instead of the backend's per-element libm calls.
+                // The CPU fallback's tensors live in wasm memory: the frame's networks run as
+                // simd128 loops on host buffers (`host_dit`, `host_conv`, `host_ops`), about
+                // 1.7x faster than the backend's operations here (docs/benchmarks.md).
                 session.set_kernels(Kernels::Host);
                 Session::Cpu(session)
             }

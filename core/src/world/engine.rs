@@ -87,7 +87,7 @@ pub struct WorldSession<B: Backend> {
     /// Run the passes through the backend's fused kernels (layer norm, attention, one
     /// multiply-add per DDIM update). Off: exactly the operations training runs.
     fused: bool,
-    /// Where the fused path computes GELU, SiLU and attention.
+    /// Where the fused path computes (see [`Self::set_kernels`]).
     kernels: Kernels,
     /// With [`Kernels::Host`]: the play decoder and the map CNN as host convolutions.
     host: HostNets,
@@ -332,9 +332,11 @@ impl<B: Backend> WorldSession<B> {
         self.fused = fused;
     }
 
-    /// Where the fused path computes GELU, SiLU and attention: [`Kernels::Host`] for a CPU
-    /// backend (several times faster there), the backend's own operations otherwise (the
-    /// default). The unfused path always uses the backend's.
+    /// Where the fused path computes: [`Kernels::Host`] for a CPU backend runs the whole frame
+    /// on host buffers (the DiT passes, the v head and the DDIM update, the map CNN and the
+    /// play decoder: `host_dit`, `host_conv`; about 2x faster there), [`Kernels::Backend`] (the
+    /// default, and the only sensible choice on a GPU) the backend's own operations. The
+    /// unfused path always uses the backend's.
     pub fn set_kernels(&mut self, kernels: Kernels) {
         self.kernels = kernels;
         self.host = match kernels {

@@ -27,7 +27,8 @@ pub enum Kernels {
     /// The backend's own operations.
     #[default]
     Backend,
-    /// Read back to the host and computed here (CPU backends only: see the module docs).
+    /// Read back to the host and computed here (CPU backends only: see the module docs); a
+    /// play session with these also runs its networks through `host_conv` and `host_dit`.
     Host,
 }
 
