@@ -89,13 +89,13 @@ pub struct WorldSession<B: Backend> {
     fused: bool,
     /// Where the fused path computes (see [`Self::set_kernels`]).
     kernels: Kernels,
-    /// With [`Kernels::Host`]: the play decoder and the map CNN as host convolutions.
+    /// With [`Kernels::Host`]: the networks of a frame on host buffers.
     host: HostNets,
 }
 
-/// The networks a play session on a CPU backend runs as host convolutions (see
-/// [`host_conv`](super::host_conv)); each is `None` when the model lacks it or the session
-/// uses the backend's kernels.
+/// The networks a play session on a CPU backend runs on host buffers (see
+/// [`host_conv`](super::host_conv) and [`host_dit`](super::host_dit)); each is `None` when the
+/// model lacks it or the session uses the backend's kernels.
 #[derive(Default)]
 struct HostNets {
     decoder: Option<HostLightDecoder>,
