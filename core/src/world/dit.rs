@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::blocks::{HostResBlock, ResBlock, conv1};
 use super::host_conv::{Conv1, Image, LinearHost};
 use super::host_dit::{HostBlockModulation, HostDit, HostDitBlock, HostModulation};
-use super::host_ops::Kernels;
+use super::host_ops::{Kernels, read};
 use super::{ConfigError, check_range};
 
 /// Shape of the transition cell. Saved in `config.json`.
@@ -698,13 +698,7 @@ impl<B: Backend> DitCell<B> {
 impl<B: Backend> FusedModulation<B> {
     /// The same modulation on the host (see [`host_dit`](super::host_dit)).
     pub fn host(&self) -> HostModulation {
-        let vec = |t: &Tensor<B, 1>| -> Vec<f32> {
-            t.clone()
-                .into_data()
-                .convert::<f32>()
-                .into_vec()
-                .unwrap_or_default()
-        };
+        let vec = |t: &Tensor<B, 1>| read(t.clone());
         HostModulation {
             blocks: self
                 .blocks
@@ -770,7 +764,7 @@ pub struct HostVHead {
 impl HostVHead {
     /// One sample's state `[c][h][w]` (planar) -> its v-prediction `[latent_channels][h][w]`.
     pub fn forward(&self, z: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
-        let z = Image::from_planar(z, c, h, w, 1.0);
+        let z = Image::from_planar(z, c, h, w);
         self.out.forward(&self.res.forward(&z)).to_planar()
     }
 }

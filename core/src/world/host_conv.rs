@@ -1,7 +1,8 @@
-//! Host 3x3 convolutions for play on a CPU backend: the play decoder and the map CNN run here,
-//! as direct convolutions over channels-last images, when a session uses [`Kernels::Host`].
+//! Host convolutions and linear layers for play on a CPU backend, over channels-last buffers:
+//! the play decoder, the map CNN and the v head run on them here, and the DiT's linear layers
+//! ([`host_dit`](super::host_dit)), when a session uses [`Kernels::Host`].
 //!
-//! Why: both networks are a handful of same-padded 3x3 convolutions with few channels (3 to 48)
+//! Why: the convolutional networks are a handful of same-padded 3x3 convolutions with few channels (3 to 48)
 //! over many pixels. burn-flex lowers a convolution to im2col and a matrix product, which pays
 //! for materialising nine shifted copies of the input, and its SiLU is one libm call per
 //! element; the map CNN's first layer (3 -> 8 channels at 160 x 192) spent most of its time in
@@ -17,7 +18,7 @@
 use burn::nn::conv::Conv2d;
 use burn::tensor::backend::Backend;
 
-use super::host_ops::silu_slice;
+use super::host_ops::{read, silu_slice};
 
 /// Output channels are computed in groups of this many lanes (one AVX register of `f32`).
 const LANES: usize = 8;
@@ -42,16 +43,15 @@ impl Image {
         }
     }
 
-    /// An image from planar `[c][h][w]` values (a backend tensor's layout), each multiplied
-    /// by `scale`.
-    pub fn from_planar(planar: &[f32], c: usize, h: usize, w: usize, scale: f32) -> Self {
+    /// An image from planar `[c][h][w]` values (a backend tensor's layout).
+    pub fn from_planar(planar: &[f32], c: usize, h: usize, w: usize) -> Self {
         assert_eq!(planar.len(), c * h * w, "planar image size");
         let mut img = Self::zeros(h, w, c);
         for y in 0..h {
             for x in 0..w {
                 let at = img.at(y, x);
                 for ch in 0..c {
-                    img.data[at + ch] = planar[(ch * h + y) * w + x] * scale;
+                    img.data[at + ch] = planar[(ch * h + y) * w + x];
                 }
             }
         }
@@ -155,8 +155,6 @@ impl Image {
 /// A same-padded, stride-1 3x3 convolution's weights, packed `[ky][kx][ci][co_pad]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Conv3 {
-    ci: usize,
-    co: usize,
     w: PackedWeights,
 }
 
@@ -164,30 +162,8 @@ impl Conv3 {
     /// From Burn's layout: `weight` is `[co][ci][3][3]`, `bias` is `[co]`.
     pub fn from_parts(weight: &[f32], bias: Option<&[f32]>, co: usize, ci: usize) -> Self {
         assert_eq!(weight.len(), co * ci * 9, "3x3 convolution weight size");
-        let co_pad = co.div_ceil(LANES) * LANES;
-        let mut w = vec![0.0; 9 * ci * co_pad];
-        for o in 0..co {
-            for i in 0..ci {
-                for k in 0..9 {
-                    w[(k * ci + i) * co_pad + o] = weight[(o * ci + i) * 9 + k];
-                }
-            }
-        }
-        let mut b = vec![0.0; co_pad];
-        if let Some(bias) = bias {
-            assert_eq!(bias.len(), co, "convolution bias size");
-            b[..co].copy_from_slice(bias);
-        }
         Self {
-            ci,
-            co,
-            w: PackedWeights {
-                ci,
-                co,
-                co_pad,
-                weight: w,
-                bias: b,
-            },
+            w: PackedWeights::new(9, ci, co, |k, i, o| weight[(o * ci + i) * 9 + k], bias),
         }
     }
 
@@ -201,18 +177,14 @@ impl Conv3 {
         Self::from_parts(&weight, bias.as_deref(), co, ci)
     }
 
-    pub fn in_channels(&self) -> usize {
-        self.ci
-    }
-
     pub fn out_channels(&self) -> usize {
-        self.co
+        self.w.co
     }
 
     /// `src` convolved, plus `residual` when given (same size as the output).
     pub fn forward(&self, src: &Image, residual: Option<&Image>) -> Image {
-        assert_eq!(src.c, self.ci, "host convolution input channels");
-        let mut dst = Image::zeros(src.h, src.w, self.co);
+        assert_eq!(src.c, self.w.ci, "host convolution input channels");
+        let mut dst = Image::zeros(src.h, src.w, self.w.co);
         if let Some(r) = residual {
             assert_eq!((r.h, r.w, r.c), (dst.h, dst.w, dst.c), "residual size");
         }
@@ -337,14 +309,6 @@ impl GroupNormHost {
     }
 }
 
-fn read<B: Backend, const D: usize>(t: burn::tensor::Tensor<B, D>) -> Vec<f32> {
-    let data = t.into_data();
-    match data.as_slice::<f32>() {
-        Ok(s) => s.to_vec(),
-        Err(_) => data.convert::<f32>().into_vec().unwrap_or_default(),
-    }
-}
-
 /// Runs the kernel compiled for AVX2 + FMA when the CPU has them (picked at run time), else the
 /// baseline build (SSE2 natively, simd128 in the browser build).
 fn run_conv(k: &Conv3, src: &Image, dst: &mut Image, residual: Option<&Image>) {
@@ -390,11 +354,12 @@ fn groups_at(co: usize, o0: usize) -> usize {
 /// code and ran 5-8x slower, measured on the map CNN's first layers.
 #[inline(always)]
 fn conv_rows<const FMA: bool>(k: &Conv3, src: &Image, dst: &mut Image, residual: Option<&Image>) {
-    let row = (src.w + 2) * k.ci;
-    let taps: [usize; 9] = std::array::from_fn(|t| (t / 3) * row + (t % 3) * k.ci);
+    let ci = k.w.ci;
+    let row = (src.w + 2) * ci;
+    let taps: [usize; 9] = std::array::from_fn(|t| (t / 3) * row + (t % 3) * ci);
     let mut o0 = 0;
-    while o0 < k.co {
-        let groups = groups_at(k.co, o0);
+    while o0 < k.w.co {
+        let groups = groups_at(k.w.co, o0);
         match groups {
             4 => conv_blocks::<4, FMA>(k, &taps, src, dst, residual, o0),
             3 => conv_blocks::<3, FMA>(k, &taps, src, dst, residual, o0),
@@ -414,7 +379,7 @@ fn conv_blocks<const NV: usize, const FMA: bool>(
     residual: Option<&Image>,
     o0: usize,
 ) {
-    let n = (k.co - o0).min(NV * LANES);
+    let (ci, n) = (k.w.ci, (k.w.co - o0).min(NV * LANES));
     let mut store = |y: usize, x: usize, group: &[[f32; LANES]; NV]| {
         let at = dst.at(y, x) + o0;
         let out = &mut dst.data[at..at + n];
@@ -431,14 +396,14 @@ fn conv_blocks<const NV: usize, const FMA: bool>(
         let mut x = 0;
         // Interior pixel (y, x) sits at padded (y + 1, x + 1): its 3x3 window starts at (y, x).
         while x + 2 <= src.w {
-            let base = (y * (src.w + 2) + x) * k.ci;
+            let base = (y * (src.w + 2) + x) * ci;
             let acc = accumulate::<NV, 2, FMA>(&k.w, o0, &src.data, base, taps);
             store(y, x, &acc[0]);
             store(y, x + 1, &acc[1]);
             x += 2;
         }
         if x < src.w {
-            let base = (y * (src.w + 2) + x) * k.ci;
+            let base = (y * (src.w + 2) + x) * ci;
             let acc = accumulate::<NV, 1, FMA>(&k.w, o0, &src.data, base, taps);
             store(y, x, &acc[0]);
         }
@@ -454,6 +419,41 @@ struct PackedWeights {
     co_pad: usize,
     weight: Vec<f32>,
     bias: Vec<f32>,
+}
+
+impl PackedWeights {
+    /// Packs `taps x ci x co` weights, `weight(tap, i, o)` in whatever layout the caller has,
+    /// and an optional bias `[co]`.
+    fn new(
+        taps: usize,
+        ci: usize,
+        co: usize,
+        weight: impl Fn(usize, usize, usize) -> f32,
+        bias: Option<&[f32]>,
+    ) -> Self {
+        let co_pad = co.div_ceil(LANES) * LANES;
+        let mut packed = vec![0.0; taps * ci * co_pad];
+        for t in 0..taps {
+            for i in 0..ci {
+                let row = &mut packed[(t * ci + i) * co_pad..][..co];
+                for (o, w) in row.iter_mut().enumerate() {
+                    *w = weight(t, i, o);
+                }
+            }
+        }
+        let mut padded_bias = vec![0.0; co_pad];
+        if let Some(bias) = bias {
+            assert_eq!(bias.len(), co, "bias size");
+            padded_bias[..co].copy_from_slice(bias);
+        }
+        Self {
+            ci,
+            co,
+            co_pad,
+            weight: packed,
+            bias: padded_bias,
+        }
+    }
 }
 
 /// The multiply-add core of every kernel here: output channels `o0 .. o0 + NV * LANES` of `P`
@@ -503,24 +503,8 @@ impl LinearHost {
     /// From `weight` `[ci][co]` (Burn's `Linear` layout) and an optional bias `[co]`.
     pub fn from_parts(weight: &[f32], bias: Option<&[f32]>, ci: usize, co: usize) -> Self {
         assert_eq!(weight.len(), ci * co, "linear weight size");
-        let co_pad = co.div_ceil(LANES) * LANES;
-        let mut w = vec![0.0; ci * co_pad];
-        for i in 0..ci {
-            w[i * co_pad..i * co_pad + co].copy_from_slice(&weight[i * co..(i + 1) * co]);
-        }
-        let mut b = vec![0.0; co_pad];
-        if let Some(bias) = bias {
-            assert_eq!(bias.len(), co, "linear bias size");
-            b[..co].copy_from_slice(bias);
-        }
         Self {
-            w: PackedWeights {
-                ci,
-                co,
-                co_pad,
-                weight: w,
-                bias: b,
-            },
+            w: PackedWeights::new(1, ci, co, |_, i, o| weight[i * co + o], bias),
         }
     }
 
@@ -542,8 +526,8 @@ impl LinearHost {
         self.w.co
     }
 
-    /// `src` `[rows][ci]` -> `[rows][co]`, added to `out` when `accumulate` (a residual
-    /// connection), else written over it.
+    /// `src` `[rows][ci]` -> `[rows][co]`, added to `out` when `add` (a residual connection),
+    /// else written over it.
     pub fn forward_into(&self, src: &[f32], out: &mut [f32], add: bool) {
         let (ci, co) = (self.w.ci, self.w.co);
         assert_eq!(src.len() % ci, 0, "linear input size");
@@ -656,7 +640,7 @@ mod tests {
             let want = planar(conv.forward(x.clone()));
             let host = Conv3::from_module(&conv);
             let got = host
-                .forward(&Image::from_planar(&planar(x), ci, h, w, 1.0), None)
+                .forward(&Image::from_planar(&planar(x), ci, h, w), None)
                 .to_planar();
             let d = max_diff(&got, &want);
             assert!(d < 1e-5, "ci={ci} co={co} {h}x{w}: max |diff| {d}");
@@ -669,7 +653,7 @@ mod tests {
         let conv = conv3::<B>(4, 4, 1, &dev);
         let x = Tensor::<B, 4>::random([1, 4, 5, 6], Distribution::Normal(0.0, 1.0), &dev);
         let want = planar(conv.forward(x.clone()) + x.clone());
-        let img = Image::from_planar(&planar(x), 4, 5, 6, 1.0);
+        let img = Image::from_planar(&planar(x), 4, 5, 6);
         let mut out = Conv3::from_module(&conv).forward(&img, Some(&img));
         assert!(max_diff(&out.to_planar(), &want) < 1e-5);
         out.silu();
@@ -708,7 +692,7 @@ mod tests {
         use crate::world::blocks::{conv1, group_norm};
         let dev = Default::default();
         let x = Tensor::<B, 4>::random([1, 16, 5, 7], Distribution::Normal(0.5, 2.0), &dev);
-        let img = Image::from_planar(&planar(x.clone()), 16, 5, 7, 1.0);
+        let img = Image::from_planar(&planar(x.clone()), 16, 5, 7);
         let conv = conv1::<B>(16, 4, &dev);
         let want = planar(conv.forward(x.clone()));
         assert!(max_diff(&Conv1::from_module(&conv).forward(&img).to_planar(), &want) < 1e-5);
@@ -716,7 +700,7 @@ mod tests {
             let gn = group_norm::<B>(channels, &dev);
             let xs = x.clone().narrow(1, 0, channels);
             let want = planar(gn.forward(xs.clone()));
-            let mut img = Image::from_planar(&planar(xs), channels, 5, 7, 1.0);
+            let mut img = Image::from_planar(&planar(xs), channels, 5, 7);
             GroupNormHost::from_module(&gn).apply(&mut img);
             assert!(
                 max_diff(&img.to_planar(), &want) < 1e-5,
@@ -730,7 +714,7 @@ mod tests {
         let dev = Default::default();
         for (h, w) in [(10, 12), (7, 5)] {
             let x = Tensor::<B, 4>::random([1, 6, h, w], Distribution::Normal(0.0, 1.0), &dev);
-            let img = Image::from_planar(&planar(x.clone()), 6, h, w, 1.0);
+            let img = Image::from_planar(&planar(x.clone()), 6, h, w);
             let want = planar(max_pool2d(x.clone(), [2, 2], [2, 2], [0, 0], [1, 1], true));
             assert_eq!(img.max_pool2().to_planar(), want, "max pool {h}x{w}");
             let want = planar(adaptive_avg_pool2d(x, [4, 4]));

@@ -76,11 +76,6 @@ fn modulated_layer_norm(x: &[f32], d: usize, gamma: &[f32], beta: &[f32], out: &
 }
 
 impl HostDit {
-    /// Width of a token.
-    pub fn hidden(&self) -> usize {
-        self.hidden
-    }
-
     /// One pass: `z_prev` `[z][h][w]` and the noisy latent `[c][h][w]` (planar), the extra
     /// tokens `[e][hidden]` -> the new state `[z][h][w]`.
     pub fn forward(

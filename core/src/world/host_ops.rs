@@ -97,7 +97,8 @@ fn on_host<B: Backend, const D: usize>(x: Tensor<B, D>, f: fn(&mut [f32])) -> Te
     Tensor::from_data(TensorData::new(values, shape), &device)
 }
 
-fn read<B: Backend, const D: usize>(x: Tensor<B, D>) -> Vec<f32> {
+/// A tensor's values as `f32` on the host (row-major).
+pub(crate) fn read<B: Backend, const D: usize>(x: Tensor<B, D>) -> Vec<f32> {
     let data = x.into_data();
     match data.as_slice::<f32>() {
         Ok(s) => s.to_vec(),

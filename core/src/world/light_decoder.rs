@@ -137,7 +137,7 @@ impl HostLightDecoder {
     pub fn decode_rgb8(&self, latent: &[f32], c: usize, h: usize, w: usize) -> Vec<u8> {
         let mut x = self
             .conv_in
-            .forward(&Image::from_planar(latent, c, h, w, 1.0), None);
+            .forward(&Image::from_planar(latent, c, h, w), None);
         for (conv1, conv2) in &self.blocks {
             let mut a = x.clone();
             a.relu();
