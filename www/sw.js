@@ -1,7 +1,8 @@
 // Service worker: the site keeps working offline after its first load.
 //
-// - install: the pages, styles and scripts of every page and the wasm package are cached up
-//   front, so each page opens offline even if it was never visited;
+// - install: the pages, styles and scripts of every page and the wasm package's script are
+//   cached up front, so each page opens offline even if it was never visited (the wasm build
+//   this browser uses is stored when the first page loads it);
 // - fetch: same-origin GETs go to the network first (the demo server says `no-cache` so a
 //   rebuilt wasm or model is picked up at once) and every successful answer is stored; when the
 //   network fails, the stored copy answers (the URL's query is ignored: `studio.html?cpu` finds
@@ -11,12 +12,14 @@
 //   (its first visit), and those are stored too; the reply says how many.
 // Requests to other origins are never made by these pages (the CSP forbids them) and are not
 // touched here.
-const CACHE = "gamegen-v1";
+const CACHE = "gamegen-v2";
 const SHELL = [
   "./", "index.html", "play.html", "studio.html", "ae.html", "style.css", "favicon.svg",
   "js/backend.js", "js/index.js", "js/play.js", "js/ae.js", "js/studio.js", "js/preview.js",
-  "js/offline.js", "pkg/gamegen_wasm.js", "pkg/gamegen_wasm_bg.wasm", "models/index.json",
+  "js/offline.js", "pkg/gamegen_wasm.js", "models/index.json",
 ];
+// The wasm package is not in the shell: the browser loads one of its two builds (relaxed SIMD
+// or not, see js/backend.js), and the page that loaded it lists it for storing (below).
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));

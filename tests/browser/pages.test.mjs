@@ -23,6 +23,9 @@ export const tests = {
     for (const [path, ok, shot] of [
       ["index.html", ["ready"], "index"],
       ["index.html?cpu", ["ready"], "index-cpu"],
+      // The wasm build for browsers without relaxed SIMD, which this Chromium never picks itself.
+      ["index.html?cpu&simd=baseline", ["ready"], "index-baseline-simd"],
+      ["play.html?game=pong&cpu&simd=baseline&steps=4&actions=SS*20", ["done"], "play-baseline-simd"],
       ["studio.html", ["ready"], "studio"],
       ["play.html?game=pong&real&frames=20", ["playing", "done"], "play"],
       ["ae.html?cpu", ["done"], "ae"],
@@ -31,8 +34,15 @@ export const tests = {
       if (path.startsWith("index")) {
         const d = await page.evaluate(() => window.gamegen.backendDetails);
         const why = await page.textContent("#backend-why");
-        seen[path] = { kind: d.kind, reason: d.reason, shown: await page.textContent("#backend") };
-        if (path.endsWith("?cpu")) {
+        const shown = await page.textContent("#backend");
+        seen[path] = { kind: d.kind, reason: d.reason, simd: d.simd, shown };
+        // Chromium has relaxed SIMD (since 114), so it loads the fused-multiply-add build.
+        const simd = path.includes("simd=baseline") ? "simd128" : "relaxed-simd";
+        assert(d.simd === simd, `${path}: wasm build ${d.simd}, expected ${simd}`);
+        if (d.kind === "cpu") {
+          assert(shown.includes(simd === "simd128" ? "128-bit SIMD" : "relaxed SIMD"), `${path}: the hub shows ${shown}`);
+        }
+        if (path.includes("?cpu")) {
           assert(d.kind === "cpu" && /\?cpu/.test(why), `?cpu: ${JSON.stringify(d)} / ${why}`);
         } else if (d.kind === "cpu") {
           assert(d.reason && why.includes(d.reason), `the hub does not say why WebGPU is not used: ${why}`);

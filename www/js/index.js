@@ -8,7 +8,7 @@ async function main() {
   document.body.dataset.state = "loading";
   const d = await backendDetails();
   window.gamegen = { backend: d.text, backendDetails: d };
-  $("backend").textContent = d.kind === "webgpu" ? `WebGPU (${d.adapter})` : "CPU fallback (burn-flex compiled to wasm)";
+  $("backend").textContent = d.kind === "webgpu" ? `WebGPU (${d.adapter})` : `CPU fallback (burn-flex compiled to wasm, ${d.simd === "relaxed-simd" ? "relaxed SIMD" : "128-bit SIMD"})`;
   const software = d.kind === "webgpu" && /swiftshader|llvmpipe|lavapipe|software/i.test(d.adapter ?? "");
   $("backend-why").textContent = d.kind === "webgpu"
     ? software

@@ -143,37 +143,90 @@ fn setup(for_tests: bool) -> Result<()> {
     Ok(())
 }
 
-/// Build the wasm crate, run wasm-bindgen into `www/pkg`, and copy the shipped models into
-/// `www/models` and the Ruffle player into `www/ruffle`, so the pages fetch everything from the
-/// same origin.
+/// Build the wasm crate twice and run wasm-bindgen into `www/pkg`, and copy the shipped models
+/// into `www/models` and the Ruffle player into `www/ruffle`, so the pages fetch everything from
+/// the same origin.
+///
+/// The two builds differ only in their target features: `gamegen_wasm_bg.wasm` uses 128-bit SIMD
+/// (every current browser), `gamegen_wasm_relaxed_bg.wasm` adds relaxed SIMD (fused
+/// multiply-adds in the CPU kernels; `www/js/backend.js` picks it where the browser validates
+/// it). Both share one JavaScript glue file, which is checked to be the same.
 fn build_web() -> Result<()> {
-    sh(cargo().args([
-        "build",
-        "-p",
-        "gamegen-wasm",
-        "--target",
-        WASM_TARGET,
-        "--profile",
-        WASM_PROFILE,
-    ]))?;
-    let target_dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    let wasm = Path::new(&target_dir)
-        .join(WASM_TARGET)
-        .join(WASM_PROFILE)
-        .join("gamegen_wasm.wasm");
-    sh(Command::new("wasm-bindgen").arg(&wasm).args([
-        "--target",
-        "web",
-        "--no-typescript",
-        "--out-dir",
-        "www/pkg",
-    ]))?;
+    let baseline = build_wasm(&target_dir(), None)?;
+    bindgen(&baseline, Path::new("www/pkg"))?;
+    let relaxed_dir = relaxed_target_dir();
+    let relaxed = build_wasm(&relaxed_dir, Some(RELAXED_RUSTFLAGS))?;
+    let relaxed_pkg = relaxed_dir.join("pkg");
+    bindgen(&relaxed, &relaxed_pkg)?;
+    let glue = |dir: &Path| -> Result<String> {
+        let text = std::fs::read_to_string(dir.join("gamegen_wasm.js"))
+            .with_context(|| format!("reading the glue in {}", dir.display()))?;
+        // Comments name closure table indices, which differ between builds; the code may not.
+        Ok(text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n"))
+    };
+    if glue(Path::new("www/pkg"))? != glue(&relaxed_pkg)? {
+        bail!(
+            "the relaxed-SIMD wasm build needs different JavaScript glue than the baseline \
+             build (compare www/pkg/gamegen_wasm.js with {}/gamegen_wasm.js)",
+            relaxed_pkg.display()
+        );
+    }
+    std::fs::copy(
+        relaxed_pkg.join("gamegen_wasm_bg.wasm"),
+        "www/pkg/gamegen_wasm_relaxed_bg.wasm",
+    )?;
     copy_models(Path::new("models"), Path::new("www/models"))?;
     copy_ruffle(
         Path::new("www/node_modules/@ruffle-rs/ruffle"),
         Path::new("www/ruffle"),
     )?;
     Ok(())
+}
+
+/// The wasm target's flags for the relaxed-SIMD build (an environment variable that takes the
+/// place of `.cargo/config.toml`'s `target.wasm32-unknown-unknown.rustflags`).
+const RELAXED_RUSTFLAGS: (&str, &str) = (
+    "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+    "-C target-feature=+simd128,+relaxed-simd",
+);
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from)
+}
+
+/// The relaxed-SIMD build's own target directory, so neither wasm build invalidates the other.
+fn relaxed_target_dir() -> PathBuf {
+    target_dir().join("wasm-relaxed")
+}
+
+/// `cargo build` of the wasm crate into `target_dir`, with `flags` (variable, value) for the
+/// wasm target when given; returns the built module's path.
+fn build_wasm(target_dir: &Path, flags: Option<(&str, &str)>) -> Result<PathBuf> {
+    let mut cmd = cargo();
+    cmd.args(["build", "-p", "gamegen-wasm", "--target", WASM_TARGET])
+        .args(["--profile", WASM_PROFILE])
+        .env("CARGO_TARGET_DIR", target_dir);
+    if let Some((name, value)) = flags {
+        cmd.env(name, value);
+    }
+    sh(&mut cmd)?;
+    Ok(target_dir
+        .join(WASM_TARGET)
+        .join(WASM_PROFILE)
+        .join("gamegen_wasm.wasm"))
+}
+
+/// wasm-bindgen's web glue and processed module for `wasm` into `out_dir`.
+fn bindgen(wasm: &Path, out_dir: &Path) -> Result<()> {
+    sh(Command::new("wasm-bindgen")
+        .arg(wasm)
+        .args(["--target", "web", "--no-typescript"])
+        .arg("--out-dir")
+        .arg(out_dir))
 }
 
 /// Copy the Ruffle web player from its npm package into `www/ruffle`, so the studio serves it
@@ -384,7 +437,13 @@ fn test(args: &[String]) -> Result<()> {
             "--",
             "-D",
             "warnings",
-        ]))
+        ]))?;
+        // The relaxed-SIMD build compiles code the baseline one does not (see build_web).
+        sh(cargo()
+            .env("CARGO_TARGET_DIR", relaxed_target_dir())
+            .env(RELAXED_RUSTFLAGS.0, RELAXED_RUSTFLAGS.1)
+            .args(["clippy", "-p", "gamegen-wasm", "--target", WASM_TARGET])
+            .args(["--profile", WASM_PROFILE, "--", "-D", "warnings"]))
     })?;
     steps.run("test", || {
         // setup() installed chromium and the npm packages: tests that need them must not skip.

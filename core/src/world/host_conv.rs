@@ -383,9 +383,7 @@ fn conv_blocks<const NV: usize, const FMA: bool>(
     let mut store = |y: usize, x: usize, group: &[[f32; LANES]; NV]| {
         let at = dst.at(y, x) + o0;
         let out = &mut dst.data[at..at + n];
-        for (j, o) in out.iter_mut().enumerate() {
-            *o = group[j / LANES][j % LANES];
-        }
+        out.copy_from_slice(&group.as_flattened()[..n]);
         if let Some(r) = residual {
             for (o, &rv) in out.iter_mut().zip(&r.data[at..at + n]) {
                 *o += rv;
@@ -467,6 +465,9 @@ fn accumulate<const NV: usize, const P: usize, const FMA: bool>(
     base: usize,
     taps: &[usize],
 ) -> [[[f32; LANES]; NV]; P] {
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    return relaxed::accumulate::<NV, P>(k, o0, src, base, taps);
+    #[allow(unreachable_code)]
     let (ci, cp) = (k.ci, k.co_pad);
     let mut acc = [[[0.0f32; LANES]; NV]; P];
     let bias = &k.bias[o0..o0 + NV * LANES];
@@ -493,6 +494,75 @@ fn accumulate<const NV: usize, const P: usize, const FMA: bool>(
     acc
 }
 
+/// [`accumulate`] for the browser build with WebAssembly relaxed SIMD: `f32x4.relaxed_madd`,
+/// which engines compile to one fused multiply-add where the CPU has it (half the instructions
+/// of the separate multiply and add the portable loop vectorises to). The compiler does not
+/// fuse on its own (a fused result differs in rounding), hence the explicit vectors.
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+mod relaxed {
+    use super::{LANES, PackedWeights};
+    use core::arch::wasm32::{f32x4_relaxed_madd, f32x4_splat, v128, v128_load, v128_store};
+
+    /// Four-lane vectors per eight-lane group.
+    const PER_GROUP: usize = LANES / 4;
+
+    #[inline(always)]
+    pub(super) fn accumulate<const NV: usize, const P: usize>(
+        k: &PackedWeights,
+        o0: usize,
+        src: &[f32],
+        base: usize,
+        taps: &[usize],
+    ) -> [[[f32; LANES]; NV]; P] {
+        let (ci, cp) = (k.ci, k.co_pad);
+        // Sized for the most groups any build uses; only the first `NV * PER_GROUP` are live.
+        let mut acc = [[f32x4_splat(0.0); 4 * PER_GROUP]; P];
+        let bias = &k.bias[o0..o0 + NV * LANES];
+        for a in acc.iter_mut() {
+            for (j, v) in a.iter_mut().take(NV * PER_GROUP).enumerate() {
+                // SAFETY: `bias` holds `NV * LANES` values, so 4 from `4 j` are in bounds.
+                *v = unsafe { v128_load(bias.as_ptr().add(4 * j) as *const v128) };
+            }
+        }
+        for (t, &offset) in taps.iter().enumerate() {
+            let s = &src[base + offset..][..P * ci];
+            let w = &k.weight[t * ci * cp..][..ci * cp];
+            for i in 0..ci {
+                let wr = &w[i * cp + o0..][..NV * LANES];
+                let weights: [v128; 4 * PER_GROUP] = std::array::from_fn(|j| {
+                    if j < NV * PER_GROUP {
+                        // SAFETY: `wr` holds `NV * LANES` values (checked by the slice above).
+                        unsafe { v128_load(wr.as_ptr().add(4 * j) as *const v128) }
+                    } else {
+                        f32x4_splat(0.0)
+                    }
+                });
+                for (p, a) in acc.iter_mut().enumerate() {
+                    let x = f32x4_splat(s[p * ci + i]);
+                    for (v, &wv) in a.iter_mut().zip(&weights).take(NV * PER_GROUP) {
+                        *v = f32x4_relaxed_madd(x, wv, *v);
+                    }
+                }
+            }
+        }
+        let mut out = [[[0.0f32; LANES]; NV]; P];
+        for (o, a) in out.iter_mut().zip(&acc) {
+            for (g, group) in o.iter_mut().enumerate() {
+                for h in 0..PER_GROUP {
+                    // SAFETY: `group` has `LANES` values; `4 h + 4 <= LANES`.
+                    unsafe {
+                        v128_store(
+                            group.as_mut_ptr().add(4 * h) as *mut v128,
+                            a[g * PER_GROUP + h],
+                        )
+                    };
+                }
+            }
+        }
+        out
+    }
+}
+
 /// A linear layer on the host: `[rows][ci]` -> `[rows][co]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LinearHost {
@@ -505,6 +575,14 @@ impl LinearHost {
         assert_eq!(weight.len(), ci * co, "linear weight size");
         Self {
             w: PackedWeights::new(1, ci, co, |_, i, o| weight[i * co + o], bias),
+        }
+    }
+
+    /// Without bias, `weight(i, o)` from whatever layout the caller has (the attention's keys
+    /// and values are strided views of the fused QKV projection).
+    pub(crate) fn from_fn(ci: usize, co: usize, weight: impl Fn(usize, usize) -> f32) -> Self {
+        Self {
+            w: PackedWeights::new(1, ci, co, |_, i, o| weight(i, o), None),
         }
     }
 
@@ -583,9 +661,11 @@ fn linear_blocks<const NV: usize, const FMA: bool>(
     let n = (co - o0).min(NV * LANES);
     let mut store = |r: usize, group: &[[f32; LANES]; NV]| {
         let dst = &mut out[r * co + o0..r * co + o0 + n];
-        for (j, o) in dst.iter_mut().enumerate() {
-            let v = group[j / LANES][j % LANES];
-            *o = if add { *o + v } else { v };
+        let values = &group.as_flattened()[..n];
+        if add {
+            dst.iter_mut().zip(values).for_each(|(o, &v)| *o += v);
+        } else {
+            dst.copy_from_slice(values);
         }
     };
     let mut r = 0;
