@@ -476,12 +476,17 @@ fn accumulate<const NV: usize, const P: usize, const FMA: bool>(
             group.copy_from_slice(&bias[v * LANES..(v + 1) * LANES]);
         }
     }
+    assert!(o0 + NV * LANES <= cp, "output block inside the padded row");
     for (t, &offset) in taps.iter().enumerate() {
-        let s = &src[base + offset..][..P * ci];
-        let w = &k.weight[t * ci * cp..][..ci * cp];
+        // The slices check the bounds once per tap; the loop reads through pointers (checks
+        // per load cost about as many instructions as the multiply-adds).
+        let s = src[base + offset..][..P * ci].as_ptr();
+        let w = k.weight[t * ci * cp..][..ci * cp].as_ptr();
         for i in 0..ci {
-            let wr = &w[i * cp + o0..][..NV * LANES];
-            let inputs: [f32; P] = std::array::from_fn(|p| s[p * ci + i]);
+            // SAFETY: `i < ci` and `o0 + NV * LANES <= cp`: the block lies within `w`'s
+            // `ci * cp` values; `p < P`, so `p * ci + i` is within `s`'s `P * ci`.
+            let wr = unsafe { std::slice::from_raw_parts(w.add(i * cp + o0), NV * LANES) };
+            let inputs: [f32; P] = std::array::from_fn(|p| unsafe { *s.add(p * ci + i) });
             for (a, &input) in acc.iter_mut().zip(&inputs) {
                 for (v, group) in a.iter_mut().enumerate() {
                     for (l, value) in group.iter_mut().enumerate() {
@@ -501,7 +506,9 @@ fn accumulate<const NV: usize, const P: usize, const FMA: bool>(
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
 mod relaxed {
     use super::{LANES, PackedWeights};
-    use core::arch::wasm32::{f32x4_relaxed_madd, f32x4_splat, v128, v128_load, v128_store};
+    use core::arch::wasm32::{
+        f32x4_relaxed_madd, f32x4_splat, v128, v128_load, v128_load32_splat, v128_store,
+    };
 
     /// Four-lane vectors per eight-lane group.
     const PER_GROUP: usize = LANES / 4;
@@ -524,21 +531,25 @@ mod relaxed {
                 *v = unsafe { v128_load(bias.as_ptr().add(4 * j) as *const v128) };
             }
         }
+        assert!(o0 + NV * LANES <= cp, "output block inside the padded row");
         for (t, &offset) in taps.iter().enumerate() {
-            let s = &src[base + offset..][..P * ci];
-            let w = &k.weight[t * ci * cp..][..ci * cp];
+            // The slices check the bounds once per tap; the loop below reads through pointers
+            // (a bounds check per load cost as many instructions as the multiply-adds).
+            let s = src[base + offset..][..P * ci].as_ptr();
+            let w = k.weight[t * ci * cp..][..ci * cp].as_ptr();
             for i in 0..ci {
-                let wr = &w[i * cp + o0..][..NV * LANES];
+                // SAFETY: `i < ci` and `o0 + NV * LANES <= cp`, so the row's block lies within
+                // `w`'s `ci * cp` values; lanes past `NV * PER_GROUP` are never read.
                 let weights: [v128; 4 * PER_GROUP] = std::array::from_fn(|j| {
                     if j < NV * PER_GROUP {
-                        // SAFETY: `wr` holds `NV * LANES` values (checked by the slice above).
-                        unsafe { v128_load(wr.as_ptr().add(4 * j) as *const v128) }
+                        unsafe { v128_load(w.add(i * cp + o0 + 4 * j) as *const v128) }
                     } else {
                         f32x4_splat(0.0)
                     }
                 });
                 for (p, a) in acc.iter_mut().enumerate() {
-                    let x = f32x4_splat(s[p * ci + i]);
+                    // SAFETY: `p < P` and `i < ci`, within `s`'s `P * ci` values.
+                    let x = unsafe { v128_load32_splat(s.add(p * ci + i) as *const u32) };
                     for (v, &wv) in a.iter_mut().zip(&weights).take(NV * PER_GROUP) {
                         *v = f32x4_relaxed_madd(x, wv, *v);
                     }
