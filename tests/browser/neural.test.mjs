@@ -3,7 +3,8 @@
 // without console errors, the neural frames are neither blank nor frozen, and the measured
 // frame rate is written to target/browser-artifacts/neural-<game>.json (the model cards quote
 // it), with a per-stage breakdown of 20 more frames with the host kernels and with the backend's
-// operations (docs/benchmarks.md quotes it). Games without a model in www/models are skipped
+// operations (docs/benchmarks.md quotes it), and the two checked against each other
+// (`kernelParity`). Games without a model in www/models are skipped
 // with a note.
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -52,9 +53,21 @@ async function playScripted(ctx, game) {
     session.setHostKernels(true);
     return { host, backend };
   });
+  s.simd = await page.evaluate(async () => (await import("./js/backend.js")).backendDetails().then((d) => d.simd));
+  s.parity = await page.evaluate(() => JSON.parse(window.gamegen.session.kernelParity(new Uint32Array([1, 2, 0, 1]), 4)));
   page.assertClean();
   await page.close();
   return s;
+}
+
+/**
+ * The wasm build's host kernels (fused multiply-adds in the relaxed-SIMD build) against Burn's
+ * operations, over 4 frames from the same state: the same maths up to float rounding (natively
+ * the unit tests see under 1e-4 on the latents and at most 2 levels on the frames).
+ */
+export function assertParity(p, what) {
+  assert(p.frames === 4 && p.latent_max_abs < 1e-3 && p.rgb_max_abs <= 3,
+    `${what}: the host kernels differ from the backend's operations: ${JSON.stringify(p)}`);
 }
 
 export const tests = {};
@@ -74,6 +87,7 @@ for (const game of Object.keys(SCRIPTS)) {
       assert(b.frames === 20 && dit > 0 && Math.abs(sum - b.ms_per_frame) < 1e-6 * b.ms_per_frame + 1e-9,
         `${kernels} breakdown: ${JSON.stringify(b)}`);
     }
+    assertParity(s.parity, `${game} (${s.simd})`);
     writeFileSync(join(ctx.artifacts, `neural-${game}.json`), JSON.stringify(s, null, 2));
     return s;
   };

@@ -5,6 +5,7 @@
 import { join } from "node:path";
 import { openPage, assert, startServer } from "./run.mjs";
 import { studioReady, generateOnPage, previewSettled } from "./studio.test.mjs";
+import { assertParity } from "./neural.test.mjs";
 
 /** Open `path`, wait until `document.body.dataset.state` is one of `ok`, screenshot it. */
 async function load(ctx, path, ok, shot) {
@@ -31,6 +32,11 @@ export const tests = {
       ["ae.html?cpu", ["done"], "ae"],
     ]) {
       const page = await load(ctx, path, ok, shot);
+      if (path.includes("simd=baseline") && path.startsWith("play")) {
+        const p = await page.evaluate(() => JSON.parse(window.gamegen.session.kernelParity(new Uint32Array([1, 2, 0, 1]), 4)));
+        assertParity(p, "pong (simd128)");
+        seen[path] = { parity: p };
+      }
       if (path.startsWith("index")) {
         const d = await page.evaluate(() => window.gamegen.backendDetails);
         const why = await page.textContent("#backend-why");

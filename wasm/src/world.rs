@@ -204,6 +204,24 @@ impl NeuralGame {
         .to_string())
     }
 
+    /// On the CPU fallback: plays `actions` from the current state once with the host kernels
+    /// and once with the backend's operations (same noise; the session is left as it was) and
+    /// returns JSON `{"frames", "latent_max_abs", "rgb_max_abs"}`: the largest differences,
+    /// so a page or test can check this wasm build's kernels (e.g. the relaxed-SIMD ones, which
+    /// run nowhere else) against Burn's. Raises on WebGPU, which has no host kernels.
+    #[wasm_bindgen(js_name = kernelParity)]
+    pub fn kernel_parity(
+        &mut self,
+        actions: Vec<u32>,
+        ddim_steps: usize,
+    ) -> Result<String, JsValue> {
+        let Session::Cpu(s) = &mut self.session else {
+            return Err(js_err("kernel parity needs the CPU fallback"));
+        };
+        let parity = s.kernel_parity(&actions, ddim_steps).map_err(js_err)?;
+        serde_json::to_string(&parity).map_err(js_err)
+    }
+
     /// On the CPU fallback: `true` (the default) computes the networks with the host kernels,
     /// `false` with the backend's own operations (for side-by-side measurements). Ignored on
     /// WebGPU.

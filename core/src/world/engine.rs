@@ -18,6 +18,7 @@
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
+use serde::Serialize;
 
 use super::ddim::{MAX_DDIM_STEPS, ddim_plan, ddim_step_coefficients, ddim_update, gaussian};
 use super::dit::{FusedModulation, HostVHead, Modulation};
@@ -63,6 +64,17 @@ pub struct StepInfo {
     pub score: Option<u32>,
     /// Where the frame was linked into the map (when the model has one).
     pub link: Option<LinkResult>,
+}
+
+/// Largest differences between the host kernels and the backend's operations over a few
+/// frames played from the same state ([`WorldSession::kernel_parity`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct KernelParity {
+    pub frames: usize,
+    /// Over every value of every frame's clean latent.
+    pub latent_max_abs: f32,
+    /// Over every byte of every frame's RGB8 image.
+    pub rgb_max_abs: u8,
 }
 
 pub struct WorldSession<B: Backend> {
@@ -349,6 +361,62 @@ impl<B: Backend> WorldSession<B> {
         };
         // Cached modulations made before carry no host copy.
         self.modulations.clear();
+    }
+
+    /// The host kernels against the backend's operations, in the build that runs: from the
+    /// current state, plays `actions` (generate, decode, link) once with each, with the same
+    /// noise, and gives the largest differences. The session is left as it was. The unit tests
+    /// compare the two natively; this is for builds whose kernels only run elsewhere (the
+    /// browser's wasm builds, one with relaxed SIMD).
+    pub fn kernel_parity(
+        &mut self,
+        actions: &[u32],
+        ddim_steps: usize,
+    ) -> Result<KernelParity, SessionError> {
+        let saved = (
+            self.z.clone(),
+            self.record.clone(),
+            self.map.clone(),
+            self.rng.clone(),
+            self.frames,
+        );
+        let kernels = self.kernels;
+        let mut runs = Vec::with_capacity(2);
+        for k in [Kernels::Host, Kernels::Backend] {
+            self.set_kernels(k);
+            let played: Result<Vec<_>, _> = actions
+                .iter()
+                .map(|&a| {
+                    let (latent, events) = self.step_latent(a, ddim_steps)?;
+                    let rgb = self.decode_rgb8(latent.clone());
+                    self.finish(rgb.clone(), events)?;
+                    Ok((read_f32(latent.into_data()), rgb))
+                })
+                .collect();
+            (self.z, self.record, self.map, self.rng, self.frames) = saved.clone();
+            match played {
+                Ok(frames) => runs.push(frames),
+                Err(e) => {
+                    self.set_kernels(kernels);
+                    return Err(e);
+                }
+            }
+        }
+        self.set_kernels(kernels);
+        let mut parity = KernelParity {
+            frames: actions.len(),
+            latent_max_abs: 0.0,
+            rgb_max_abs: 0,
+        };
+        for ((la, fa), (lb, fb)) in runs[0].iter().zip(&runs[1]) {
+            for (a, b) in la.iter().zip(lb) {
+                parity.latent_max_abs = parity.latent_max_abs.max((a - b).abs());
+            }
+            for (a, b) in fa.iter().zip(fb) {
+                parity.rgb_max_abs = parity.rgb_max_abs.max(a.abs_diff(*b));
+            }
+        }
+        Ok(parity)
     }
 
     fn check_frame(&self, rgb: &[u8]) -> Result<(), SessionError> {
@@ -979,11 +1047,13 @@ mod tests {
     /// latents (to float rounding) on the unfused path, and the same up to float rounding on the
     /// fused path with the backend's and with the host's kernels.
     /// `GAMEGEN_WRITE_FIXTURES=1` rewrites the file.
-    fn shipped_session_trace(
+    /// A session of a shipped model reset from its game's first frame (seed 7), and the game's
+    /// number of actions; `None` when the model directory is missing.
+    fn shipped_session(
         dir: &str,
         fused: bool,
         kernels: Kernels,
-    ) -> Option<serde_json::Value> {
+    ) -> Option<(WorldSession<burn::backend::Flex>, u32)> {
         use crate::world::WorldCheckpoint;
         use crate::world::checkpoint::{CONFIG_FILE, DYNAMICS_FILE, VAE_FILE};
         type F = burn::backend::Flex;
@@ -1010,7 +1080,15 @@ mod tests {
             (first.player.x as i64, first.player.y as i64),
         )
         .unwrap();
-        let n = ck.game.num_actions() as u32;
+        Some((s, ck.game.num_actions() as u32))
+    }
+
+    fn shipped_session_trace(
+        dir: &str,
+        fused: bool,
+        kernels: Kernels,
+    ) -> Option<serde_json::Value> {
+        let (mut s, n) = shipped_session(dir, fused, kernels)?;
         let mut frames = Vec::new();
         for (i, steps) in [4usize, 4, 4, 1, 4, 2].into_iter().enumerate() {
             let a = (i as u32 / 2) % n;
@@ -1038,6 +1116,21 @@ mod tests {
             }));
         }
         Some(serde_json::json!(frames))
+    }
+
+    #[test]
+    fn kernel_parity_is_small_and_leaves_the_session_as_it_was() {
+        let open = || shipped_session("models/world-pacman", true, Kernels::Host).expect("model");
+        let ((mut a, n), (mut b, _)) = (open(), open());
+        let actions: Vec<u32> = (0..3).map(|i| (i + 1) % n).collect();
+        let p = a.kernel_parity(&actions, 4).unwrap();
+        assert_eq!(p.frames, 3);
+        assert!(p.latent_max_abs < 1e-4 && p.rgb_max_abs <= 2, "{p:?}");
+        // Same state, same kernels and noise afterwards: the next frames equal a twin's.
+        assert_eq!(a.kernels, Kernels::Host);
+        for action in [1, 2] {
+            assert_eq!(a.step(action, 4).unwrap(), b.step(action, 4).unwrap());
+        }
     }
 
     #[test]

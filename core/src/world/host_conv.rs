@@ -339,6 +339,17 @@ fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
     if FMA { a.mul_add(b, c) } else { a * b + c }
 }
 
+/// Positions (pixels or rows) per block when a block is a single lane group (8 output channels):
+/// four with the relaxed-SIMD kernel, whose explicit vectors keep 4 x 2 accumulators in
+/// registers, giving the narrow layers (the map CNN's 3 -> 8 first layer) twice the
+/// multiply-adds per loaded input; two elsewhere, where wider blocks compiled to scalar code
+/// (see [`conv_rows`]).
+const NARROW_P: usize = if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) {
+    4
+} else {
+    2
+};
+
 /// Lane groups of output channels `o0..`: up to four (32 channels) at a time natively (16
 /// AVX registers: 8 accumulators, 4 weights); in wasm two, since simd128 registers are half as
 /// wide and the engine maps them onto the same 16 machine registers.
@@ -361,17 +372,17 @@ fn conv_rows<const FMA: bool>(k: &Conv3, src: &Image, dst: &mut Image, residual:
     while o0 < k.w.co {
         let groups = groups_at(k.w.co, o0);
         match groups {
-            4 => conv_blocks::<4, FMA>(k, &taps, src, dst, residual, o0),
-            3 => conv_blocks::<3, FMA>(k, &taps, src, dst, residual, o0),
-            2 => conv_blocks::<2, FMA>(k, &taps, src, dst, residual, o0),
-            _ => conv_blocks::<1, FMA>(k, &taps, src, dst, residual, o0),
+            4 => conv_blocks::<4, 2, FMA>(k, &taps, src, dst, residual, o0),
+            3 => conv_blocks::<3, 2, FMA>(k, &taps, src, dst, residual, o0),
+            2 => conv_blocks::<2, 2, FMA>(k, &taps, src, dst, residual, o0),
+            _ => conv_blocks::<1, NARROW_P, FMA>(k, &taps, src, dst, residual, o0),
         }
         o0 += groups * LANES;
     }
 }
 
 #[inline(always)]
-fn conv_blocks<const NV: usize, const FMA: bool>(
+fn conv_blocks<const NV: usize, const P: usize, const FMA: bool>(
     k: &Conv3,
     taps: &[usize; 9],
     src: &Image,
@@ -393,17 +404,19 @@ fn conv_blocks<const NV: usize, const FMA: bool>(
     for y in 0..src.h {
         let mut x = 0;
         // Interior pixel (y, x) sits at padded (y + 1, x + 1): its 3x3 window starts at (y, x).
-        while x + 2 <= src.w {
+        while x + P <= src.w {
             let base = (y * (src.w + 2) + x) * ci;
-            let acc = accumulate::<NV, 2, FMA>(&k.w, o0, &src.data, base, taps);
-            store(y, x, &acc[0]);
-            store(y, x + 1, &acc[1]);
-            x += 2;
+            let acc = accumulate::<NV, P, FMA>(&k.w, o0, &src.data, base, taps);
+            for (p, group) in acc.iter().enumerate() {
+                store(y, x + p, group);
+            }
+            x += P;
         }
-        if x < src.w {
+        while x < src.w {
             let base = (y * (src.w + 2) + x) * ci;
             let acc = accumulate::<NV, 1, FMA>(&k.w, o0, &src.data, base, taps);
             store(y, x, &acc[0]);
+            x += 1;
         }
     }
 }
@@ -650,17 +663,17 @@ fn linear_rows<const FMA: bool>(k: &PackedWeights, src: &[f32], out: &mut [f32],
     while o0 < k.co {
         let groups = groups_at(k.co, o0);
         match groups {
-            4 => linear_blocks::<4, FMA>(k, src, out, add, o0),
-            3 => linear_blocks::<3, FMA>(k, src, out, add, o0),
-            2 => linear_blocks::<2, FMA>(k, src, out, add, o0),
-            _ => linear_blocks::<1, FMA>(k, src, out, add, o0),
+            4 => linear_blocks::<4, 2, FMA>(k, src, out, add, o0),
+            3 => linear_blocks::<3, 2, FMA>(k, src, out, add, o0),
+            2 => linear_blocks::<2, 2, FMA>(k, src, out, add, o0),
+            _ => linear_blocks::<1, NARROW_P, FMA>(k, src, out, add, o0),
         }
         o0 += groups * LANES;
     }
 }
 
 #[inline(always)]
-fn linear_blocks<const NV: usize, const FMA: bool>(
+fn linear_blocks<const NV: usize, const P: usize, const FMA: bool>(
     k: &PackedWeights,
     src: &[f32],
     out: &mut [f32],
@@ -680,15 +693,17 @@ fn linear_blocks<const NV: usize, const FMA: bool>(
         }
     };
     let mut r = 0;
-    while r + 2 <= rows {
-        let acc = accumulate::<NV, 2, FMA>(k, o0, src, r * ci, &[0]);
-        store(r, &acc[0]);
-        store(r + 1, &acc[1]);
-        r += 2;
+    while r + P <= rows {
+        let acc = accumulate::<NV, P, FMA>(k, o0, src, r * ci, &[0]);
+        for (p, group) in acc.iter().enumerate() {
+            store(r + p, group);
+        }
+        r += P;
     }
-    if r < rows {
+    while r < rows {
         let acc = accumulate::<NV, 1, FMA>(k, o0, src, r * ci, &[0]);
         store(r, &acc[0]);
+        r += 1;
     }
 }
 

@@ -11,7 +11,7 @@
 //! layers), up to float rounding; the session tests compare the two on the shipped models.
 
 use super::host_conv::{Conv1, LinearHost};
-use super::host_ops::{attention_slice, gelu_slice, tanh_slice};
+use super::host_ops::{attention_slice, gelu_slice, lane_sum, tanh_slice};
 
 /// Layer norm epsilon of the DiT's adaLN layers.
 const EPS: f32 = 1e-6;
@@ -63,12 +63,15 @@ pub struct HostModulation {
     pub(super) last_gamma: Vec<f32>,
 }
 
-/// Layer norm of every `d`-wide row of `x`, then `* gamma + beta`, into `out`.
+/// Layer norm of every `d`-wide row of `x`, then `* gamma + beta`, into `out`. The sums run in
+/// independent lanes ([`lane_sum`]): one running sum per row is a chain of dependent adds.
 fn modulated_layer_norm(x: &[f32], d: usize, gamma: &[f32], beta: &[f32], out: &mut [f32]) {
     for (row, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
-        let mean = row.iter().sum::<f32>() / d as f32;
-        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
-        let inv = 1.0 / (var + EPS).sqrt();
+        let mean = lane_sum(row) / d as f32;
+        for (o, &v) in o.iter_mut().zip(row) {
+            *o = (v - mean) * (v - mean);
+        }
+        let inv = 1.0 / (lane_sum(o) / d as f32 + EPS).sqrt();
         for (((o, &v), &g), &b) in o.iter_mut().zip(row).zip(gamma).zip(beta) {
             *o = (v - mean) * inv * g + b;
         }
@@ -95,17 +98,15 @@ impl HostDit {
         assert_eq!(extra.len() % d, 0, "host DiT extra tokens");
         // Patchify the channel concatenation: token (i, j), feature ch * p^2 + py * p + px.
         let mut patches = vec![0.0f32; n * c_in * p * p];
-        for ch in 0..c_in {
-            let plane = if ch < zc {
-                &z_prev[ch * hh * ww..(ch + 1) * hh * ww]
-            } else {
-                &x_noisy[(ch - zc) * hh * ww..(ch - zc + 1) * hh * ww]
-            };
-            for y in 0..hh {
-                for x in 0..ww {
-                    let token = (y / p) * gw + x / p;
-                    let f = ch * p * p + (y % p) * p + x % p;
-                    patches[token * c_in * p * p + f] = plane[y * ww + x];
+        let planes = z_prev
+            .chunks_exact(hh * ww)
+            .chain(x_noisy.chunks_exact(hh * ww));
+        for (ch, plane) in planes.enumerate() {
+            for (y, row) in plane.chunks_exact(ww).enumerate() {
+                let (i, py) = (y / p, y % p);
+                for (j, pixels) in row.chunks_exact(p).enumerate() {
+                    let at = (i * gw + j) * c_in * p * p + ch * p * p + py * p;
+                    patches[at..at + p].copy_from_slice(pixels);
                 }
             }
         }
@@ -136,14 +137,13 @@ impl HostDit {
         let out = self.final_linear.forward(&last);
         // Unpatchify to channels-last pixels [h][w][z].
         let mut pixels = vec![0.0f32; hh * ww * zc];
-        for token in 0..n {
+        for (token, features) in out.chunks_exact(zc * p * p).enumerate() {
             let (i, j) = (token / gw, token % gw);
-            for ch in 0..zc {
-                for py in 0..p {
-                    for px in 0..p {
-                        let (y, x) = (i * p + py, j * p + px);
-                        pixels[(y * ww + x) * zc + ch] =
-                            out[token * zc * p * p + ch * p * p + py * p + px];
+            for (ch, patch) in features.chunks_exact(p * p).enumerate() {
+                for (py, values) in patch.chunks_exact(p).enumerate() {
+                    let first = ((i * p + py) * ww + j * p) * zc + ch;
+                    for (px, &v) in values.iter().enumerate() {
+                        pixels[first + px * zc] = v;
                     }
                 }
             }

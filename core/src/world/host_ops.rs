@@ -374,7 +374,7 @@ fn attention_portable(qkv: &[f32], out: &mut [f32], l: usize, heads: usize, hd: 
 /// Sum in eight independent lanes (a single running sum is one long dependency chain and
 /// cannot be vectorised without reordering, which the compiler may not do for floats).
 #[inline(always)]
-fn lane_sum(values: &[f32]) -> f32 {
+pub(crate) fn lane_sum(values: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 8];
     let chunks = values.chunks_exact(8);
     let tail: f32 = chunks.remainder().iter().sum();

@@ -43,7 +43,7 @@ pub mod vae;
 pub use checkpoint::{TrainingState, WorldCheckpoint};
 pub use ddim::{DdimPlan, ddim_plan};
 pub use dit::{DitCell, DitConfig, DitInput, VHead};
-pub use engine::{SessionError, WorldSession};
+pub use engine::{KernelParity, SessionError, WorldSession};
 pub use host_ops::Kernels;
 pub use logicnet::{LogicNet, LogicNetConfig};
 pub use model::{WorldConfig, WorldModel};
