@@ -10,8 +10,10 @@
 //! sweeps the 3 x 3 x `ci` inputs once, several pixels at a time so every weight load feeds
 //! several multiply-adds. Images carry a one-pixel zero border so the inner loop has no edge
 //! cases. The sums run in a different order than the backend's (and with fused multiply-adds
-//! on AVX2 + FMA), so results agree up to float rounding; the tests compare against Burn's
-//! `Conv2d`.
+//! on AVX2 + FMA and in the browser's relaxed-SIMD build), so results agree up to float
+//! rounding; the tests compare against Burn's `Conv2d` natively, and
+//! [`WorldSession::kernel_parity`](super::WorldSession::kernel_parity) lets the browser tests
+//! check each wasm build.
 //!
 //! [`Kernels::Host`]: super::Kernels::Host
 
