@@ -1039,14 +1039,6 @@ mod tests {
         eprintln!("tiny traveler frame at S=4: {per_frame:.1} ms (decoder alone {decode:.1} ms)");
     }
 
-    /// A shipped checkpoint's session, frame by frame: RGB8 checksum and mean, and a sample of
-    /// the clean latent. `core/src/world/testdata/session-fixtures.json` holds these values as
-    /// the unfused path (the operations training runs) produced them on flex, first before the
-    /// frame-time work (2026-12-02), rewritten when the models got their play decoders
-    /// (2026-12-03); the test checks the current code gives the same frames (bytes equal) and
-    /// latents (to float rounding) on the unfused path, and the same up to float rounding on the
-    /// fused path with the backend's and with the host's kernels.
-    /// `GAMEGEN_WRITE_FIXTURES=1` rewrites the file.
     /// A session of a shipped model reset from its game's first frame (seed 7), and the game's
     /// number of actions; `None` when the model directory is missing.
     fn shipped_session(
@@ -1083,6 +1075,14 @@ mod tests {
         Some((s, ck.game.num_actions() as u32))
     }
 
+    /// A shipped checkpoint's session, frame by frame: RGB8 checksum and mean, and a sample of
+    /// the clean latent. `core/src/world/testdata/session-fixtures.json` holds these values as
+    /// the unfused path (the operations training runs) produced them on flex, first before the
+    /// frame-time work (2026-12-02), rewritten when the models got their play decoders
+    /// (2026-12-03); the test checks the current code gives the same frames (bytes equal) and
+    /// latents (to float rounding) on the unfused path, and the same up to float rounding on the
+    /// fused path with the backend's and with the host's kernels.
+    /// `GAMEGEN_WRITE_FIXTURES=1` rewrites the file.
     fn shipped_session_trace(
         dir: &str,
         fused: bool,
