@@ -50,7 +50,8 @@ impl<B: AutodiffBackend> AeTrainer<B> {
         // Burn's initialisers draw from a process-wide generator that `B::seed` does not pin
         // down on every backend; redraw the weights from our own seeded stream so that the same
         // seed gives byte-identical checkpoints.
-        let model = crate::world::blocks::reseed(model_config.init::<B>(&device), config.seed);
+        let model =
+            crate::world::model::blocks::reseed(model_config.init::<B>(&device), config.seed);
         Self {
             model,
             optim: AdamConfig::new().init(),

@@ -533,7 +533,7 @@ mod tests {
 
     #[test]
     fn maze_views_cover_the_maze_as_the_first_frame_shows_it() {
-        use crate::world::spatial::SpatialMap;
+        use crate::world::model::spatial::SpatialMap;
         let mut g = Pacman::new(PacmanConfig::default(), None);
         let first = g.reset(3);
         let views = g.preset_views();

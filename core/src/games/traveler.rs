@@ -424,7 +424,7 @@ mod tests {
 
     #[test]
     fn preset_views_are_what_the_walk_shows_without_the_traveller() {
-        use crate::world::spatial::SpatialMap;
+        use crate::world::model::spatial::SpatialMap;
         // Buildings in every slot, so walking builds nothing new.
         let p = preset("gamegen-map 1\ngame traveler\nstrip\nRGBOYCPMNWrgboycpmnwRGBOYC\n");
         let n = p.slots.len() as i32;

@@ -8,10 +8,10 @@
 use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
-use super::model::{WorldConfig, WorldModel};
-use super::vae::Vae;
 use crate::checkpoint::{self, CheckpointError};
 use crate::games::GameKind;
+use crate::world::model::vae::Vae;
+use crate::world::model::{WorldConfig, WorldModel};
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const VAE_FILE: &str = "vae.safetensors";

@@ -11,8 +11,8 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
-use super::schedule::{CLIP_NOISE, Schedule};
 use crate::rng::Rng;
+use crate::world::schedule::{CLIP_NOISE, Schedule};
 
 /// Largest number of DDIM steps a session accepts (real time wants 4; 8 is the paper's option).
 pub const MAX_DDIM_STEPS: usize = 16;

@@ -1,57 +1,37 @@
 //! Neural game engines: VAE, recurrent DiT with diffusion forcing, LogicNet, spatial map, DDIM.
 //!
-//! The model is PlayGen's (seed 004) with MaaG's two modules (seed 003); the facts it follows are
-//! in `shared/reference/playgen-maag.md`. One file per part:
-//! - [`vae`]: KL autoencoder, frames <-> small latent grid.
-//! - [`light_decoder`]: the cheap play decoder (runs every frame), trained after the VAE.
-//! - [`schedule`]: the 1000-step sigmoid schedule, v-prediction maths, min-SNR weights.
-//! - [`dit`]: the recurrent DiT transition cell (z_{t-1}, noisy latent) -> z_t, and the v head.
-//! - [`ddim`]: DDIM (eta 0) with S steps plus the final pass whose z becomes the state.
-//! - [`logicnet`] and [`record`]: events from (z_{t-1}, action); the external score record.
-//! - [`spatial`]: the external map, local crops, the map CNN and frame linking.
-//! - [`model`]: everything trainable in one module, with `tiny` and `paper` presets.
-//! - [`train`]: the diffusion-forcing training step.
-//! - [`logic_fit`]: stage three, LogicNet refitted on the states it reads at play time.
-//! - [`evalnet`], [`frechet`], [`spacon`]: the playability evaluation (Valid Action Model,
-//!   valid numerical model and feature network in one CNN; Fréchet distance; SpaCon).
-//! - [`engine`]: an inference session (native and wasm: no threads, no file system).
-//! - [`host_ops`]: GELU, SiLU and attention computed on the host for CPU backends.
-//! - [`host_conv`]: direct 3x3 convolutions and linear layers on the host (play on a CPU).
-//! - [`host_dit`]: the DiT cell's fused pass on the host (play on a CPU).
+//! The model is PlayGen's (seed 004) with MaaG's two modules (seed 003). Its rooms:
+//! - [`model`]: the networks as Burn modules, one file per part, and the whole model with its
+//!   `tiny` and `paper` presets.
+//! - [`schedule`], [`ddim`]: the 1000-step sigmoid schedule, v-prediction maths, min-SNR
+//!   weights; the DDIM plan and update.
+//! - [`record`]: the external score record and the digit tokens.
+//! - [`play`]: a model as a game: the session (state, reset, step), the one DDIM sampler loop
+//!   over a cell, the cells of the three play paths (the Burn reference, the Burn fused pass, the
+//!   CPU kernels of `gamegen-kernels`), frames and the profiler.
+//! - [`train`]: the VAE step, the diffusion-forcing step, LogicNet's refit.
+//! - [`eval`]: the playability evaluation networks, Fréchet distance, SpaCon.
+//! - [`checkpoint`]: the model directory (config, weights, training state).
 
-pub mod blocks;
 pub mod checkpoint;
 pub mod ddim;
-pub mod dit;
-pub mod engine;
-pub mod evalnet;
-pub mod frechet;
-pub mod host_conv;
-pub mod host_dit;
-pub mod host_ops;
-pub mod light_decoder;
-pub mod logic_fit;
-pub mod logicnet;
+pub mod eval;
 pub mod model;
+pub mod play;
 pub mod record;
 pub mod schedule;
-pub mod spacon;
-pub mod spatial;
 pub mod train;
-pub mod vae;
 
 pub use checkpoint::{TrainingState, WorldCheckpoint};
-pub use ddim::{DdimPlan, ddim_plan};
-pub use dit::{DitCell, DitConfig, DitInput, VHead};
-pub use engine::{KernelParity, SessionError, WorldSession};
-pub use host_ops::Kernels;
-pub use logicnet::{LogicNet, LogicNetConfig};
-pub use model::{WorldConfig, WorldModel};
+pub use ddim::{DdimPlan, MAX_DDIM_STEPS, ddim_plan};
+pub use model::{
+    DitCell, DitConfig, DitInput, LinkResult, LogicNet, LogicNetConfig, MapEncoder,
+    MapEncoderConfig, SpatialMap, VHead, Vae, VaeConfig, VaeLoss, WorldConfig, WorldModel,
+};
+pub use play::{KernelParity, PlayPath, SessionError, WorldSession};
 pub use record::{ScoreRecord, score_digits};
 pub use schedule::{NUM_TIMESTEPS, Schedule};
-pub use spatial::{LinkResult, MapEncoder, MapEncoderConfig, SpatialMap};
-pub use train::{ClipBatch, TrainConfig, TrainStepStats, WorldTrainer};
-pub use vae::{Vae, VaeConfig, VaeLoss};
+pub use train::{ClipBatch, TrainConfig, TrainStepStats, VaeTrainer, WorldTrainer};
 
 /// A configuration that would build a nonsensical or absurdly large model. Raised by the
 /// `validate` methods before anything is allocated.

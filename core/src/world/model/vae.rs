@@ -15,11 +15,12 @@ use burn::tensor::activation::{silu, softmax};
 use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
-use super::blocks::{ResBlock, conv1, conv3, group_norm, upsample2};
-use super::host_ops::Kernels;
-use super::light_decoder::{LightDecoder, LightDecoderConfig};
-use super::{ConfigError, check_range};
 use crate::rng::Rng;
+use crate::world::model::blocks::{
+    ResBlock, conv1, conv3, group_norm, group_norm_fused, upsample2,
+};
+use crate::world::model::light_decoder::{LightDecoder, LightDecoderConfig};
+use crate::world::{ConfigError, check_range};
 
 /// Shape and loss weights of the autoencoder. Saved in `config.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -149,7 +150,7 @@ impl VaeConfig {
                 2048,
             )?;
         }
-        super::check_parameters("VAE", self.parameter_estimate())?;
+        crate::world::check_parameters("VAE", self.parameter_estimate())?;
         if let Some(light) = &self.light_decoder {
             light.validate()?;
         }
@@ -185,7 +186,10 @@ impl VaeConfig {
         // The snapping in `reseed` looks at the backend's first draws: seed them too, so the
         // result does not depend on what the process drew before (e.g. a resumed run).
         B::seed(device, seed);
-        Ok(super::blocks::reseed(self.init(device)?, seed))
+        Ok(crate::world::model::blocks::reseed(
+            self.init(device)?,
+            seed,
+        ))
     }
 
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Vae<B>, ConfigError> {
@@ -425,7 +429,7 @@ pub fn sample_posterior<B: Backend>(
     logvar: Tensor<B, 4>,
     rng: &mut Rng,
 ) -> Tensor<B, 4> {
-    let eps: Tensor<B, 4> = super::ddim::gaussian(rng, mean.dims(), &mean.device());
+    let eps: Tensor<B, 4> = crate::world::ddim::gaussian(rng, mean.dims(), &mean.device());
     mean + logvar.mul_scalar(0.5).exp() * eps
 }
 
@@ -477,12 +481,12 @@ impl<B: Backend> Vae<B> {
 
     /// Latent grid (unscaled) -> image in `[-1, 1]`-ish (no clamp, for the loss).
     pub fn decode_raw(&self, latent: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.decode_with(latent, None)
+        self.decode_with(latent, false)
     }
 
     /// The decoder; `fused` (inference: the same up to float rounding) runs its group norms
-    /// through the backend's fused layer norm and its SiLU through the given kernels.
-    fn decode_with(&self, latent: Tensor<B, 4>, fused: Option<Kernels>) -> Tensor<B, 4> {
+    /// through the backend's fused layer norm.
+    fn decode_with(&self, latent: Tensor<B, 4>, fused: bool) -> Tensor<B, 4> {
         let d = &self.decoder;
         let mut x = d.conv_in.forward(latent);
         if let Some(mid) = &d.mid {
@@ -490,9 +494,10 @@ impl<B: Backend> Vae<B> {
         }
         for (i, level) in d.blocks.iter().enumerate() {
             for block in level {
-                x = match fused {
-                    Some(kernels) => block.forward_fused(x, kernels),
-                    None => block.forward(x),
+                x = if fused {
+                    block.forward_fused(x)
+                } else {
+                    block.forward(x)
                 };
             }
             if let Some(up) = d.ups.get(i) {
@@ -505,9 +510,10 @@ impl<B: Backend> Vae<B> {
                 };
             }
         }
-        let activated = match fused {
-            Some(kernels) => kernels.silu(super::blocks::group_norm_fused(&d.norm_out, x)),
-            None => silu(d.norm_out.forward(x)),
+        let activated = if fused {
+            silu(group_norm_fused(&d.norm_out, x))
+        } else {
+            silu(d.norm_out.forward(x))
         };
         let out = d.conv_out.forward(activated);
         if self.pixel_shuffle {
@@ -539,13 +545,13 @@ impl<B: Backend> Vae<B> {
     }
 
     /// [`Self::decode_latent`] as a play session runs it: the play decoder when there is one
-    /// (it has no norms or SiLU), else the VAE's decoder with fused group norms and SiLU from
-    /// `kernels` (the same up to float rounding).
-    pub fn decode_latent_fused(&self, latent: Tensor<B, 4>, kernels: Kernels) -> Tensor<B, 4> {
+    /// (it has no norms or SiLU), else the VAE's decoder with fused group norms (the same up to
+    /// float rounding).
+    pub fn decode_latent_fused(&self, latent: Tensor<B, 4>) -> Tensor<B, 4> {
         let latent = latent.div_scalar(self.latent_scale);
         let raw = match &self.light {
             Some(light) => light.forward(latent),
-            None => self.decode_with(latent, Some(kernels)),
+            None => self.decode_with(latent, true),
         };
         to_unit(raw)
     }

@@ -1,112 +1,15 @@
-//! Host kernels for a play session on a CPU backend: GELU, SiLU and attention in vectorisable
-//! Rust.
+//! Element-wise functions over `f32` slices: `exp`, `erf`, GELU, SiLU and `tanh`, and a lane
+//! sum.
 //!
-//! Why: on the CPU backends a world-model frame is hundreds of small operations, and the
-//! transcendental ones were the slowest. burn-flex's GELU calls libm's `erff` per element and its
-//! SiLU and softmax call `expf` per element, scalar: one GELU over the MLP's 67 x 256 values took
-//! 150-380 us, as long as the three matrix products around it together. A CPU backend's tensors
-//! already live in host memory, so reading one out and writing the result back is two copies of
-//! a few tens of kilobytes (~6 us); in between, the loops below run several elements per
-//! instruction (SSE2/AVX2 natively, simd128 in the browser build).
+//! Why: the CPU backends call libm's `erff`/`expf` once per element, scalar; a world-model frame
+//! runs hundreds of thousands of them. Here each function is written once over [`Lanes`] and
+//! evaluated for blocks of 16 values (32 natively) step by step, so independent vector chains
+//! overlap, and compiled twice on x86-64 (baseline and AVX2 + FMA, picked at run time).
 //!
 //! The maths is the same up to float rounding: `exp` is a Cody-Waite range reduction with a
 //! degree-6 polynomial (relative error under 3e-7), `erf` is Abramowitz & Stegun 7.1.26 on top
 //! of it (absolute error under 6e-7), so GELU stays the exact (erf) GELU the checkpoints were
-//! trained with. On a GPU backend every call would be a device round trip: [`Kernels::Backend`]
-//! is the default and the only sensible choice there.
-
-use burn::tensor::activation::{gelu, silu};
-use burn::tensor::backend::Backend;
-use burn::tensor::module::attention as fused_attention;
-use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Tensor, TensorData};
-
-use super::host_conv::LinearHost;
-
-/// Where the inference path computes GELU, SiLU and attention.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Kernels {
-    /// The backend's own operations.
-    #[default]
-    Backend,
-    /// Read back to the host and computed here (CPU backends only: see the module docs); a
-    /// play session with these also runs its networks through `host_conv` and `host_dit`.
-    Host,
-}
-
-impl Kernels {
-    /// Exact (erf) GELU.
-    pub fn gelu<B: Backend, const D: usize>(self, x: Tensor<B, D>) -> Tensor<B, D> {
-        match self {
-            Self::Backend => gelu(x),
-            Self::Host => on_host(x, gelu_slice),
-        }
-    }
-
-    /// SiLU, `x * sigmoid(x)`.
-    pub fn silu<B: Backend, const D: usize>(self, x: Tensor<B, D>) -> Tensor<B, D> {
-        match self {
-            Self::Backend => silu(x),
-            Self::Host => on_host(x, silu_slice),
-        }
-    }
-
-    /// Multi-head self-attention straight from a fused QKV projection: `qkv` is `[b, l, 3d]`
-    /// laid out as `[3, heads, head_dim]` per token (queries, keys, values); returns the heads'
-    /// outputs merged back to `[b, l, d]`, before the output projection. The scale is
-    /// `1 / sqrt(head_dim)`.
-    pub fn self_attention<B: Backend>(self, qkv: Tensor<B, 3>, heads: usize) -> Tensor<B, 3> {
-        let [b, l, d3] = qkv.dims();
-        let d = d3 / 3;
-        let hd = d / heads;
-        match self {
-            Self::Backend => {
-                let qkv = qkv.reshape([b, l, 3, heads, hd]).permute([2, 0, 3, 1, 4]);
-                let q: Tensor<B, 4> = qkv.clone().narrow(0, 0, 1).reshape([b, heads, l, hd]);
-                let k: Tensor<B, 4> = qkv.clone().narrow(0, 1, 1).reshape([b, heads, l, hd]);
-                let v: Tensor<B, 4> = qkv.narrow(0, 2, 1).reshape([b, heads, l, hd]);
-                // The scale is given explicitly: flex's fused kernel computes the same value
-                // either way, and the GPU backends then take their generic
-                // (matmul-softmax-matmul) path instead of autotuning flash kernels in the
-                // browser.
-                let options = AttentionModuleOptions {
-                    scale: Some(1.0 / (hd as f64).sqrt()),
-                    ..Default::default()
-                };
-                fused_attention(q, k, v, None, None, options)
-                    .swap_dims(1, 2)
-                    .reshape([b, l, d])
-            }
-            Self::Host => {
-                let device = qkv.device();
-                let input = read(qkv);
-                let mut out = vec![0.0f32; b * l * d];
-                for (src, dst) in input.chunks_exact(l * d3).zip(out.chunks_exact_mut(l * d)) {
-                    attention_slice(src, dst, l, heads, hd);
-                }
-                Tensor::from_data(TensorData::new(out, [b, l, d]), &device)
-            }
-        }
-    }
-}
-
-/// Reads a tensor's values (row-major), applies `f` to them and uploads the result.
-fn on_host<B: Backend, const D: usize>(x: Tensor<B, D>, f: fn(&mut [f32])) -> Tensor<B, D> {
-    let device = x.device();
-    let shape = x.shape();
-    let mut values = read(x);
-    f(&mut values);
-    Tensor::from_data(TensorData::new(values, shape), &device)
-}
-
-/// A tensor's values as `f32` on the host (row-major).
-pub(crate) fn read<B: Backend, const D: usize>(x: Tensor<B, D>) -> Vec<f32> {
-    let data = x.into_data();
-    match data.as_slice::<f32>() {
-        Ok(s) => s.to_vec(),
-        Err(_) => data.convert::<f32>().into_vec().unwrap_or_default(),
-    }
-}
+//! trained with.
 
 /// Values the element-wise functions below work on: one `f32` or a [`Block`] of them, so one
 /// formulation serves both the vectorised body of a slice and its tail.
@@ -315,66 +218,10 @@ elementwise!(silu_slice, silu_avx2, silu_lanes);
 elementwise!(tanh_slice, tanh_avx2, tanh_lanes);
 elementwise!(exp_slice, exp_avx2, exp_lanes);
 
-/// Self-attention of one sample: `qkv` is `[l, 3, heads, hd]`, `out` is `[l, heads, hd]`.
-pub fn attention_slice(qkv: &[f32], out: &mut [f32], l: usize, heads: usize, hd: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU features `attention_avx2` is compiled for were just detected.
-        unsafe { attention_avx2(qkv, out, l, heads, hd) };
-        return;
-    }
-    attention_portable(qkv, out, l, heads, hd);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn attention_avx2(qkv: &[f32], out: &mut [f32], l: usize, heads: usize, hd: usize) {
-    attention_portable(qkv, out, l, heads, hd);
-}
-
-/// Per head, two matrix products through the packed multiply-add kernel of
-/// [`host_conv`](super::host_conv): the scaled queries `[l][hd]` times the keys packed as a
-/// `hd -> l` layer give the scores `[l][l]`; after each row's softmax, the probabilities times
-/// the values packed as an `l -> hd` layer give the head's output. Packing a head's keys and
-/// values (2 `l hd` values) is small next to the `2 l^2 hd` multiply-adds, and the kernel keeps
-/// blocks of outputs in registers where a loop over one query at a time re-read and re-wrote its
-/// scores for every channel.
-#[inline(always)]
-fn attention_portable(qkv: &[f32], out: &mut [f32], l: usize, heads: usize, hd: usize) {
-    let d = heads * hd;
-    let scale = 1.0 / (hd as f32).sqrt();
-    let mut queries = vec![0.0f32; l * hd];
-    let mut scores = vec![0.0f32; l * l];
-    let mut head_out = vec![0.0f32; l * hd];
-    for h in 0..heads {
-        // Token `j`'s part (0 queries, 1 keys, 2 values), channel `c` of this head.
-        let at = |j: usize, part: usize, c: usize| qkv[j * 3 * d + part * d + h * hd + c];
-        for (j, q) in queries.chunks_exact_mut(hd).enumerate() {
-            for (c, v) in q.iter_mut().enumerate() {
-                *v = at(j, 0, c) * scale;
-            }
-        }
-        LinearHost::from_fn(hd, l, |c, j| at(j, 1, c)).forward_into(&queries, &mut scores, false);
-        for row in scores.chunks_exact_mut(l) {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            // The exponentials in their own loop (no running sum), so it vectorises; the sum
-            // in eight lanes.
-            row.iter_mut().for_each(|s| *s -= max);
-            exp_slice(row);
-            let inv = 1.0 / lane_sum(row);
-            row.iter_mut().for_each(|s| *s *= inv);
-        }
-        LinearHost::from_fn(l, hd, |j, c| at(j, 2, c)).forward_into(&scores, &mut head_out, false);
-        for (i, o) in head_out.chunks_exact(hd).enumerate() {
-            out[i * d + h * hd..][..hd].copy_from_slice(o);
-        }
-    }
-}
-
 /// Sum in eight independent lanes (a single running sum is one long dependency chain and
 /// cannot be vectorised without reordering, which the compiler may not do for floats).
 #[inline(always)]
-pub(crate) fn lane_sum(values: &[f32]) -> f32 {
+pub fn lane_sum(values: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 8];
     let chunks = values.chunks_exact(8);
     let tail: f32 = chunks.remainder().iter().sum();
@@ -389,10 +236,6 @@ pub(crate) fn lane_sum(values: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::NdArray;
-    use burn::tensor::Distribution;
-
-    type B = NdArray;
 
     #[test]
     fn exp_is_within_a_few_ulp_over_the_float_range() {
@@ -454,43 +297,5 @@ mod tests {
         assert!(worst < 6e-7, "absolute error {worst}");
         assert_eq!(erf(0.0), 0.0);
         assert_eq!(erf(-0.5), -erf(0.5));
-    }
-
-    #[test]
-    fn host_kernels_match_the_backend_ones() {
-        let dev = Default::default();
-        let x = Tensor::<B, 3>::random([2, 67, 256], Distribution::Normal(0.0, 3.0), &dev);
-        for (name, host, backend) in [
-            (
-                "gelu",
-                Kernels::Host.gelu(x.clone()),
-                Kernels::Backend.gelu(x.clone()),
-            ),
-            (
-                "silu",
-                Kernels::Host.silu(x.clone()),
-                Kernels::Backend.silu(x.clone()),
-            ),
-        ] {
-            assert_eq!(host.dims(), backend.dims());
-            let diff: f32 = (host - backend).abs().max().into_scalar();
-            assert!(diff < 1e-5, "{name}: max |diff| {diff}");
-        }
-        // Attention with uneven heads and a sequence that is no multiple of a vector width;
-        // large logits exercise the max subtraction.
-        for (l, heads, hd, spread) in [(67, 4, 16, 1.0), (5, 3, 8, 8.0), (1, 1, 4, 1.0)] {
-            let d = heads * hd;
-            let qkv =
-                Tensor::<B, 3>::random([2, l, 3 * d], Distribution::Normal(0.0, spread), &dev);
-            let host = Kernels::Host.self_attention(qkv.clone(), heads);
-            let backend = Kernels::Backend.self_attention(qkv, heads);
-            assert_eq!(host.dims(), [2, l, d]);
-            let scale: f32 = backend.clone().abs().max().into_scalar();
-            let diff: f32 = (host - backend).abs().max().into_scalar();
-            assert!(
-                diff <= 5e-6 * scale.max(1.0),
-                "attention l={l} heads={heads}: max |diff| {diff} at scale {scale}"
-            );
-        }
     }
 }

@@ -18,11 +18,10 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::ConfigError;
-use super::blocks::conv3;
-use super::host_conv::{Conv3, Image};
-use super::vae::{Vae, depth_to_space_by, reconstruction_loss, sample_posterior};
 use crate::rng::Rng;
+use crate::world::ConfigError;
+use crate::world::model::blocks::conv3;
+use crate::world::model::vae::{Vae, depth_to_space_by, reconstruction_loss, sample_posterior};
 
 /// Shape of the play decoder. Saved in `config.json` under `vae.light_decoder`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -46,7 +45,7 @@ impl LightDecoderConfig {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        super::check_range("vae.light_decoder.channels", self.channels, 512)?;
+        crate::world::check_range("vae.light_decoder.channels", self.channels, 512)?;
         if self.res_blocks > 8 {
             return Err(ConfigError(
                 "vae.light_decoder.res_blocks must be <= 8".into(),
@@ -81,16 +80,16 @@ impl LightDecoderConfig {
 
 #[derive(Module, Debug)]
 pub struct LightBlock<B: Backend> {
-    conv1: Conv2d<B>,
-    conv2: Conv2d<B>,
+    pub(crate) conv1: Conv2d<B>,
+    pub(crate) conv2: Conv2d<B>,
 }
 
 #[derive(Module, Debug)]
 pub struct LightDecoder<B: Backend> {
-    conv_in: Conv2d<B>,
-    blocks: Vec<LightBlock<B>>,
-    conv_out: Conv2d<B>,
-    factor: usize,
+    pub(crate) conv_in: Conv2d<B>,
+    pub(crate) blocks: Vec<LightBlock<B>>,
+    pub(crate) conv_out: Conv2d<B>,
+    pub(crate) factor: usize,
 }
 
 impl<B: Backend> LightDecoder<B> {
@@ -102,67 +101,6 @@ impl<B: Backend> LightDecoder<B> {
             x = x.clone() + b.conv2.forward(relu(b.conv1.forward(relu(x))));
         }
         depth_to_space_by(self.conv_out.forward(relu(x)), self.factor)
-    }
-
-    /// The same network as host convolutions (see [`host_conv`](super::host_conv)), for play
-    /// on a CPU backend.
-    pub fn host(&self) -> HostLightDecoder {
-        HostLightDecoder {
-            conv_in: Conv3::from_module(&self.conv_in),
-            blocks: self
-                .blocks
-                .iter()
-                .map(|b| (Conv3::from_module(&b.conv1), Conv3::from_module(&b.conv2)))
-                .collect(),
-            conv_out: Conv3::from_module(&self.conv_out),
-            factor: self.factor,
-        }
-    }
-}
-
-/// [`LightDecoder`] on the host: latent in, RGB8 frame out, with the depth-to-space, the map
-/// to `[0, 1]` and the conversion to bytes folded into the last layer's write-out.
-#[derive(Clone, Debug, PartialEq)]
-pub struct HostLightDecoder {
-    conv_in: Conv3,
-    blocks: Vec<(Conv3, Conv3)>,
-    conv_out: Conv3,
-    factor: usize,
-}
-
-impl HostLightDecoder {
-    /// A latent `[c][h][w]` (planar, as a backend tensor holds it, already divided by the
-    /// VAE's latent scale) -> interleaved RGB8 `[f h][f w][3]`: what
-    /// `tensor_to_rgb8(vae.decode_latent(..))` gives, up to float rounding.
-    pub fn decode_rgb8(&self, latent: &[f32], c: usize, h: usize, w: usize) -> Vec<u8> {
-        let mut x = self
-            .conv_in
-            .forward(&Image::from_planar(latent, c, h, w), None);
-        for (conv1, conv2) in &self.blocks {
-            let mut a = x.clone();
-            a.relu();
-            let mut a = conv1.forward(&a, None);
-            a.relu();
-            x = conv2.forward(&a, Some(&x));
-        }
-        x.relu();
-        let raw = self.conv_out.forward(&x, None);
-        let f = self.factor;
-        let ow = w * f;
-        let mut rgb = vec![0u8; h * f * ow * 3];
-        for y in 0..h {
-            for col in 0..w {
-                let px = &raw.data[raw.at(y, col)..][..3 * f * f];
-                for (k, &v) in px.iter().enumerate() {
-                    // Channel k = colour * f^2 + fy * f + fx (see `depth_to_space_by`).
-                    let (colour, fy, fx) = (k / (f * f), (k / f) % f, k % f);
-                    let unit = ((v + 1.0) / 2.0).clamp(0.0, 1.0);
-                    rgb[((y * f + fy) * ow + col * f + fx) * 3 + colour] =
-                        (unit * 255.0).round() as u8;
-                }
-            }
-        }
-        rgb
     }
 }
 
@@ -270,46 +208,13 @@ mod tests {
     }
 
     #[test]
-    fn host_decoder_gives_the_backend_frame() {
-        let dev = Default::default();
-        let decoder = LightDecoderConfig::tiny().init::<B>(4, 4, &dev).unwrap();
-        let latent = Tensor::<B, 4>::random(
-            [1, 4, 6, 5],
-            burn::tensor::Distribution::Normal(0.0, 1.5),
-            &dev,
-        );
-        let want = crate::world::engine::tensor_to_rgb8(
-            decoder
-                .forward(latent.clone())
-                .add_scalar(1.0)
-                .div_scalar(2.0),
-        );
-        let values: Vec<f32> = latent.into_data().into_vec().unwrap();
-        let got = decoder.host().decode_rgb8(&values, 4, 6, 5);
-        assert_eq!(got.len(), want.len());
-        // Equal bytes, but for values that sit on a rounding boundary (summation order).
-        let off: Vec<_> = got.iter().zip(&want).filter(|(a, b)| a != b).collect();
-        assert!(off.iter().all(|(a, b)| a.abs_diff(**b) == 1), "{off:?}");
-        assert!(
-            off.len() * 100 < want.len(),
-            "{} of {} bytes differ",
-            off.len(),
-            want.len()
-        );
-        assert!(
-            want.iter().any(|&v| v > 10 && v < 245),
-            "degenerate test frame"
-        );
-    }
-
-    #[test]
     fn training_lowers_the_reconstruction_loss_and_is_deterministic() {
         let run = || {
             let dev = Default::default();
-            let vae = super::super::vae::VaeConfig::tiny(16, 16)
+            let vae = crate::world::model::vae::VaeConfig::tiny(16, 16)
                 .init_seeded::<B>(3, &dev)
                 .unwrap();
-            let decoder = super::super::blocks::reseed(
+            let decoder = crate::world::model::blocks::reseed(
                 LightDecoderConfig::tiny()
                     .init::<Autodiff<B>>(4, 4, &dev)
                     .unwrap(),

@@ -10,9 +10,6 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Tensor, TensorPrimitive};
 
-use super::host_conv::{Conv1, Conv3, GroupNormHost, Image};
-use super::host_ops::Kernels;
-
 /// 3x3 convolution with "same" padding and the given stride.
 pub fn conv3<B: Backend>(cin: usize, cout: usize, stride: usize, device: &B::Device) -> Conv2d<B> {
     Conv2dConfig::new([cin, cout], [3, 3])
@@ -43,11 +40,11 @@ pub fn group_norm<B: Backend>(channels: usize, device: &B::Device) -> GroupNorm<
 /// the skip path when the channel count changes.
 #[derive(Module, Debug)]
 pub struct ResBlock<B: Backend> {
-    norm1: GroupNorm<B>,
-    conv1: Conv2d<B>,
-    norm2: GroupNorm<B>,
-    conv2: Conv2d<B>,
-    skip: Option<Conv2d<B>>,
+    pub(crate) norm1: GroupNorm<B>,
+    pub(crate) conv1: Conv2d<B>,
+    pub(crate) norm2: GroupNorm<B>,
+    pub(crate) conv2: Conv2d<B>,
+    pub(crate) skip: Option<Conv2d<B>>,
 }
 
 impl<B: Backend> ResBlock<B> {
@@ -61,32 +58,17 @@ impl<B: Backend> ResBlock<B> {
         }
     }
 
-    /// [`Self::forward`] with the group norms through [`group_norm_fused`] and SiLU from
-    /// `kernels` (inference).
-    pub fn forward_fused(&self, x: Tensor<B, 4>, kernels: Kernels) -> Tensor<B, 4> {
+    /// [`Self::forward`] with the group norms through [`group_norm_fused`] (inference).
+    pub fn forward_fused(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let h = self
             .conv1
-            .forward(kernels.silu(group_norm_fused(&self.norm1, x.clone())));
-        let h = self
-            .conv2
-            .forward(kernels.silu(group_norm_fused(&self.norm2, h)));
+            .forward(silu(group_norm_fused(&self.norm1, x.clone())));
+        let h = self.conv2.forward(silu(group_norm_fused(&self.norm2, h)));
         let skip = match &self.skip {
             Some(c) => c.forward(x),
             None => x,
         };
         h + skip
-    }
-
-    /// The same block on the host (see [`host_conv`](super::host_conv)), for play on a CPU
-    /// backend.
-    pub fn host(&self) -> HostResBlock {
-        HostResBlock {
-            norm1: GroupNormHost::from_module(&self.norm1),
-            conv1: Conv3::from_module(&self.conv1),
-            norm2: GroupNormHost::from_module(&self.norm2),
-            conv2: Conv3::from_module(&self.conv2),
-            skip: self.skip.as_ref().map(Conv1::from_module),
-        }
     }
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
@@ -97,31 +79,6 @@ impl<B: Backend> ResBlock<B> {
             None => x,
         };
         h + skip
-    }
-}
-
-/// [`ResBlock`] on the host.
-#[derive(Clone, Debug, PartialEq)]
-pub struct HostResBlock {
-    norm1: GroupNormHost,
-    conv1: Conv3,
-    norm2: GroupNormHost,
-    conv2: Conv3,
-    skip: Option<Conv1>,
-}
-
-impl HostResBlock {
-    pub fn forward(&self, x: &Image) -> Image {
-        let mut h = x.clone();
-        self.norm1.apply(&mut h);
-        h.silu();
-        let mut h = self.conv1.forward(&h, None);
-        self.norm2.apply(&mut h);
-        h.silu();
-        match &self.skip {
-            Some(skip) => self.conv2.forward(&h, Some(&skip.forward(x))),
-            None => self.conv2.forward(&h, Some(x)),
-        }
     }
 }
 

@@ -1,84 +1,70 @@
-//! The DiT cell's fused pass on the host, for play on a CPU backend.
+//! The recurrent DiT cell's pass on host buffers: `(z_prev, x_noisy, extra tokens)` -> the new
+//! state, for one sample with one prepared modulation.
 //!
-//! Why: at play sizes (hidden 64, 67-83 tokens) one pass of the cell is ~40 small tensor
-//! operations, and on the CPU backends their fixed costs (allocation, layout bookkeeping,
-//! dispatch) outweighed the arithmetic: a pass took 1.4-2 ms for about 19 M multiply-adds. Here
-//! the same pass is a straight sequence of loops over host buffers: linear layers through the
-//! packed multiply-add kernel of [`host_conv`](super::host_conv), layer norms, attention and
-//! GELU from [`host_ops`](super::host_ops). It computes exactly what
-//! [`DitCell::forward_fused`](super::DitCell::forward_fused) computes, with the adaLN
-//! modulation of one (noise level, action) pair prepared once (gates folded into the output
-//! layers), up to float rounding; the session tests compare the two on the shipped models.
+//! Why: at play sizes (hidden 64, 67-83 tokens) one pass is ~40 small tensor operations, and on
+//! the CPU backends their fixed costs (allocation, layout bookkeeping, dispatch) outweigh the
+//! arithmetic. Here the pass is a straight sequence of loops over host buffers: linear layers
+//! through the packed multiply-add kernel, layer norms, attention and GELU. The network is the
+//! one the model crate defines (patch embedding, adaLN transformer blocks, a modulated final
+//! layer, unpatchify, two 1x1 convolutions with `tanh` between), computed up to float rounding.
 
-use super::host_conv::{Conv1, LinearHost};
-use super::host_ops::{attention_slice, gelu_slice, lane_sum, tanh_slice};
+use crate::attention::attention;
+use crate::conv::Conv1;
+use crate::elementwise::{gelu_slice, tanh_slice};
+use crate::linear::Linear;
+use crate::norm::modulated_layer_norm;
 
 /// Layer norm epsilon of the DiT's adaLN layers.
-const EPS: f32 = 1e-6;
+pub const EPS: f32 = 1e-6;
 
 /// One transformer block's weights that do not depend on the modulation.
 #[derive(Clone, Debug, PartialEq)]
-pub struct HostDitBlock {
-    pub(super) qkv: LinearHost,
-    pub(super) fc1: LinearHost,
-    pub(super) heads: usize,
+pub struct DitBlock {
+    pub qkv: Linear,
+    pub fc1: Linear,
+    pub heads: usize,
 }
 
-/// The cell on the host (made by [`DitCell::host`](super::DitCell::host)).
+/// The DiT cell's weights that do not depend on the modulation.
 #[derive(Clone, Debug, PartialEq)]
-pub struct HostDit {
-    pub(super) patch_embed: LinearHost,
-    pub(super) blocks: Vec<HostDitBlock>,
-    pub(super) final_linear: LinearHost,
-    pub(super) out1: Conv1,
-    pub(super) out2: Conv1,
+pub struct Dit {
+    pub patch_embed: Linear,
+    pub blocks: Vec<DitBlock>,
+    pub final_linear: Linear,
+    pub out1: Conv1,
+    pub out2: Conv1,
     /// The grid tokens' position embedding `[n][hidden]`.
-    pub(super) positions: Vec<f32>,
-    pub(super) patch: usize,
-    pub(super) grid_h: usize,
-    pub(super) grid_w: usize,
-    pub(super) hidden: usize,
-    pub(super) z_channels: usize,
-    pub(super) latent_channels: usize,
+    pub positions: Vec<f32>,
+    pub patch: usize,
+    pub grid_h: usize,
+    pub grid_w: usize,
+    pub hidden: usize,
+    pub z_channels: usize,
+    pub latent_channels: usize,
 }
 
 /// One block's modulation: layer-norm gains (`1 + scale`) and shifts, and the attention
 /// projection and second MLP layer with their gates folded in.
 #[derive(Clone, Debug, PartialEq)]
-pub struct HostBlockModulation {
-    pub(super) shift1: Vec<f32>,
-    pub(super) gamma1: Vec<f32>,
-    pub(super) shift2: Vec<f32>,
-    pub(super) gamma2: Vec<f32>,
-    pub(super) proj: LinearHost,
-    pub(super) fc2: LinearHost,
+pub struct BlockModulation {
+    pub shift1: Vec<f32>,
+    pub gamma1: Vec<f32>,
+    pub shift2: Vec<f32>,
+    pub gamma2: Vec<f32>,
+    pub proj: Linear,
+    pub fc2: Linear,
 }
 
-/// A fused modulation on the host (made by
-/// [`FusedModulation::host`](super::dit::FusedModulation::host)).
+/// The adaLN modulation of one (noise level, action) pair, with the gates folded into the
+/// attention projection and the second MLP layer (`gate * (x W + b) = x (W gate) + b gate`).
 #[derive(Clone, Debug, PartialEq)]
-pub struct HostModulation {
-    pub(super) blocks: Vec<HostBlockModulation>,
-    pub(super) last_shift: Vec<f32>,
-    pub(super) last_gamma: Vec<f32>,
+pub struct DitModulation {
+    pub blocks: Vec<BlockModulation>,
+    pub last_shift: Vec<f32>,
+    pub last_gamma: Vec<f32>,
 }
 
-/// Layer norm of every `d`-wide row of `x`, then `* gamma + beta`, into `out`. The sums run in
-/// independent lanes ([`lane_sum`]): one running sum per row is a chain of dependent adds.
-fn modulated_layer_norm(x: &[f32], d: usize, gamma: &[f32], beta: &[f32], out: &mut [f32]) {
-    for (row, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
-        let mean = lane_sum(row) / d as f32;
-        for (o, &v) in o.iter_mut().zip(row) {
-            *o = (v - mean) * (v - mean);
-        }
-        let inv = 1.0 / (lane_sum(o) / d as f32 + EPS).sqrt();
-        for (((o, &v), &g), &b) in o.iter_mut().zip(row).zip(gamma).zip(beta) {
-            *o = (v - mean) * inv * g + b;
-        }
-    }
-}
-
-impl HostDit {
+impl Dit {
     /// One pass: `z_prev` `[z][h][w]` and the noisy latent `[c][h][w]` (planar), the extra
     /// tokens `[e][hidden]` -> the new state `[z][h][w]`.
     pub fn forward(
@@ -86,7 +72,7 @@ impl HostDit {
         z_prev: &[f32],
         x_noisy: &[f32],
         extra: &[f32],
-        m: &HostModulation,
+        m: &DitModulation,
     ) -> Vec<f32> {
         let (p, gh, gw, d) = (self.patch, self.grid_h, self.grid_w, self.hidden);
         let (hh, ww) = (gh * p, gw * p);
@@ -122,18 +108,18 @@ impl HostDit {
         let mut normed = vec![0.0f32; l * d];
         let mut heads_out = vec![0.0f32; l * d];
         for (block, mb) in self.blocks.iter().zip(&m.blocks) {
-            modulated_layer_norm(&tokens, d, &mb.gamma1, &mb.shift1, &mut normed);
+            modulated_layer_norm(&tokens, d, EPS, &mb.gamma1, &mb.shift1, &mut normed);
             let qkv = block.qkv.forward(&normed);
-            attention_slice(&qkv, &mut heads_out, l, block.heads, d / block.heads);
+            attention(&qkv, &mut heads_out, l, block.heads, d / block.heads);
             mb.proj.forward_into(&heads_out, &mut tokens, true);
-            modulated_layer_norm(&tokens, d, &mb.gamma2, &mb.shift2, &mut normed);
+            modulated_layer_norm(&tokens, d, EPS, &mb.gamma2, &mb.shift2, &mut normed);
             let mut hidden = block.fc1.forward(&normed);
             gelu_slice(&mut hidden);
             mb.fc2.forward_into(&hidden, &mut tokens, true);
         }
         let grid = &tokens[..n * d];
         let mut last = vec![0.0f32; n * d];
-        modulated_layer_norm(grid, d, &m.last_gamma, &m.last_shift, &mut last);
+        modulated_layer_norm(grid, d, EPS, &m.last_gamma, &m.last_shift, &mut last);
         let out = self.final_linear.forward(&last);
         // Unpatchify to channels-last pixels [h][w][z].
         let mut pixels = vec![0.0f32; hh * ww * zc];

@@ -10,12 +10,12 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
-use super::dit::{DitCell, DitCond, DitConfig, DitInput, Modulation, VHead};
-use super::logicnet::{LogicNet, LogicNetConfig};
-use super::spatial::{MapEncoder, MapEncoderConfig, MatchMask};
-use super::vae::VaeConfig;
-use super::{ConfigError, check_range};
 use crate::games::GameKind;
+use crate::world::model::dit::{DitCell, DitCond, DitConfig, DitInput, Modulation, VHead};
+use crate::world::model::logicnet::{LogicNet, LogicNetConfig};
+use crate::world::model::spatial::{MapEncoder, MapEncoderConfig, MatchMask};
+use crate::world::model::vae::VaeConfig;
+use crate::world::{ConfigError, check_range};
 
 /// How frames are linked into the external map (MaaG's map extension parameters).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -172,7 +172,7 @@ impl WorldConfig {
                 ));
             }
         }
-        super::check_parameters(
+        crate::world::check_parameters(
             "model",
             self.vae.parameter_estimate() + self.dit.parameter_estimate(),
         )?;
@@ -223,7 +223,10 @@ impl WorldConfig {
         // The snapping in `reseed` looks at the backend's first draws: seed them too, so the
         // result does not depend on what the process drew before (e.g. a resumed run).
         B::seed(device, seed);
-        Ok(super::blocks::reseed(self.init(device)?, seed))
+        Ok(crate::world::model::blocks::reseed(
+            self.init(device)?,
+            seed,
+        ))
     }
 
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<WorldModel<B>, ConfigError> {
@@ -330,7 +333,7 @@ impl<B: Backend> WorldModel<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::world::spatial::MapEncoderConfig;
+    use crate::world::model::spatial::MapEncoderConfig;
     use burn::backend::NdArray;
 
     #[test]

@@ -9,7 +9,7 @@
 //! real frame's pixel at the same place (SpaCon against the ground truth). Both are PSNRs over
 //! all such pixels of an episode. Only the world rows count (not the score bar).
 
-use super::spatial::SpatialMap;
+use crate::world::model::spatial::SpatialMap;
 
 /// Squared-error sums and pixel counts of one episode.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -15,9 +15,8 @@ use burn::tensor::module::{adaptive_avg_pool2d, max_pool2d};
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::blocks::conv3;
-use super::host_conv::{Conv3, Image};
-use super::{ConfigError, check_range};
+use crate::world::model::blocks::conv3;
+use crate::world::{ConfigError, check_range};
 
 /// The map CNN: 5 convolutions and 4 max-pools (MaaG, ~0.1M parameters at paper size), then an
 /// adaptive average pool to a fixed token grid so any crop size gives the same token count.
@@ -93,8 +92,8 @@ impl MapEncoderConfig {
 
 #[derive(Module, Debug)]
 pub struct MapEncoder<B: Backend> {
-    convs: Vec<Conv2d<B>>,
-    token_grid: [usize; 2],
+    pub(crate) convs: Vec<Conv2d<B>>,
+    pub(crate) token_grid: [usize; 2],
 }
 
 impl<B: Backend> MapEncoder<B> {
@@ -110,48 +109,6 @@ impl<B: Backend> MapEncoder<B> {
         let x = adaptive_avg_pool2d(x, self.token_grid);
         let [b, c, h, w] = x.dims();
         x.reshape([b, c, h * w]).swap_dims(1, 2)
-    }
-
-    /// The same network as host convolutions (see [`host_conv`](super::host_conv)), for play
-    /// on a CPU backend.
-    pub fn host(&self) -> HostMapEncoder {
-        HostMapEncoder {
-            convs: self.convs.iter().map(Conv3::from_module).collect(),
-            token_grid: self.token_grid,
-        }
-    }
-}
-
-/// [`MapEncoder`] on the host: an RGB8 crop in, tokens out.
-#[derive(Clone, Debug, PartialEq)]
-pub struct HostMapEncoder {
-    convs: Vec<Conv3>,
-    token_grid: [usize; 2],
-}
-
-impl HostMapEncoder {
-    /// One local map crop (interleaved RGB8, `h x w`) -> tokens `[rows * cols][channels[4]]`:
-    /// what [`MapEncoder::forward`] gives for the crop as [`crops_to_tensor`] uploads it, up to
-    /// float rounding.
-    pub fn encode_rgb8(&self, crop: &[u8], h: usize, w: usize) -> Vec<f32> {
-        let mut x = Image::from_rgb8(crop, h, w);
-        let last = self.convs.len() - 1;
-        for (i, conv) in self.convs.iter().enumerate() {
-            x = conv.forward(&x, None);
-            x.silu();
-            if i < last {
-                x = x.max_pool2();
-            }
-        }
-        x.adaptive_avg_pool(self.token_grid[0], self.token_grid[1])
-    }
-
-    pub fn tokens(&self) -> usize {
-        self.token_grid[0] * self.token_grid[1]
-    }
-
-    pub fn token_dim(&self) -> usize {
-        self.convs.last().map_or(0, Conv3::out_channels)
     }
 }
 
@@ -884,42 +841,6 @@ mod tests {
                 &dev,
             );
             assert_eq!(enc.forward(crops).dims(), [1, tokens, cfg.token_dim()]);
-        }
-    }
-
-    #[test]
-    fn host_map_encoder_gives_the_backend_tokens() {
-        let dev = Default::default();
-        // Odd crop sizes exercise the rounded-up pools and uneven adaptive bins.
-        for (cfg, seed) in [
-            (MapEncoderConfig::tiny(76, 128, [5, 8]), 3),
-            (MapEncoderConfig::tiny(37, 50, [4, 4]), 4),
-        ] {
-            let enc = cfg.init::<NdArray>(&dev).unwrap();
-            let (h, w) = (cfg.crop_height, cfg.crop_width);
-            let crop = world(w, h, seed);
-            let want: Vec<f32> = enc
-                .forward(crops_to_tensor::<NdArray>(
-                    std::slice::from_ref(&crop),
-                    h,
-                    w,
-                    &dev,
-                ))
-                .into_data()
-                .into_vec()
-                .unwrap();
-            let host = enc.host();
-            let got = host.encode_rgb8(&crop, h, w);
-            assert_eq!(got.len(), host.tokens() * host.token_dim());
-            let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            let diff = got
-                .iter()
-                .zip(&want)
-                .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
-            assert!(
-                scale > 0.0 && diff <= 1e-5 * scale.max(1.0),
-                "diff {diff} at {scale}"
-            );
         }
     }
 }

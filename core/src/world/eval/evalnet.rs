@@ -27,8 +27,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::blocks::conv3;
-use super::{ConfigError, check_range};
+use crate::world::model::blocks::conv3;
+use crate::world::{ConfigError, check_range};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -16,11 +16,11 @@ use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 
-use super::logicnet::{LogicNet, event_loss};
-use super::model::{WorldConfig, WorldModel};
-use super::record::score_digits;
 use crate::metrics::FMeasure;
 use crate::optim::{OptimizerStateError, load_state, save_state};
+use crate::world::model::logicnet::{LogicNet, event_loss};
+use crate::world::model::{WorldConfig, WorldModel};
+use crate::world::record::score_digits;
 
 /// Hidden states after every frame of `b` equally long episodes replayed at noise level 0.
 ///

@@ -13,15 +13,13 @@ use burn::nn::conv::Conv2d;
 use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
 use burn::tensor::activation::{gelu, silu, softmax, tanh};
 use burn::tensor::backend::Backend;
-use burn::tensor::module::linear;
+use burn::tensor::module::{attention, linear};
+use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive};
 use serde::{Deserialize, Serialize};
 
-use super::blocks::{HostResBlock, ResBlock, conv1};
-use super::host_conv::{Conv1, Image, LinearHost};
-use super::host_dit::{HostBlockModulation, HostDit, HostDitBlock, HostModulation};
-use super::host_ops::{Kernels, read};
-use super::{ConfigError, check_range};
+use crate::world::model::blocks::{ResBlock, conv1};
+use crate::world::{ConfigError, check_range};
 
 /// Shape of the transition cell. Saved in `config.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -146,7 +144,7 @@ impl DitConfig {
         if !self.freq_dim.is_multiple_of(2) {
             return Err(ConfigError("dit.freq_dim must be even".into()));
         }
-        super::check_parameters("DiT", self.parameter_estimate())
+        crate::world::check_parameters("DiT", self.parameter_estimate())
     }
 
     /// The DiT's parameter count (weights and biases of every layer `init` builds), computed
@@ -250,11 +248,11 @@ impl DitConfig {
 #[derive(Module, Debug)]
 pub struct DitBlock<B: Backend> {
     ada: Linear<B>,
-    qkv: Linear<B>,
+    pub(crate) qkv: Linear<B>,
     proj: Linear<B>,
-    fc1: Linear<B>,
+    pub(crate) fc1: Linear<B>,
     fc2: Linear<B>,
-    heads: usize,
+    pub(crate) heads: usize,
 }
 
 /// LayerNorm without affine parameters (adaLN supplies scale and shift).
@@ -267,6 +265,29 @@ fn layer_norm<B: Backend>(x: Tensor<B, 3>) -> Tensor<B, 3> {
 
 fn modulate<B: Backend>(x: Tensor<B, 3>, shift: Tensor<B, 3>, scale: Tensor<B, 3>) -> Tensor<B, 3> {
     x * scale.add_scalar(1.0) + shift
+}
+
+/// Multi-head self-attention straight from a fused QKV projection through the backend's
+/// attention kernel: `qkv` is `[b, l, 3d]` laid out as `[3, heads, head_dim]` per token; returns
+/// the heads' outputs merged back to `[b, l, d]`, before the output projection.
+fn self_attention<B: Backend>(qkv: Tensor<B, 3>, heads: usize) -> Tensor<B, 3> {
+    let [b, l, d3] = qkv.dims();
+    let d = d3 / 3;
+    let hd = d / heads;
+    let qkv = qkv.reshape([b, l, 3, heads, hd]).permute([2, 0, 3, 1, 4]);
+    let q: Tensor<B, 4> = qkv.clone().narrow(0, 0, 1).reshape([b, heads, l, hd]);
+    let k: Tensor<B, 4> = qkv.clone().narrow(0, 1, 1).reshape([b, heads, l, hd]);
+    let v: Tensor<B, 4> = qkv.narrow(0, 2, 1).reshape([b, heads, l, hd]);
+    // The scale is given explicitly: flex's fused kernel computes the same value either way,
+    // and the GPU backends then take their generic (matmul-softmax-matmul) path instead of
+    // autotuning flash kernels in the browser.
+    let options = AttentionModuleOptions {
+        scale: Some(1.0 / (hd as f64).sqrt()),
+        ..Default::default()
+    };
+    attention(q, k, v, None, None, options)
+        .swap_dims(1, 2)
+        .reshape([b, l, d])
 }
 
 /// `modulate(layer_norm(x), shift, scale)` for one sample as the backend's fused layer norm
@@ -309,22 +330,16 @@ impl<B: Backend> DitBlock<B> {
         self.ada.forward(c).unsqueeze_dim::<3>(1).chunk(6, 2)
     }
 
-    /// [`Self::forward`] for one sample with fused layer norms, fused attention (the
-    /// backend's scaled-dot-product kernel or the host's, see [`Kernels`]) and the adaLN gates
-    /// folded into the output layers.
-    fn forward_fused(
-        &self,
-        x: Tensor<B, 3>,
-        m: &FusedBlockModulation<B>,
-        kernels: Kernels,
-    ) -> Tensor<B, 3> {
+    /// [`Self::forward`] for one sample with fused layer norms, the backend's fused attention
+    /// and the adaLN gates folded into the output layers.
+    fn forward_fused(&self, x: Tensor<B, 3>, m: &FusedBlockModulation<B>) -> Tensor<B, 3> {
         let h = modulated_layer_norm(x.clone(), &m.gamma1, &m.shift1);
-        let heads = kernels.self_attention(self.qkv.forward(h), self.heads);
+        let heads = self_attention(self.qkv.forward(h), self.heads);
         let attn = linear(heads, m.proj_weight.clone(), m.proj_bias.clone());
         let x = x + attn;
         let h = modulated_layer_norm(x.clone(), &m.gamma2, &m.shift2);
         let mlp = linear(
-            kernels.gelu(self.fc1.forward(h)),
+            gelu(self.fc1.forward(h)),
             m.fc2_weight.clone(),
             m.fc2_bias.clone(),
         );
@@ -357,7 +372,7 @@ impl<B: Backend> DitCond<B> {
 
 #[derive(Module, Debug)]
 pub struct DitCell<B: Backend> {
-    patch_embed: Linear<B>,
+    pub(crate) patch_embed: Linear<B>,
     t_mlp1: Linear<B>,
     t_mlp2: Linear<B>,
     action_emb: Embedding<B>,
@@ -365,17 +380,17 @@ pub struct DitCell<B: Backend> {
     digit_pos: Option<Param<Tensor<B, 2>>>,
     map_proj: Option<Linear<B>>,
     map_pos: Option<Param<Tensor<B, 2>>>,
-    blocks: Vec<DitBlock<B>>,
+    pub(crate) blocks: Vec<DitBlock<B>>,
     final_ada: Linear<B>,
-    final_linear: Linear<B>,
-    out1: Conv2d<B>,
-    out2: Conv2d<B>,
-    patch: usize,
-    grid_h: usize,
-    grid_w: usize,
-    hidden: usize,
+    pub(crate) final_linear: Linear<B>,
+    pub(crate) out1: Conv2d<B>,
+    pub(crate) out2: Conv2d<B>,
+    pub(crate) patch: usize,
+    pub(crate) grid_h: usize,
+    pub(crate) grid_w: usize,
+    pub(crate) hidden: usize,
     freq_dim: usize,
-    z_channels: usize,
+    pub(crate) z_channels: usize,
     num_actions: usize,
     digit_tokens: usize,
     map_tokens: usize,
@@ -575,7 +590,6 @@ impl<B: Backend> DitCell<B> {
         positions: &Tensor<B, 3>,
         m: &FusedModulation<B>,
         cond: &DitCond<B>,
-        kernels: Kernels,
     ) -> Tensor<B, 4> {
         let n = self.grid_h * self.grid_w;
         let tokens = self
@@ -586,7 +600,7 @@ impl<B: Backend> DitCell<B> {
             x = Tensor::cat(vec![x, extra.clone()], 1);
         }
         for (block, mb) in self.blocks.iter().zip(&m.blocks) {
-            x = block.forward_fused(x, mb, kernels);
+            x = block.forward_fused(x, mb);
         }
         let x = modulated_layer_norm(x.narrow(1, 0, n), &m.last_gamma, &m.last_shift);
         let grid = self.unpatchify(self.final_linear.forward(x));
@@ -604,25 +618,25 @@ pub struct Modulation<B: Backend> {
 /// One block's modulation in the form the fused path takes: layer-norm gains `1 + scale` and
 /// offsets `shift` as `[d]` vectors, gates as `[1, 1, d]`.
 #[derive(Clone, Debug)]
-struct FusedBlockModulation<B: Backend> {
-    shift1: Tensor<B, 1>,
-    gamma1: Tensor<B, 1>,
-    shift2: Tensor<B, 1>,
-    gamma2: Tensor<B, 1>,
+pub(crate) struct FusedBlockModulation<B: Backend> {
+    pub(crate) shift1: Tensor<B, 1>,
+    pub(crate) gamma1: Tensor<B, 1>,
+    pub(crate) shift2: Tensor<B, 1>,
+    pub(crate) gamma2: Tensor<B, 1>,
     /// The attention output projection and the MLP's second layer with the adaLN gates
     /// folded into their output columns (`gate * (x W + b) = x (W gate) + b gate`).
-    proj_weight: Tensor<B, 2>,
-    proj_bias: Option<Tensor<B, 1>>,
-    fc2_weight: Tensor<B, 2>,
-    fc2_bias: Option<Tensor<B, 1>>,
+    pub(crate) proj_weight: Tensor<B, 2>,
+    pub(crate) proj_bias: Option<Tensor<B, 1>>,
+    pub(crate) fc2_weight: Tensor<B, 2>,
+    pub(crate) fc2_bias: Option<Tensor<B, 1>>,
 }
 
 /// [`Modulation`] of a single sample, prepared for [`DitCell::forward_fused`].
 #[derive(Clone, Debug)]
 pub struct FusedModulation<B: Backend> {
-    blocks: Vec<FusedBlockModulation<B>>,
-    last_shift: Tensor<B, 1>,
-    last_gamma: Tensor<B, 1>,
+    pub(crate) blocks: Vec<FusedBlockModulation<B>>,
+    pub(crate) last_shift: Tensor<B, 1>,
+    pub(crate) last_gamma: Tensor<B, 1>,
 }
 
 impl<B: Backend> DitCell<B> {
@@ -664,66 +678,12 @@ impl<B: Backend> DitCell<B> {
     }
 }
 
-impl<B: Backend> DitCell<B> {
-    /// The cell's modulation-independent weights on the host (see
-    /// [`host_dit`](super::host_dit)), for play on a CPU backend.
-    pub fn host(&self) -> HostDit {
-        let [c_in, _] = self.patch_embed.weight.dims();
-        let p2 = self.patch * self.patch;
-        HostDit {
-            patch_embed: LinearHost::from_module(&self.patch_embed),
-            blocks: self
-                .blocks
-                .iter()
-                .map(|b| HostDitBlock {
-                    qkv: LinearHost::from_module(&b.qkv),
-                    fc1: LinearHost::from_module(&b.fc1),
-                    heads: b.heads,
-                })
-                .collect(),
-            final_linear: LinearHost::from_module(&self.final_linear),
-            out1: Conv1::from_module(&self.out1),
-            out2: Conv1::from_module(&self.out2),
-            positions: pos_embed_2d(self.grid_h, self.grid_w, self.hidden),
-            patch: self.patch,
-            grid_h: self.grid_h,
-            grid_w: self.grid_w,
-            hidden: self.hidden,
-            z_channels: self.z_channels,
-            latent_channels: c_in / p2 - self.z_channels,
-        }
-    }
-}
-
-impl<B: Backend> FusedModulation<B> {
-    /// The same modulation on the host (see [`host_dit`](super::host_dit)).
-    pub fn host(&self) -> HostModulation {
-        let vec = |t: &Tensor<B, 1>| read(t.clone());
-        HostModulation {
-            blocks: self
-                .blocks
-                .iter()
-                .map(|b| HostBlockModulation {
-                    shift1: vec(&b.shift1),
-                    gamma1: vec(&b.gamma1),
-                    shift2: vec(&b.shift2),
-                    gamma2: vec(&b.gamma2),
-                    proj: LinearHost::from_tensors(b.proj_weight.clone(), b.proj_bias.clone()),
-                    fc2: LinearHost::from_tensors(b.fc2_weight.clone(), b.fc2_bias.clone()),
-                })
-                .collect(),
-            last_shift: vec(&self.last_shift),
-            last_gamma: vec(&self.last_gamma),
-        }
-    }
-}
-
 /// The small head that reads the v-prediction of the latent out of z: a residual block from z
 /// channels to latent channels, then a 1x1 conv.
 #[derive(Module, Debug)]
 pub struct VHead<B: Backend> {
-    res: ResBlock<B>,
-    out: Conv2d<B>,
+    pub(crate) res: ResBlock<B>,
+    pub(crate) out: Conv2d<B>,
 }
 
 impl<B: Backend> VHead<B> {
@@ -738,34 +698,10 @@ impl<B: Backend> VHead<B> {
         self.out.forward(self.res.forward(z))
     }
 
-    /// [`Self::forward`] with fused group norms and SiLU from `kernels` (inference; the same
+    /// [`Self::forward`] with fused group norms (inference; the same
     /// up to float rounding).
-    pub fn forward_fused(&self, z: Tensor<B, 4>, kernels: Kernels) -> Tensor<B, 4> {
-        self.out.forward(self.res.forward_fused(z, kernels))
-    }
-
-    /// The same head on the host (see [`host_conv`](super::host_conv)), for play on a CPU
-    /// backend.
-    pub fn host(&self) -> HostVHead {
-        HostVHead {
-            res: self.res.host(),
-            out: Conv1::from_module(&self.out),
-        }
-    }
-}
-
-/// [`VHead`] on the host.
-#[derive(Clone, Debug, PartialEq)]
-pub struct HostVHead {
-    res: HostResBlock,
-    out: Conv1,
-}
-
-impl HostVHead {
-    /// One sample's state `[c][h][w]` (planar) -> its v-prediction `[latent_channels][h][w]`.
-    pub fn forward(&self, z: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
-        let z = Image::from_planar(z, c, h, w);
-        self.out.forward(&self.res.forward(&z)).to_planar()
+    pub fn forward_fused(&self, z: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.out.forward(self.res.forward_fused(z))
     }
 }
 
