@@ -17,19 +17,6 @@ pub type Wgpu = burn::backend::Wgpu;
 #[cfg(feature = "cuda")]
 pub type Cuda = burn::backend::Cuda;
 
-/// The inference kernels a world session on backend `B` should use: the host kernels on the
-/// CPU backends, whose tensors live in host memory (`gamegen_core::world::host_ops`), the
-/// backend's own operations on a GPU.
-pub fn kernels_for<B: burn::tensor::backend::Backend>() -> gamegen_core::world::Kernels {
-    use std::any::TypeId;
-    let b = TypeId::of::<B>();
-    if b == TypeId::of::<Cpu>() || b == TypeId::of::<NdArray>() {
-        gamegen_core::world::Kernels::Host
-    } else {
-        gamegen_core::world::Kernels::Backend
-    }
-}
-
 /// A backend the user can ask for on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use gamegen_core::games::{self, GameKind, maps::parse_map};
-use gamegen_core::world::engine::{Breakdown, Profiler, Stage};
+use gamegen_core::world::MAX_DDIM_STEPS;
+use gamegen_core::world::play::{PlayPath, Stage};
 use gamegen_native::backend::BackendChoice;
 use gamegen_native::world::train::{self, Preset, TrainOptions};
-use gamegen_native::world::{eval, evalnets, rollout};
+use gamegen_native::world::{bench, eval, evalnets, rollout};
 use gamegen_native::{fsutil, gifenc, progress, with_backend};
 
 #[derive(Subcommand, Debug)]
@@ -182,31 +183,11 @@ pub struct BenchArgs {
     /// threads is not counted: use with RAYON_NUM_THREADS=1 (one thread, as in wasm).
     #[arg(long)]
     cpu_time: bool,
-    /// Run the sessions without the fused inference kernels (exactly the operations training
-    /// runs, as play did before they existed): an A/B within one binary.
+    /// The play path the sessions compute with (default: the backend's, `host` on the CPU
+    /// backends): `reference` (exactly the operations training runs), `fused` (the backend's
+    /// fused operations) or `host` (the CPU kernels). An A/B within one binary.
     #[arg(long)]
-    unfused: bool,
-    /// Compute GELU, SiLU and attention with the backend's own operations instead of the host
-    /// kernels a CPU session uses by default (`core::world::host_ops`): an A/B within one
-    /// binary.
-    #[arg(long)]
-    backend_kernels: bool,
-}
-
-/// Which inference path a benchmark session runs.
-#[derive(Clone, Copy, Debug)]
-struct PlayPath {
-    fused: bool,
-    host_kernels: bool,
-}
-
-impl PlayPath {
-    fn of(a: &BenchArgs) -> Self {
-        Self {
-            fused: !a.unfused,
-            host_kernels: !a.backend_kernels,
-        }
-    }
+    path: Option<PlayPath>,
 }
 
 #[derive(Args, Debug)]
@@ -349,7 +330,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
 }
 
 fn train_decoder_cmd(a: TrainDecoderArgs) -> anyhow::Result<()> {
-    use gamegen_core::world::light_decoder::LightDecoderConfig;
+    use gamegen_core::world::model::light_decoder::LightDecoderConfig;
     use gamegen_native::world::decoder::{DecoderOptions, train_decoder};
     a.backend.ensure_usable()?;
     let opts = DecoderOptions {
@@ -453,8 +434,8 @@ fn train_cmd(a: TrainArgs) -> anyhow::Result<()> {
 fn rollout_cmd(a: RolloutArgs) -> anyhow::Result<()> {
     a.backend.ensure_usable()?;
     anyhow::ensure!(
-        (1..=16).contains(&a.steps),
-        "--steps must be in 1..=16 (DDIM steps)"
+        (1..=MAX_DDIM_STEPS).contains(&a.steps),
+        "--steps must be in 1..={MAX_DDIM_STEPS} (DDIM steps)"
     );
     let preset = match &a.map {
         Some(p) => {
@@ -496,44 +477,6 @@ fn rollout_cmd(a: RolloutArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// FPS of `frames` model-only frames (alternating right/stay/left runs) after a warm-up.
-fn fps<B: gamegen_native::burn::tensor::backend::Backend>(
-    model: &std::path::Path,
-    frames: usize,
-    steps: usize,
-    path: PlayPath,
-) -> anyhow::Result<f64> {
-    gamegen_native::backend::on_compute_pool(|| {
-        let (mut world, script) = warmed_up::<B>(model, frames, steps, path)?;
-        let (r, _) = rollout::rollout(&mut world, &script, steps, 0, None)?;
-        Ok(r.frames_per_second)
-    })
-}
-
-/// The model loaded and warmed up by 5 frames, and the script of the `frames` frames to
-/// measure. Called on the compute pool thread that runs the measurement, so that the warm-up
-/// fills that thread's caches and scratch buffers.
-fn warmed_up<B: gamegen_native::burn::tensor::backend::Backend>(
-    model: &std::path::Path,
-    frames: usize,
-    steps: usize,
-    path: PlayPath,
-) -> anyhow::Result<(rollout::LoadedWorld<B>, Vec<u8>)> {
-    let device = Default::default();
-    let mut world = rollout::load::<B>(model, 0, &device)?;
-    world.session.set_fused(path.fused);
-    if !path.host_kernels {
-        world
-            .session
-            .set_kernels(gamegen_core::world::Kernels::Backend);
-    }
-    let n = world.checkpoint.game.num_actions() as usize;
-    let mut script: Vec<u8> = (0..frames + 5).map(|i| ((i / 10) % n) as u8).collect();
-    rollout::rollout(&mut world, &script[..5], steps, 0, None)?;
-    script.drain(..5);
-    Ok((world, script))
-}
-
 fn bench_cmd(a: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         (1..=100_000).contains(&a.frames),
@@ -546,8 +489,8 @@ fn bench_cmd(a: BenchArgs) -> anyhow::Result<()> {
         .collect::<Result<_, _>>()
         .map_err(|_| anyhow::anyhow!("--steps: comma-separated numbers, e.g. 1,4,8"))?;
     anyhow::ensure!(
-        steps.iter().all(|s| (1..=16).contains(s)),
-        "--steps values must be in 1..=16"
+        steps.iter().all(|s| (1..=MAX_DDIM_STEPS).contains(s)),
+        "--steps values must be in 1..={MAX_DDIM_STEPS}"
     );
     if a.flex_only {
         println!("| DDIM steps | flex FPS |");
@@ -557,22 +500,18 @@ fn bench_cmd(a: BenchArgs) -> anyhow::Result<()> {
         println!("|---|---|---|---|");
     }
     for &s in &steps {
-        let flex = fps::<gamegen_native::backend::Cpu>(&a.model, a.frames, s, PlayPath::of(&a))?;
+        let flex = bench::fps::<gamegen_native::backend::Cpu>(&a.model, a.frames, s, a.path)?;
         if a.flex_only {
             println!("| {s} | {flex:.1} |");
             continue;
         }
-        let nd = fps::<gamegen_native::backend::NdArray>(&a.model, a.frames, s, PlayPath::of(&a))?;
+        let nd = bench::fps::<gamegen_native::backend::NdArray>(&a.model, a.frames, s, a.path)?;
         println!("| {s} | {flex:.1} | {nd:.1} | {:.2}x |", flex / nd);
     }
     if a.breakdown {
         for &s in &steps {
-            let b = breakdown::<gamegen_native::backend::Cpu>(
-                &a.model,
-                a.frames,
-                s,
-                a.cpu_time,
-                PlayPath::of(&a),
+            let b = bench::breakdown::<gamegen_native::backend::Cpu>(
+                &a.model, a.frames, s, a.cpu_time, a.path,
             )?;
             let n = b.frames.max(1) as f64;
             let total = b.total();
@@ -602,67 +541,6 @@ fn bench_cmd(a: BenchArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Seconds of CPU time the calling thread has used (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)`,
-/// exact to the nanosecond, unlike `/proc/thread-self/schedstat`, which moves in ticks).
-#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
-fn thread_cpu_clock() -> anyhow::Result<impl FnMut() -> f64> {
-    #[repr(C)]
-    struct Timespec {
-        tv_sec: i64,
-        tv_nsec: i64,
-    }
-    unsafe extern "C" {
-        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
-    }
-    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
-    let read = || {
-        let mut ts = Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `ts` is a valid, writable timespec (two 64-bit fields on 64-bit Linux) and
-        // the clock id is a constant the kernel defines; nothing else is touched.
-        let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        (rc == 0).then_some(ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
-    };
-    anyhow::ensure!(read().is_some(), "the thread CPU clock is not available");
-    Ok(move || read().unwrap_or(0.0))
-}
-
-#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
-fn thread_cpu_clock() -> anyhow::Result<Box<dyn FnMut() -> f64>> {
-    anyhow::bail!("--cpu-time is only available on 64-bit Linux")
-}
-
-/// Per-stage times of `frames` frames (the `fps` script, after the same warm-up).
-fn breakdown<B: gamegen_native::burn::tensor::backend::Backend>(
-    model: &std::path::Path,
-    frames: usize,
-    steps: usize,
-    cpu_time: bool,
-    path: PlayPath,
-) -> anyhow::Result<Breakdown> {
-    // On a pool thread, so that with RAYON_NUM_THREADS=1 all the work runs on the thread
-    // whose CPU clock is read.
-    gamegen_native::backend::on_compute_pool(|| {
-        let (mut world, script) = warmed_up::<B>(model, frames, steps, path)?;
-        let start = std::time::Instant::now();
-        let mut clock: Box<dyn FnMut() -> f64> = if cpu_time {
-            Box::new(thread_cpu_clock()?)
-        } else {
-            Box::new(move || start.elapsed().as_secs_f64())
-        };
-        let clock: &mut dyn FnMut() -> f64 = &mut *clock;
-        let mut prof = Profiler::new(clock);
-        for &a in &script {
-            world
-                .session
-                .step_profiled(a as u32, steps, Some(&mut prof))?;
-        }
-        Ok(prof.breakdown)
-    })
 }
 
 fn eval_cmd(a: EvalArgs) -> anyhow::Result<()> {

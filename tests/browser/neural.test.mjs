@@ -42,15 +42,16 @@ async function playScripted(ctx, game) {
     };
   });
   await page.screenshot({ path: join(ctx.artifacts, `neural-${game}.png`) });
-  // Where a frame's time goes, with the host kernels (the CPU fallback's default) and with the
-  // backend's own operations, 20 frames each, continuing the session.
+  // Where a frame's time goes, with the CPU kernels (the CPU fallback's default) and with the
+  // backend's fused operations, 20 frames each, continuing the session.
   s.breakdown = await page.evaluate(() => {
     const session = window.gamegen.session;
     const actions = new Uint32Array(20).map((_, i) => (i >> 2) % 3);
+    if (session.playPath !== "host") throw new Error(`CPU fallback plays on ${session.playPath}`);
     const host = JSON.parse(session.profileFrames(actions, 4));
-    session.setHostKernels(false);
+    session.setPlayPath("fused");
     const backend = JSON.parse(session.profileFrames(actions, 4));
-    session.setHostKernels(true);
+    session.setPlayPath("host");
     return { host, backend };
   });
   s.simd = await page.evaluate(async () => (await import("./js/backend.js")).backendDetails().then((d) => d.simd));

@@ -9,8 +9,8 @@
 use burn::tensor::backend::Backend;
 use gamegen_core::games::GameKind;
 use gamegen_core::games::canvas::rgb_to_rgba;
-use gamegen_core::world::engine::{Profiler, Stage, StepInfo};
-use gamegen_core::world::{Kernels, WorldCheckpoint, WorldSession};
+use gamegen_core::world::play::{Profiler, Stage, StepInfo};
+use gamegen_core::world::{PlayPath, WorldCheckpoint, WorldSession};
 use wasm_bindgen::prelude::*;
 
 use crate::backend::{Active, Cpu, Gpu, active};
@@ -64,14 +64,10 @@ impl NeuralGame {
         let seed = seed as u64;
         let session = match active() {
             Some(Active::WebGpu { .. }) => Session::Gpu(load::<Gpu>(&ckpt, vae, dynamics, seed)?),
-            Some(Active::Cpu { .. }) => {
-                let mut session = load::<Cpu>(&ckpt, vae, dynamics, seed)?;
-                // The CPU fallback's tensors live in wasm memory: the frame's networks run as
-                // simd128 loops on host buffers (`host_dit`, `host_conv`, `host_ops`), about
-                // 1.7x faster than the backend's operations here (docs/benchmarks.md).
-                session.set_kernels(Kernels::Host);
-                Session::Cpu(session)
-            }
+            // On the CPU fallback the session runs the CPU kernels (`PlayPath::for_backend`):
+            // simd128 loops over host buffers in wasm memory, about 1.7x faster than the
+            // backend's operations here (docs/benchmarks.md).
+            Some(Active::Cpu { .. }) => Session::Cpu(load::<Cpu>(&ckpt, vae, dynamics, seed)?),
             None => return Err(js_err("call init_backend() before loading a model")),
         };
         Ok(NeuralGame {
@@ -222,18 +218,27 @@ impl NeuralGame {
         serde_json::to_string(&parity).map_err(js_err)
     }
 
-    /// On the CPU fallback: `true` (the default) computes the networks with the host kernels,
-    /// `false` with the backend's own operations (for side-by-side measurements). Ignored on
-    /// WebGPU.
-    #[wasm_bindgen(js_name = setHostKernels)]
-    pub fn set_host_kernels(&mut self, host: bool) {
-        if let Session::Cpu(s) = &mut self.session {
-            s.set_kernels(if host {
-                Kernels::Host
-            } else {
-                Kernels::Backend
-            });
+    /// The play path the session computes with: `reference`, `fused` or `host` (the CPU
+    /// kernels, the CPU fallback's default; see `PlayPath`). For side-by-side measurements.
+    #[wasm_bindgen(js_name = setPlayPath)]
+    pub fn set_play_path(&mut self, path: &str) -> Result<(), JsValue> {
+        let path: PlayPath = path.parse().map_err(js_err)?;
+        match &mut self.session {
+            Session::Gpu(s) => s.set_path(path),
+            Session::Cpu(s) => s.set_path(path),
         }
+        Ok(())
+    }
+
+    /// The play path the session computes with (`setPlayPath`).
+    #[wasm_bindgen(getter, js_name = playPath)]
+    pub fn play_path(&self) -> String {
+        match &self.session {
+            Session::Gpu(s) => s.path(),
+            Session::Cpu(s) => s.path(),
+        }
+        .name()
+        .to_string()
     }
 
     /// Score of the external record (the score the model is told to draw).

@@ -266,7 +266,7 @@ async function main() {
     ]);
     neural = new NeuralGame(config, new Uint8Array(vae), new Uint8Array(dynamics), seed);
     // For measurements from the console or a test once play is paused or done
-    // (`profileFrames`, `setHostKernels`).
+    // (`profileFrames`, `setPlayPath`).
     state.session = neural;
     state.trainedSteps = neural.trainedSteps;
     state.trained = neural.trainedSteps > 0;

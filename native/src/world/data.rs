@@ -12,10 +12,10 @@ use gamegen_core::data::longtail::ClipId;
 use gamegen_core::data::shard;
 use gamegen_core::games::{Events, GameKind};
 use gamegen_core::rng::Rng;
-use gamegen_core::world::logic_fit::clean_states;
 use gamegen_core::world::model::SpatialConfig;
-use gamegen_core::world::spatial::{SpatialMap, crops_to_tensor, replay_local_maps};
+use gamegen_core::world::model::spatial::{SpatialMap, crops_to_tensor, replay_local_maps};
 use gamegen_core::world::train::ClipBatch;
+use gamegen_core::world::train::logic_fit::clean_states;
 use gamegen_core::world::{Vae, WorldConfig, WorldModel};
 
 use crate::collect::read_manifest;

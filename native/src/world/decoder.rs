@@ -1,5 +1,5 @@
 //! `gamegen world train-decoder`: give a trained world model a play decoder
-//! (`gamegen_core::world::light_decoder`), trained against its frozen encoder.
+//! (`gamegen_core::world::model::light_decoder`), trained against its frozen encoder.
 //!
 //! The encoder, the latent space and the dynamics model are untouched; the output directory
 //! holds the same model with the play decoder added to `vae.safetensors` and declared in
@@ -18,10 +18,10 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use gamegen_core::checkpoint::to_safetensors;
 use gamegen_core::rng::Rng;
-use gamegen_core::world::blocks::reseed;
 use gamegen_core::world::checkpoint::{CONFIG_FILE, DYNAMICS_FILE, VAE_FILE};
-use gamegen_core::world::light_decoder::{LightDecoderConfig, LightDecoderTrainer};
-use gamegen_core::world::vae::sample_posterior;
+use gamegen_core::world::model::blocks::reseed;
+use gamegen_core::world::model::light_decoder::{LightDecoderConfig, LightDecoderTrainer};
+use gamegen_core::world::model::vae::sample_posterior;
 use gamegen_core::world::{Vae, WorldCheckpoint};
 use serde::Serialize;
 

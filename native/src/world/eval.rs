@@ -27,10 +27,12 @@ use std::time::Instant;
 use burn::tensor::backend::Backend;
 use gamegen_core::games::GameKind;
 use gamegen_core::metrics::{FMeasure, psnr, ssim};
-use gamegen_core::world::evalnet::{EvalNetConfig, clip_feature, downsample, judge, pair_input};
-use gamegen_core::world::frechet::frechet_distance;
+use gamegen_core::world::eval::evalnet::{
+    EvalNetConfig, clip_feature, downsample, judge, pair_input,
+};
+use gamegen_core::world::eval::frechet::frechet_distance;
+use gamegen_core::world::eval::spacon::{SpaConSums, SpaConTracker};
 use gamegen_core::world::model::SpatialConfig;
-use gamegen_core::world::spacon::{SpaConSums, SpaConTracker};
 use serde::Serialize;
 
 use super::{evalnets, rollout};

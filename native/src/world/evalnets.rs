@@ -20,7 +20,7 @@ use gamegen_core::data::shard;
 use gamegen_core::games::GameKind;
 use gamegen_core::metrics::FMeasure;
 use gamegen_core::rng::Rng;
-use gamegen_core::world::evalnet::{
+use gamegen_core::world::eval::evalnet::{
     EvalNet, EvalNetConfig, batch_tensor, downsample, judge, loss, pair_input,
 };
 use serde::{Deserialize, Serialize};

@@ -41,9 +41,7 @@ pub fn load<B: Backend>(
     let model = checkpoint
         .load_dynamics::<B>(read(&dir.join(DYNAMICS_FILE))?, device)
         .with_context(|| format!("{}", dir.join(DYNAMICS_FILE).display()))?;
-    let mut session =
-        WorldSession::new(model, vae, checkpoint.model.clone(), seed, device.clone())?;
-    session.set_kernels(crate::backend::kernels_for::<B>());
+    let session = WorldSession::new(model, vae, checkpoint.model.clone(), seed, device.clone())?;
     Ok(LoadedWorld {
         checkpoint,
         session,

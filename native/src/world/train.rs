@@ -31,9 +31,9 @@ use gamegen_core::optim::{OptimizerStateError, read_chunks, write_chunks};
 use gamegen_core::rng::Rng;
 use gamegen_core::world::checkpoint::TrainingState;
 use gamegen_core::world::checkpoint::{CONFIG_FILE, DYNAMICS_FILE, VAE_FILE};
-use gamegen_core::world::logic_fit::{LogicTrainer, gather_states};
 use gamegen_core::world::model::SpatialConfig;
 use gamegen_core::world::train::VaeTrainer;
+use gamegen_core::world::train::logic_fit::{LogicTrainer, gather_states};
 use gamegen_core::world::{TrainConfig, WorldCheckpoint, WorldConfig, WorldTrainer};
 use serde::{Deserialize, Serialize};
 
@@ -755,7 +755,7 @@ pub fn train<B: Backend>(
 }
 
 /// Stage three: refit LogicNet on the level-0 states a play session feeds it, from the frozen
-/// dynamics model (see `gamegen_core::world::logic_fit`). Returns the last held-out
+/// dynamics model (see `gamegen_core::world::train::logic_fit`). Returns the last held-out
 /// `(cross-entropy, event F-measure)` when it ran and there are held-out episodes.
 fn fit_logic<B: Backend>(
     run: &mut Run,

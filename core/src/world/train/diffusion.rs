@@ -582,10 +582,10 @@ impl<B: AutodiffBackend> WorldTrainer<B> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::world::train::VaeTrainer;
     use crate::optim::tests::all_weights;
     use crate::world::model::dit::DitConfig;
     use crate::world::model::vae::VaeConfig;
+    use crate::world::train::VaeTrainer;
     use burn::backend::{Autodiff, NdArray};
 
     type B = Autodiff<NdArray>;
