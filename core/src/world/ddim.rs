@@ -1,4 +1,6 @@
-//! DDIM sampling (eta = 0) for one frame of the recurrent model, as PlayGen's inference does it.
+//! DDIM (eta = 0) for one frame of the recurrent model, as PlayGen's inference does it: the
+//! plan, the update and the frame's noise; the loop that runs a frame is the play sampler
+//! (`play::sampler`).
 //!
 //! For `S` steps the noise levels are `linspace(-1, T-1, S+1)` truncated to integers and walked
 //! from high to low; the step whose next level is `-1` jumps straight to the predicted clean
@@ -85,31 +87,6 @@ pub fn ddim_step_coefficients(schedule: &Schedule, t: i64, t_next: i64) -> (f64,
     (na * sa + nb * sb, nb * sa - na * sb)
 }
 
-/// Run the `S + 1` passes of one frame. `model(x, level)` is one DiT pass from the fixed
-/// previous state and returns `(z_new, v)`. `x` starts as (clipped) Gaussian noise. Returns the
-/// frame's clean latent and the new hidden state.
-pub fn ddim_sample<B, F>(
-    schedule: &Schedule,
-    plan: &DdimPlan,
-    noise: Tensor<B, 4>,
-    mut model: F,
-) -> (Tensor<B, 4>, Tensor<B, 4>)
-where
-    B: Backend,
-    F: FnMut(Tensor<B, 4>, usize) -> (Tensor<B, 4>, Tensor<B, 4>),
-{
-    let s = plan.steps();
-    let mut x = noise.clamp(-CLIP_NOISE, CLIP_NOISE);
-    let mut z = None;
-    for m in 0..=s {
-        let (t, t_next) = plan.pairs[m.min(s - 1)];
-        let (z_new, v) = model(x.clone(), t as usize);
-        x = ddim_update(schedule, x, v, t, t_next);
-        z = Some(z_new);
-    }
-    (x, z.expect("at least one pass"))
-}
-
 /// Standard normal noise of `shape`, clipped to `CLIP_NOISE`, from our own PRNG so that the
 /// same seed gives the same noise on every backend.
 pub fn gaussian<B: Backend, const D: usize>(
@@ -167,33 +144,6 @@ mod tests {
                 let err: f32 = (want - got).abs().max().into_scalar();
                 assert!(err < 1e-5, "t={t} -> {t_next}: {err}");
             }
-        }
-    }
-
-    #[test]
-    fn exact_v_oracle_reproduces_the_clean_latent() {
-        let dev = Default::default();
-        let sched = Schedule::default();
-        let mut rng = Rng::new(5);
-        let x0: Tensor<B, 4> = gaussian(&mut rng, [2, 4, 6, 6], &dev).mul_scalar(0.5);
-        for steps in [1usize, 2, 4, 8, 16] {
-            let plan = ddim_plan(steps, 1000);
-            let noise: Tensor<B, 4> = gaussian(&mut rng, [2, 4, 6, 6], &dev);
-            let mut passes = 0;
-            let (x, z) = ddim_sample(&sched, &plan, noise, |x, k| {
-                passes += 1;
-                // The exact v for this x: eps_hat = (x - sa x0) / sb, v = sa eps_hat - sb x0.
-                let (sa, sb) = sched.coefficients(k);
-                let eps = (x.clone() - x0.clone().mul_scalar(sa)).div_scalar(sb);
-                let v = eps.mul_scalar(sa) - x0.clone().mul_scalar(sb);
-                (x, v)
-            });
-            assert_eq!(passes, steps + 1);
-            let err: f32 = (x - x0.clone()).abs().max().into_scalar();
-            assert!(err < 1e-3, "steps={steps}: max error {err}");
-            // The final pass sees the clean latent: its "z" (here the input) is x0.
-            let zerr: f32 = (z - x0.clone()).abs().max().into_scalar();
-            assert!(zerr < 1e-3);
         }
     }
 }

@@ -1,5 +1,5 @@
 //! `gamegen world eval`: replay recorded episodes' actions through a model, starting from each
-//! episode's real first frame, and judge every generated frame (issue 5: the papers' metrics).
+//! episode's real first frame, and judge every generated frame by the papers' metrics.
 //!
 //! Per frame, against the recorded episode:
 //! - PSNR and SSIM against the real frame;

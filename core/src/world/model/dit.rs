@@ -560,28 +560,11 @@ impl<B: Backend> DitCell<B> {
         m: &Modulation<B>,
         cond: &DitCond<B>,
     ) -> Tensor<B, 4> {
-        let n = self.grid_h * self.grid_w;
-        let tokens = self
-            .patch_embed
-            .forward(self.patchify(Tensor::cat(vec![z_prev, x_noisy], 1)));
-        let mut x = tokens + positions.clone();
-        if let Some(extra) = &cond.extra {
-            x = Tensor::cat(vec![x, extra.clone()], 1);
-        }
-        for (block, mb) in self.blocks.iter().zip(&m.blocks) {
-            x = block.forward(x, mb);
-        }
-        let x = modulate(
-            layer_norm(x.narrow(1, 0, n)),
-            m.last[0].clone(),
-            m.last[1].clone(),
-        );
-        let grid = self.unpatchify(self.final_linear.forward(x));
-        self.out2.forward(tanh(self.out1.forward(grid)))
+        self.pass(z_prev, x_noisy, positions, m, cond)
     }
 
     /// [`Self::forward_modulated`] for one sample with fused layer norms and fused attention
-    /// (the backend's kernels): what a play session runs. The same maths as [`Self::forward`]
+    /// (the backend's kernels): what the fused play path runs. The same maths as [`Self::forward`]
     /// up to float rounding (sums taken in another order).
     pub fn forward_fused(
         &self,
@@ -589,6 +572,20 @@ impl<B: Backend> DitCell<B> {
         x_noisy: Tensor<B, 4>,
         positions: &Tensor<B, 3>,
         m: &FusedModulation<B>,
+        cond: &DitCond<B>,
+    ) -> Tensor<B, 4> {
+        self.pass(z_prev, x_noisy, positions, m, cond)
+    }
+
+    /// The cell's pass, written once: patch embedding, the blocks, the modulated final layer
+    /// norm, unpatchify and the state's output convolutions; the modulation's form decides how
+    /// each block and the final norm compute.
+    fn pass<M: ModulationForm<B>>(
+        &self,
+        z_prev: Tensor<B, 4>,
+        x_noisy: Tensor<B, 4>,
+        positions: &Tensor<B, 3>,
+        m: &M,
         cond: &DitCond<B>,
     ) -> Tensor<B, 4> {
         let n = self.grid_h * self.grid_w;
@@ -599,12 +596,41 @@ impl<B: Backend> DitCell<B> {
         if let Some(extra) = &cond.extra {
             x = Tensor::cat(vec![x, extra.clone()], 1);
         }
-        for (block, mb) in self.blocks.iter().zip(&m.blocks) {
-            x = block.forward_fused(x, mb);
+        for (i, block) in self.blocks.iter().enumerate() {
+            x = m.block(block, i, x);
         }
-        let x = modulated_layer_norm(x.narrow(1, 0, n), &m.last_gamma, &m.last_shift);
+        let x = m.final_norm(x.narrow(1, 0, n));
         let grid = self.unpatchify(self.final_linear.forward(x));
         self.out2.forward(tanh(self.out1.forward(grid)))
+    }
+}
+
+/// How a pass computes with a modulation of one form: as training does ([`Modulation`]) or
+/// fused ([`FusedModulation`]).
+trait ModulationForm<B: Backend> {
+    /// Block `i` on tokens `x`.
+    fn block(&self, block: &DitBlock<B>, i: usize, x: Tensor<B, 3>) -> Tensor<B, 3>;
+    /// The final layer's modulated layer norm of the grid tokens.
+    fn final_norm(&self, x: Tensor<B, 3>) -> Tensor<B, 3>;
+}
+
+impl<B: Backend> ModulationForm<B> for Modulation<B> {
+    fn block(&self, block: &DitBlock<B>, i: usize, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        block.forward(x, &self.blocks[i])
+    }
+
+    fn final_norm(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        modulate(layer_norm(x), self.last[0].clone(), self.last[1].clone())
+    }
+}
+
+impl<B: Backend> ModulationForm<B> for FusedModulation<B> {
+    fn block(&self, block: &DitBlock<B>, i: usize, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        block.forward_fused(x, &self.blocks[i])
+    }
+
+    fn final_norm(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        modulated_layer_norm(x, &self.last_gamma, &self.last_shift)
     }
 }
 

@@ -52,3 +52,67 @@ pub(crate) fn sample<C: Cell>(
     }
     (x, state.expect("at least one pass"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+    use crate::world::ddim::{ddim_plan, ddim_update, gaussian};
+    use crate::world::schedule::Schedule;
+    use burn::backend::NdArray;
+    use burn::tensor::Tensor;
+
+    type B = NdArray;
+
+    /// A cell that knows the clean latent: its v is exact for whatever `x` it is given, and its
+    /// "state" is the `x` it saw.
+    struct Oracle {
+        x0: Tensor<B, 4>,
+        schedule: Schedule,
+        passes: usize,
+    }
+
+    impl Cell for Oracle {
+        type Latent = Tensor<B, 4>;
+        type State = Tensor<B, 4>;
+
+        fn pass(
+            &mut self,
+            x: &Tensor<B, 4>,
+            level: usize,
+            _: &mut Option<&mut Profiler<'_>>,
+        ) -> (Tensor<B, 4>, Tensor<B, 4>) {
+            self.passes += 1;
+            // eps_hat = (x - sa x0) / sb, v = sa eps_hat - sb x0.
+            let (sa, sb) = self.schedule.coefficients(level);
+            let eps = (x.clone() - self.x0.clone().mul_scalar(sa)).div_scalar(sb);
+            (x.clone(), eps.mul_scalar(sa) - self.x0.clone().mul_scalar(sb))
+        }
+
+        fn update(&mut self, x: Tensor<B, 4>, v: Tensor<B, 4>, t: i64, t_next: i64) -> Tensor<B, 4> {
+            ddim_update(&self.schedule, x, v, t, t_next)
+        }
+    }
+
+    #[test]
+    fn an_exact_v_oracle_gives_back_the_clean_latent() {
+        let dev = Default::default();
+        let mut rng = Rng::new(5);
+        let x0: Tensor<B, 4> = gaussian(&mut rng, [2, 4, 6, 6], &dev).mul_scalar(0.5);
+        for steps in [1usize, 2, 4, 8, 16] {
+            let mut cell = Oracle {
+                x0: x0.clone(),
+                schedule: Schedule::default(),
+                passes: 0,
+            };
+            let noise: Tensor<B, 4> = gaussian(&mut rng, [2, 4, 6, 6], &dev);
+            let (x, z) = sample(&mut cell, &ddim_plan(steps, 1000), noise, &mut None);
+            assert_eq!(cell.passes, steps + 1, "S + 1 passes");
+            let err: f32 = (x - x0.clone()).abs().max().into_scalar();
+            assert!(err < 1e-3, "steps={steps}: max error {err}");
+            // The final pass sees the clean latent: the state it gives is that of x0.
+            let zerr: f32 = (z - x0.clone()).abs().max().into_scalar();
+            assert!(zerr < 1e-3);
+        }
+    }
+}
