@@ -5,8 +5,8 @@
 #
 #   fuzz/run-all.sh [RUNS] [TARGET...]
 #
-# Each target reads its committed corpus fuzz/corpus/<target>/ (validate also the shared SWF
-# corpus, ../shared/swf-corpus, when present) and writes the inputs it
+# Each target reads its committed corpus fuzz/corpus/<target>/ (validate also the real SWF
+# corpus beside the checkout, when present) and writes the inputs it
 # discovers to fuzz/target/corpus-work/<target>/ (ignored by git), so the committed corpora
 # stay small; `cargo +nightly fuzz cmin` them to refresh. Crashes land in
 # fuzz/artifacts/<target>/. Prints a table (target, executions, exec/s, peak RSS, result) at the

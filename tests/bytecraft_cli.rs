@@ -384,3 +384,58 @@ fn a_broken_chat_template_is_a_clear_error() {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// `--prompts` takes the manifest of `gamegen corpus synth` (ids from `name`), and a malformed
+/// JSON Lines file is one error line naming the file and the line.
+#[test]
+fn generate_reads_a_synth_manifest_and_names_a_bad_line() {
+    let base = std::env::temp_dir().join(format!("gamegen-gen-manifest-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let synth = base.join("synth");
+    let out = gamegen(&[
+        "corpus",
+        "synth",
+        "--count",
+        "2",
+        "--seed",
+        "3",
+        "--out",
+        synth.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let manifest = synth.join("manifest.jsonl");
+    let out = generate_into(
+        &base.join("out"),
+        &["--prompts", manifest.to_str().unwrap(), "-n", "1"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut ids: Vec<String> = results(&base.join("out"))
+        .iter()
+        .map(|r| r["prompt_id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["000000", "000001"]);
+
+    let bad = base.join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"id\": \"a\", \"prompt\": \"x\"}\n\n{\"id\": \"b\"}\n",
+    )
+    .unwrap();
+    let out = generate_into(
+        &base.join("bad-out"),
+        &["--prompts", bad.to_str().unwrap(), "-n", "1"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("bad.jsonl line 3: needs a \"prompt\" string"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&base);
+}

@@ -1,4 +1,4 @@
-//! Crash safety of the long jobs (issue 9): `gamegen collect` and `gamegen generate` are killed
+//! Crash safety of the long jobs: `gamegen collect` and `gamegen generate` are killed
 //! with SIGKILL at seeded points (as soon as k output files exist), restarted with the same
 //! command until one run finishes, and the final directory must equal an uninterrupted run's:
 //! same files, same bytes, no temporary file left, no partial file under a final name, no

@@ -1,4 +1,5 @@
-//! `gamegen validate` end to end, over the real corpus in `../shared/swf-corpus`.
+//! `gamegen validate` end to end, over the real SWF corpus beside the checkout (see `corpus`;
+//! skipped when absent).
 //!
 //! The corpus is Ruffle's own test suite: every file in it is played by Ruffle except the few
 //! deliberately unloadable ones named in `BROKEN`. The test pins the exact outcome of every file

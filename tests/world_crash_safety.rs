@@ -1,9 +1,9 @@
-//! Crash safety of `gamegen world train` (issue 9): the run is SIGKILLed at seeded points (as
+//! Crash safety of `gamegen world train`: the run is SIGKILLed at seeded points (as
 //! soon as its k-th checkpoint is committed, or as soon as the files of the checkpoint after it
 //! are being staged), restarted with `--resume` until one run finishes, and must end with the
 //! uninterrupted run's weights and optimiser state byte for byte, no temporary or staged file
 //! left, no partial file ever under a final name, and a training log without torn or duplicate
-//! rows. Also: old checkpoints without optimiser state resume with a notice, a damaged state
+//! rows. Also: a checkpoint without optimiser state resumes with a notice, a damaged state
 //! file is a one-line error.
 
 use std::collections::BTreeMap;
@@ -317,8 +317,8 @@ fn old_and_damaged_optimizer_states_and_devices() {
         weights
     );
 
-    // A checkpoint from before the state was saved: it resumes, says once that the moments
-    // restart, and saves a state from then on.
+    // A checkpoint without optimiser state: it resumes, says once that the moments restart,
+    // and saves a state from then on.
     std::fs::remove_file(out.join("optimizer-state.bin")).unwrap();
     let cfg = out.join("config.json");
     let mut c: serde_json::Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();

@@ -135,14 +135,38 @@ pub fn read_chunks(bytes: &[u8]) -> Result<Vec<&[u8]>, OptimizerStateError> {
     Ok(chunks)
 }
 
+/// Runs the jobs of one data-parallel step, one job per replica. Core starts no threads (it
+/// also compiles to wasm32): [`InOrder`] runs the jobs one after another on the calling thread,
+/// and `gamegen_native::replicas::Threads` runs each on its own thread so that devices work at
+/// the same time. The results do not depend on the runner: every job computes on its own
+/// replica and writes its own result.
+pub trait ReplicaRunner {
+    /// Run `first` on the calling thread and every job of `rest`; return once all are done.
+    fn run<'a>(&self, first: Box<dyn FnOnce() + 'a>, rest: Vec<Box<dyn FnOnce() + Send + 'a>>);
+}
+
+/// Every job on the calling thread, `first` first.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InOrder;
+
+impl ReplicaRunner for InOrder {
+    fn run<'a>(&self, first: Box<dyn FnOnce() + 'a>, rest: Vec<Box<dyn FnOnce() + Send + 'a>>) {
+        first();
+        for job in rest {
+            job();
+        }
+    }
+}
+
 /// Data parallelism: run `work` once per share, share `i` on `devices[i]`, and return each
 /// share's gradients on the first device (with whatever else `work` returned), in share order.
 ///
-/// Share 0 runs on `model` itself (which lives on the first device); every other share runs on
-/// a fork of it moved to its device (the broadcast of the weights; a fork keeps the parameter
-/// ids, so the gradients map onto `model`), each on its own thread so that GPUs work at the same
-/// time. There must be no more shares than devices.
-pub fn replica_gradients<B, M, S, R, F>(
+/// Share 0 runs on `model` itself (which lives on the first device) on the calling thread;
+/// every other share runs on a fork of it moved to its device (the broadcast of the weights; a
+/// fork keeps the parameter ids, so the gradients map onto `model`), as a job of `runner`.
+/// There must be no more shares than devices.
+pub fn run_replicas<B, M, S, R, F>(
+    runner: &impl ReplicaRunner,
     model: &M,
     devices: &[B::Device],
     shares: Vec<S>,
@@ -167,30 +191,61 @@ where
         return Vec::new();
     };
     let rest: Vec<S> = shares.collect();
-    if rest.is_empty() {
-        return vec![work(model, first, main)];
-    }
     let work = &work;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = rest
-            .into_iter()
-            .zip(&devices[1..])
-            .map(|(share, device)| {
-                let replica = model.clone().fork(device);
-                scope.spawn(move || {
-                    let (grads, out) = work(&replica, share, device);
-                    (grads.to_device(main, &replica), out)
-                })
-            })
-            .collect();
-        let mut all = vec![work(model, first, main)];
-        all.extend(
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("a replica's thread panicked")),
-        );
-        all
-    })
+    let mut first_out = None;
+    let mut rest_out: Vec<Option<(GradientsParams, R)>> = rest.iter().map(|_| None).collect();
+    let jobs: Vec<Box<dyn FnOnce() + Send + '_>> = rest
+        .into_iter()
+        .zip(&devices[1..])
+        .zip(rest_out.iter_mut())
+        .map(|((share, device), slot)| {
+            let replica = model.clone().fork(device);
+            let job = move || {
+                let (grads, out) = work(&replica, share, device);
+                *slot = Some((grads.to_device(main, &replica), out));
+            };
+            Box::new(job) as Box<dyn FnOnce() + Send + '_>
+        })
+        .collect();
+    runner.run(
+        Box::new(|| first_out = Some(work(model, first, main))),
+        jobs,
+    );
+    std::iter::once(first_out)
+        .chain(rest_out)
+        .map(|out| out.expect("the runner ran every replica's job"))
+        .collect()
+}
+
+/// [`run_replicas`] with every replica but the first on its own scoped thread: the driver of
+/// the world-model trainers, which take no [`ReplicaRunner`]. The ByteCraft trainer takes one,
+/// so its threads are native's.
+pub fn replica_gradients<B, M, S, R, F>(
+    model: &M,
+    devices: &[B::Device],
+    shares: Vec<S>,
+    work: F,
+) -> Vec<(GradientsParams, R)>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    S: Send,
+    R: Send,
+    F: Fn(&M, S, &B::Device) -> (GradientsParams, R) + Sync,
+{
+    struct ScopedThreads;
+    impl ReplicaRunner for ScopedThreads {
+        fn run<'a>(&self, first: Box<dyn FnOnce() + 'a>, rest: Vec<Box<dyn FnOnce() + Send + 'a>>) {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = rest.into_iter().map(|job| scope.spawn(job)).collect();
+                first();
+                for h in handles {
+                    h.join().expect("a replica's thread panicked");
+                }
+            });
+        }
+    }
+    run_replicas(&ScopedThreads, model, devices, shares, work)
 }
 
 /// The sum of gradients of `model`'s parameters (all on one device).

@@ -1,5 +1,5 @@
-//! The SWF validator on every file of the real corpus (`../shared/swf-corpus`, skipped with a
-//! notice when absent) and on thousands of seeded mutations of those files, plus decompression
+//! The SWF validator on every file of the real corpus beside the checkout (see `corpus`,
+//! skipped with a notice when absent) and on thousands of seeded mutations of those files, plus decompression
 //! bombs built here: each input must get a verdict, never a panic, within a memory bound (peak
 //! heap measured by a counting global allocator in this test binary) and a time bound.
 //!
@@ -138,7 +138,7 @@ fn memory_bound(bytes: &[u8], report: &Report, opts: &Options) -> usize {
     2 * claimed_body(bytes, opts) + 24 * real + (4 << 20)
 }
 
-/// The corpus beside the repository (`../shared/swf-corpus`), as in the validator's unit tests.
+/// The real SWF corpus beside the repository, as in the validator's unit tests.
 fn corpus() -> Option<Vec<PathBuf>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/swf-corpus");
     if !root.is_dir() {

@@ -11,6 +11,7 @@ pub mod fsutil;
 pub mod gifenc;
 pub mod plot;
 pub mod progress;
+pub mod replicas;
 pub mod ruffle_classify;
 pub mod ruffle_report;
 pub mod serve;

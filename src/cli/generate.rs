@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args as ClapArgs;
 use gamegen_core::bytecraft::generate::GenerationConfig;
-use gamegen_core::bytecraft::prompts::{Prompt, parse_jsonl, parse_prompt_file};
+use gamegen_core::bytecraft::prompts::Prompt;
 use gamegen_core::bytecraft::sampler::SamplingConfig;
 use gamegen_native::backend::BackendChoice;
 use gamegen_native::bytecraft::Checkpoint;
@@ -18,9 +18,10 @@ use gamegen_native::{progress, with_backend};
   gamegen generate --model tests/fixtures/bytecraft/tokenizer_layout --prompt 'a pong game' -n 2 --max-new 64 --out /tmp/gen
   gamegen generate --model ByteCraft --prompts prompts.txt -n 10 --temperature 0.1 --min-p 0.05 --max-new 32768 --batch 25 --out out/ --shard 0/4
 
-A prompt file separates prompts with lines holding only `Ŧ`; a .jsonl file holds one
-{\"id\": ..., \"prompt\": ...} (or structured fields with \"kind\") per line. Prompts are
-rendered with the checkpoint's own chat template (tokenizer_config.json), then `Bytes: `.
+A prompt file separates prompts with lines holding only `Ŧ`; a .jsonl file (or one starting
+with `{`) holds one {\"id\": ..., \"prompt\": ...} (or structured fields with \"kind\") per
+line; a `gamegen corpus synth` manifest.jsonl is such a file. Prompts are rendered with the
+checkpoint's own chat template (tokenizer_config.json), then `Bytes: `.
 All samples of all prompts form one queue decoded --batch at a time; a finished sample's slot
 is refilled at once (continuous batching), and the files do not depend on --batch or --shard.
 Re-running skips the samples already in OUT/results.jsonl.")]
@@ -31,7 +32,8 @@ pub struct Args {
     /// One prompt given on the command line (id `p0`).
     #[arg(long, conflicts_with = "prompts", required_unless_present = "prompts")]
     prompt: Option<String>,
-    /// Prompt file: text separated by `Ŧ` lines, or JSON Lines when it ends in .jsonl.
+    /// Prompt file: text separated by `Ŧ` lines, or JSON Lines when it ends in .jsonl or
+    /// starts with `{`.
     #[arg(long)]
     prompts: Option<PathBuf>,
     /// Samples per prompt.
@@ -92,14 +94,10 @@ fn load_prompts(a: &Args) -> anyhow::Result<Vec<Prompt>> {
         .prompts
         .as_ref()
         .expect("clap requires --prompt or --prompts");
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let parsed = if path.extension().is_some_and(|e| e == "jsonl") {
-        parse_jsonl(&text)
-    } else {
-        parse_prompt_file(&text)
-    };
-    parsed.with_context(|| path.display().to_string())
+    Ok(super::manifest::read_prompts(path)?
+        .into_iter()
+        .map(|r| r.prompt)
+        .collect())
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@ mod bytecraft;
 mod collect;
 mod corpus;
 mod generate;
+mod manifest;
 mod play;
 mod repair;
 mod serve;

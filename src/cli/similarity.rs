@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
+use gamegen_core::bytecraft::manifest::Truth;
 use gamegen_core::swf::fws::to_fws;
 use gamegen_core::swf::similarity::{Profile, jaro_winkler, most_similar};
 use gamegen_native::bytecraft::generate::prompt_ids_beside;
@@ -66,37 +67,21 @@ fn profile(path: &Path) -> anyhow::Result<Profile> {
 
 /// Generated file -> its true file, from the manifest (and results.jsonl for prompt ids).
 fn truth_map(manifest: &Path, generated: &[PathBuf]) -> anyhow::Result<HashMap<PathBuf, PathBuf>> {
-    let text = std::fs::read_to_string(manifest)
-        .with_context(|| format!("cannot read {}", manifest.display()))?;
     let mut by_prompt: HashMap<String, PathBuf> = HashMap::new();
     let mut by_name: HashMap<String, PathBuf> = HashMap::new();
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("{} line {}: not JSON", manifest.display(), i + 1))?;
-        // A `gamegen corpus synth` manifest: prompt id `name`, true file `<name>.swf` beside it.
-        if let (None, Some(name)) = (v.get("truth"), v["name"].as_str()) {
-            let dir = manifest.parent().unwrap_or(Path::new("."));
-            by_prompt.insert(name.to_string(), dir.join(format!("{name}.swf")));
-            continue;
-        }
-        let truth = v["truth"]
-            .as_str()
-            .with_context(|| format!("{} line {}: needs \"truth\"", manifest.display(), i + 1))?;
-        let truth = PathBuf::from(truth);
-        if let Some(id) = v["prompt_id"].as_str() {
-            by_prompt.insert(id.to_string(), truth);
-        } else if let Some(name) = v["generated"].as_str() {
-            by_name.insert(name.to_string(), truth);
-        } else {
-            bail!(
-                "{} line {}: needs \"prompt_id\" or \"generated\"",
-                manifest.display(),
-                i + 1
-            );
+    let dir = manifest.parent().unwrap_or(Path::new("."));
+    for t in super::manifest::read_truths(manifest)? {
+        match t {
+            Truth::Beside { prompt_id } => {
+                let file = dir.join(format!("{prompt_id}.swf"));
+                by_prompt.insert(prompt_id, file);
+            }
+            Truth::Prompt { prompt_id, truth } => {
+                by_prompt.insert(prompt_id, truth.into());
+            }
+            Truth::File { generated, truth } => {
+                by_name.insert(generated, truth.into());
+            }
         }
     }
     // results.jsonl beside generated files: file -> prompt id.

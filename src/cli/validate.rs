@@ -27,7 +27,7 @@ Prompt adherence (--prompt-check): each file's attributes are read from its tags
 frame rate, frame count, background, the timeline's objects with shape, colour and motion,
 keyboard/mouse handlers) and scored against its prompt's claims: 1 per claim met, the objects
 together counting as one claim. Prompts come from --prompt (one for all files), --prompts
-(JSON Lines with id/name and prompt, or a Ŧ-separated file; a `gamegen corpus synth`
+(the prompt files `gamegen generate` reads, with the same ids; a `gamegen corpus synth`
 manifest.jsonl gives exact attributes), else a manifest.jsonl beside the files. Files match a
 prompt through results.jsonl beside them (`gamegen generate` output) or by name.
 

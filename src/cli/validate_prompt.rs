@@ -2,8 +2,7 @@
 //! prompt it was made for (see `core/src/swf/adherence`).
 
 use super::validate::Args;
-use anyhow::{Context, bail};
-use gamegen_core::bytecraft::prompts::parse_prompt_file;
+use anyhow::bail;
 use gamegen_core::swf::adherence::{self, Adherence, Claims, Facts};
 use gamegen_core::swf::synth::Attributes;
 use gamegen_native::bytecraft::generate::prompt_ids_beside;
@@ -19,56 +18,19 @@ struct PromptEntry {
     attributes: Option<Attributes>,
 }
 
-/// Prompts by id, from a JSON Lines file (`id`, `name` or `prompt_id`; `prompt`; optionally
-/// `attributes`, as in a `gamegen corpus synth` manifest) or a Ŧ-separated prompt file.
+/// Prompts by id from a prompt file or manifest (see `super::manifest::read_prompts`); a
+/// `gamegen corpus synth` manifest brings each record's attributes.
 fn load_prompts(path: &Path) -> anyhow::Result<HashMap<String, PromptEntry>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut out = HashMap::new();
-    if !text.trim_start().starts_with('{') {
-        for p in parse_prompt_file(&text).with_context(|| format!("{}", path.display()))? {
-            out.insert(
-                p.id,
-                PromptEntry {
-                    text: p.text,
-                    attributes: None,
-                },
-            );
-        }
-        return Ok(out);
-    }
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let at = || format!("{} line {}", path.display(), i + 1);
-        let v: serde_json::Value =
-            serde_json::from_str(line).with_context(|| format!("{}: not JSON", at()))?;
-        let id = ["id", "name", "prompt_id"]
-            .iter()
-            .find_map(|k| match &v[k] {
-                serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            })
-            .with_context(|| format!("{}: needs \"id\" or \"name\"", at()))?;
-        let text = v["prompt"]
-            .as_str()
-            .with_context(|| format!("{}: needs a \"prompt\" string", at()))?
-            .to_string();
-        let attributes = match v.get("attributes") {
-            None | Some(serde_json::Value::Null) => None,
-            Some(a) => Some(
-                serde_json::from_value(a.clone())
-                    .with_context(|| format!("{}: \"attributes\" is not a synth record", at()))?,
-            ),
-        };
-        out.insert(id, PromptEntry { text, attributes });
-    }
-    if out.is_empty() {
-        bail!("{} holds no prompt", path.display());
-    }
-    Ok(out)
+    Ok(super::manifest::read_prompts(path)?
+        .into_iter()
+        .map(|r| {
+            let entry = PromptEntry {
+                text: r.prompt.text,
+                attributes: r.attributes,
+            };
+            (r.prompt.id, entry)
+        })
+        .collect())
 }
 
 /// Which prompt each file answers: the single `--prompt`, else the file's prompt id (from

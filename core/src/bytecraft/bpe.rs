@@ -504,8 +504,8 @@ mod tests {
     }
 
     /// Each merge of a piece with itself doubles its length: 40 such merges describe a
-    /// terabyte piece, which `pieces()` used to build (seen while writing
-    /// `fuzz/fuzz_targets/tokenizer_load.rs`, reproduced there as a malloc-limit crash).
+    /// terabyte piece, so `validate` must refuse them before `pieces()` builds anything
+    /// (`fuzz/fuzz_targets/tokenizer_load.rs` feeds such vocabularies too).
     #[test]
     fn doubling_merges_are_rejected_before_building_pieces() {
         let mut merges = vec![(0, 0)];

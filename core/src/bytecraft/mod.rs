@@ -19,6 +19,7 @@ pub mod generate;
 pub mod hf_layout;
 pub mod init;
 pub mod kv_cache;
+pub mod manifest;
 pub mod mlp;
 pub mod model;
 pub mod muon;

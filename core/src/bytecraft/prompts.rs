@@ -1,7 +1,7 @@
 //! Prompts as the reference builds them: structured or free-text descriptions, wrapped in
 //! Qwen's ChatML with its default system prompt, followed by the literal `Bytes: ` after which
 //! the model emits the bos byte token. Prompt files hold several prompts separated by lines
-//! holding only `Ŧ`; JSONL files hold one prompt object per line.
+//! holding only `Ŧ`; JSON Lines prompt files are read by [`super::manifest`].
 
 use serde::{Deserialize, Serialize};
 
@@ -12,14 +12,6 @@ pub const DEFAULT_SYSTEM_PROMPT: &str =
 pub const BYTES_SUFFIX: &str = "Bytes: ";
 /// A line holding only this separates prompts in a prompt file.
 pub const PROMPT_SEPARATOR: &str = "Ŧ";
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum PromptError {
-    #[error("prompt file line {line}: {why}")]
-    Jsonl { line: usize, why: String },
-    #[error("the prompt file holds no prompt")]
-    Empty,
-}
 
 /// What the file is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,8 +96,9 @@ pub fn chat_text(user: &str, system: Option<&str>) -> String {
 }
 
 /// Split a prompt file on lines holding only `Ŧ` (surrounding whitespace ignored); blank
-/// prompts are skipped; ids are `p0`, `p1`, ... in file order.
-pub fn parse_prompt_file(text: &str) -> Result<Vec<Prompt>, PromptError> {
+/// prompts are skipped; ids are `p0`, `p1`, ... in file order. A file of blank prompts gives
+/// none.
+pub fn parse_prompt_file(text: &str) -> Vec<Prompt> {
     let mut prompts = Vec::new();
     let mut current: Vec<&str> = Vec::new();
     let mut flush = |lines: &mut Vec<&str>| {
@@ -124,52 +117,7 @@ pub fn parse_prompt_file(text: &str) -> Result<Vec<Prompt>, PromptError> {
         }
     }
     flush(&mut current);
-    if prompts.is_empty() {
-        return Err(PromptError::Empty);
-    }
-    Ok(prompts)
-}
-
-#[derive(Deserialize)]
-struct JsonlLine {
-    /// `name` is accepted too, so a `gamegen corpus synth` manifest is a prompt file.
-    #[serde(default, alias = "name")]
-    id: Option<serde_json::Value>,
-    #[serde(default)]
-    prompt: Option<String>,
-    #[serde(flatten)]
-    structured: Option<StructuredPrompt>,
-}
-
-/// One JSON object per non-blank line: `{"id": ..., "prompt": "free text"}` or the fields of a
-/// [`StructuredPrompt`] (`{"kind": "game", "title": ..., ...}`). `id` is optional (default
-/// `p<line index>`).
-pub fn parse_jsonl(text: &str) -> Result<Vec<Prompt>, PromptError> {
-    let mut prompts = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let err = |why: String| PromptError::Jsonl { line: i + 1, why };
-        let parsed: JsonlLine = serde_json::from_str(line).map_err(|e| err(e.to_string()))?;
-        let text = match (parsed.prompt, parsed.structured) {
-            (Some(p), _) => p,
-            (None, Some(s)) => s.render(),
-            (None, None) => {
-                return Err(err("needs `prompt` or structured fields with `kind`".into()));
-            }
-        };
-        let id = match parsed.id {
-            None => format!("p{}", prompts.len()),
-            Some(serde_json::Value::String(s)) => s,
-            Some(other) => other.to_string(),
-        };
-        prompts.push(Prompt { id, text });
-    }
-    if prompts.is_empty() {
-        return Err(PromptError::Empty);
-    }
-    Ok(prompts)
+    prompts
 }
 
 #[cfg(test)]
@@ -220,7 +168,7 @@ mod tests {
     #[test]
     fn prompt_files_split_on_lines_holding_only_the_prefix() {
         let text = "first line\nsecond line\nŦ\n\n  Ŧ  \nunstructured: 日本語のゲーム\nŦ\n";
-        let prompts = parse_prompt_file(text).unwrap();
+        let prompts = parse_prompt_file(text);
         assert_eq!(prompts.len(), 2);
         assert_eq!(prompts[0].text, "first line\nsecond line");
         assert_eq!(
@@ -231,35 +179,7 @@ mod tests {
             }
         );
         // A Ŧ inside a line is text, not a separator.
-        assert_eq!(parse_prompt_file("aŦb\n").unwrap()[0].text, "aŦb");
-        assert_eq!(parse_prompt_file("Ŧ\n \n"), Err(PromptError::Empty));
-    }
-
-    #[test]
-    fn jsonl_accepts_free_text_and_structured_lines() {
-        let text = "{\"id\": \"a\", \"prompt\": \"a pong game\"}\n\n\
-                    {\"kind\": \"game\", \"title\": \"Pong\", \"size_kb\": 12}\n";
-        let prompts = parse_jsonl(text).unwrap();
-        assert_eq!(
-            prompts[0],
-            Prompt {
-                id: "a".into(),
-                text: "a pong game".into()
-            }
-        );
-        assert_eq!(prompts[1].id, "p1");
-        assert_eq!(
-            prompts[1].text,
-            "Please generate a video game with the following specifications:\n- Title: Pong\n- Size: 12KB"
-        );
-        // A `gamegen corpus synth` manifest line: `name` is the id, extra fields are ignored.
-        let synth = parse_jsonl("{\"name\": \"000004\", \"seed\": 1, \"prompt\": \"x\"}").unwrap();
-        assert_eq!(synth[0].id, "000004");
-        let bad = parse_jsonl("{\"id\": 3}\n").unwrap_err();
-        assert!(bad.to_string().contains("line 1"), "{bad}");
-        assert!(matches!(
-            parse_jsonl("not json"),
-            Err(PromptError::Jsonl { line: 1, .. })
-        ));
+        assert_eq!(parse_prompt_file("aŦb\n")[0].text, "aŦb");
+        assert!(parse_prompt_file("Ŧ\n \n").is_empty());
     }
 }

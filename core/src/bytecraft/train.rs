@@ -21,7 +21,8 @@ use super::model::Qwen2ForCausalLM;
 use super::muon::Muon;
 pub use crate::optim::OptimizerStateError;
 use crate::optim::{
-    load_state, read_chunks, replica_gradients, save_state, sum_gradients, write_chunks,
+    InOrder, ReplicaRunner, load_state, read_chunks, run_replicas, save_state, sum_gradients,
+    write_chunks,
 };
 
 /// One training sequence.
@@ -266,7 +267,7 @@ impl<B: AutodiffBackend> LmTrainer<B> {
     /// One optimiser step over `micro` batches (gradient accumulation): the gradient is that
     /// of the mean loss over every predicted token of all of them.
     pub fn step(&mut self, micro: &[LmBatch], device: &B::Device) -> LmStepStats {
-        self.step_on(micro, std::slice::from_ref(device))
+        self.step_on(micro, std::slice::from_ref(device), &InOrder)
     }
 
     /// [`Self::step`] data-parallel over `devices`: micro-batch `m` runs on a replica of the
@@ -274,8 +275,14 @@ impl<B: AutodiffBackend> LmTrainer<B> {
     /// a copy of its weights at every step, i.e. the broadcast). Each replica's gradients are
     /// moved to the first device and summed there, which, the loss being a sum over tokens
     /// scaled by the step's token count, is the gradient of plain accumulation; then one
-    /// optimiser step. Replicas run on their own threads, so GPUs work at the same time.
-    pub fn step_on(&mut self, micro: &[LmBatch], devices: &[B::Device]) -> LmStepStats {
+    /// optimiser step. `runner` runs the replicas (native runs them on their own threads, so
+    /// GPUs work at the same time); the result does not depend on it.
+    pub fn step_on(
+        &mut self,
+        micro: &[LmBatch],
+        devices: &[B::Device],
+        runner: &impl ReplicaRunner,
+    ) -> LmStepStats {
         let tokens: usize = micro.iter().map(|b| b.predicted).sum();
         let scale = 1.0 / tokens.max(1) as f64;
         let n = devices.len().max(1);
@@ -301,7 +308,7 @@ impl<B: AutodiffBackend> LmTrainer<B> {
             (acc.grads(), total)
         };
         let (grads, losses): (Vec<GradientsParams>, Vec<f64>) =
-            replica_gradients(&self.model, devices, shares, work)
+            run_replicas(runner, &self.model, devices, shares, work)
                 .into_iter()
                 .unzip();
         let total: f64 = losses.iter().sum();
@@ -597,8 +604,8 @@ mod tests {
             let mut two = trainer(kind, 0);
             for step in 0..3 {
                 let micro = micro_batches(step);
-                let a = one.step_on(&micro, &[device]);
-                let b = two.step_on(&micro, &[device, device]);
+                let a = one.step_on(&micro, &[device], &InOrder);
+                let b = two.step_on(&micro, &[device, device], &InOrder);
                 assert_eq!(a.tokens, b.tokens);
                 assert!((a.loss - b.loss).abs() < 1e-5, "{} vs {}", a.loss, b.loss);
             }

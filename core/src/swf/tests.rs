@@ -1,4 +1,4 @@
-//! Validator tests: hand-made files for each check, plus the real corpus in `../shared`.
+//! Validator tests: hand-made files for each check, plus the real corpus beside the checkout.
 
 use super::*;
 use swf::{
@@ -360,7 +360,7 @@ fn random_mutations_never_panic() {
     }
 }
 
-/// The corpus lives beside the repository in development and CI (`../shared`).
+/// The real SWF corpus, beside the repository in development and CI; `None` when absent.
 fn corpus() -> Option<Vec<std::path::PathBuf>> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/swf-corpus");
     if !root.is_dir() {

@@ -36,6 +36,7 @@ use super::tokenizer::{TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, TextTokenizer};
 use super::tokenizer_train::MERGES_FILE;
 use crate::fsutil::write_atomic;
 use crate::plot::{Panel, Series, write_png};
+use crate::replicas::Threads;
 
 pub const STATE_FILE: &str = "train-state.json";
 pub const LOG_FILE: &str = "train-log.jsonl";
@@ -136,8 +137,8 @@ pub struct TrainState {
     pub held_out: Vec<String>,
     pub last_val_loss: Option<f64>,
     pub parameters: u128,
-    /// The optimiser state saved with this checkpoint (absent in runs from before it was
-    /// saved: their moments restart).
+    /// The optimiser state saved with this checkpoint; a checkpoint without one resumes with
+    /// fresh moments.
     #[serde(default)]
     pub optimizer_state: Option<String>,
 }
@@ -454,7 +455,7 @@ fn train_with<B: AutodiffBackend>(
                 make_batch(&ex, context, pad)
             })
             .collect();
-        let stats = trainer.step_on(&micro, devices);
+        let stats = trainer.step_on(&micro, devices, &Threads);
         tokens_seen += stats.tokens;
         let line = LogLine {
             stage: "train".into(),
