@@ -217,37 +217,6 @@ where
         .collect()
 }
 
-/// [`run_replicas`] with every replica but the first on its own scoped thread: the driver of
-/// the world-model trainers, which take no [`ReplicaRunner`]. The ByteCraft trainer takes one,
-/// so its threads are native's.
-pub fn replica_gradients<B, M, S, R, F>(
-    model: &M,
-    devices: &[B::Device],
-    shares: Vec<S>,
-    work: F,
-) -> Vec<(GradientsParams, R)>
-where
-    B: AutodiffBackend,
-    M: AutodiffModule<B>,
-    S: Send,
-    R: Send,
-    F: Fn(&M, S, &B::Device) -> (GradientsParams, R) + Sync,
-{
-    struct ScopedThreads;
-    impl ReplicaRunner for ScopedThreads {
-        fn run<'a>(&self, first: Box<dyn FnOnce() + 'a>, rest: Vec<Box<dyn FnOnce() + Send + 'a>>) {
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = rest.into_iter().map(|job| scope.spawn(job)).collect();
-                first();
-                for h in handles {
-                    h.join().expect("a replica's thread panicked");
-                }
-            });
-        }
-    }
-    run_replicas(&ScopedThreads, model, devices, shares, work)
-}
-
 /// The sum of gradients of `model`'s parameters (all on one device).
 pub fn sum_gradients<B, M>(
     model: &M,

@@ -34,6 +34,8 @@ use gamegen_core::world::checkpoint::{CONFIG_FILE, DYNAMICS_FILE, VAE_FILE};
 use gamegen_core::world::model::SpatialConfig;
 use gamegen_core::world::train::VaeTrainer;
 use gamegen_core::world::train::logic_fit::{LogicTrainer, gather_states};
+
+use crate::replicas::Threads;
 use gamegen_core::world::{TrainConfig, WorldCheckpoint, WorldConfig, WorldTrainer};
 use serde::{Deserialize, Serialize};
 
@@ -614,7 +616,8 @@ pub fn train<B: Backend>(
             // Each step's draws depend on (seed, step) only, so a resumed run makes the same.
             let mut rng = Rng::for_stream(train_cfg.seed ^ 0x5641_4500, vt.step as u64);
             let picks = data.sample_frames(opts.vae_batch, &mut rng);
-            let (total, l1) = vt.step_on(data.frames_tensor::<B>(&picks, &device), devices);
+            let (total, l1) =
+                vt.step_on(data.frames_tensor::<B>(&picks, &device), devices, &Threads);
             anyhow::ensure!(
                 total.is_finite(),
                 "VAE loss became {total} at step {}; lower --lr",
@@ -687,7 +690,7 @@ pub fn train<B: Backend>(
             Draw::Dataset => data.sample_clips(opts.batch, opts.clip_len, &mut rng),
         };
         let batch = data.clip_batch::<B>(&clips, opts.clip_len, &model_cfg, &device);
-        let stats = wt.step_on(&batch, devices)?;
+        let stats = wt.step_on(&batch, devices, &Threads)?;
         // Stage two retrains LogicNet jointly: a refit of stage three is owed again.
         run.ckpt.training.logic_steps = 0;
         anyhow::ensure!(

@@ -86,10 +86,19 @@ mod tests {
             // eps_hat = (x - sa x0) / sb, v = sa eps_hat - sb x0.
             let (sa, sb) = self.schedule.coefficients(level);
             let eps = (x.clone() - self.x0.clone().mul_scalar(sa)).div_scalar(sb);
-            (x.clone(), eps.mul_scalar(sa) - self.x0.clone().mul_scalar(sb))
+            (
+                x.clone(),
+                eps.mul_scalar(sa) - self.x0.clone().mul_scalar(sb),
+            )
         }
 
-        fn update(&mut self, x: Tensor<B, 4>, v: Tensor<B, 4>, t: i64, t_next: i64) -> Tensor<B, 4> {
+        fn update(
+            &mut self,
+            x: Tensor<B, 4>,
+            v: Tensor<B, 4>,
+            t: i64,
+            t_next: i64,
+        ) -> Tensor<B, 4> {
             ddim_update(&self.schedule, x, v, t, t_next)
         }
     }

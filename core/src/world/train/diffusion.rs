@@ -17,7 +17,8 @@ use burn::tensor::{ElementConversion, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::optim::{
-    OptimizerStateError, even_ranges, load_state, replica_gradients, save_state, sum_gradients,
+    InOrder, OptimizerStateError, ReplicaRunner, even_ranges, load_state, run_replicas, save_state,
+    sum_gradients,
 };
 use crate::rng::Rng;
 use crate::world::ddim::gaussian_values;
@@ -464,7 +465,7 @@ impl<B: AutodiffBackend> WorldTrainer<B> {
     ) -> Result<TrainStepStats, TrainError> {
         batch.dims()?;
         let device = self.latents(batch)?.device();
-        self.step_on(batch, &[device])
+        self.step_on(batch, &[device], &InOrder)
     }
 
     /// [`Self::step`] data-parallel over `devices` (the model lives on the first): the clips
@@ -472,11 +473,14 @@ impl<B: AutodiffBackend> WorldTrainer<B> {
     /// each share runs forward and backward on a replica of the model on its device with the
     /// noise a single-device step draws for those clips, its loss weighted by its share of the
     /// clips; the gradients are moved to the first device and summed, which is the gradient of
-    /// the whole batch's mean loss, and the optimiser steps once.
+    /// the whole batch's mean loss, and the optimiser steps once. `runner` runs the replicas
+    /// (native runs them on their own threads, so devices work at the same time); the result
+    /// does not depend on it.
     pub fn step_on(
         &mut self,
         batch: &ClipBatch<B::InnerBackend>,
         devices: &[B::Device],
+        runner: &impl ReplicaRunner,
     ) -> Result<TrainStepStats, TrainError> {
         let (b, t) = batch.dims()?;
         if devices.is_empty() {
@@ -525,7 +529,7 @@ impl<B: AutodiffBackend> WorldTrainer<B> {
         };
         let shares = even_ranges(b, devices.len());
         let (grads, parts): (Vec<_>, Vec<_>) =
-            replica_gradients(&self.model, devices, shares, work)
+            run_replicas(runner, &self.model, devices, shares, work)
                 .into_iter()
                 .unzip();
         let (mut loss, mut diffusion, mut logic) = (0.0f32, 0.0f32, 0.0f32);
@@ -746,7 +750,7 @@ pub(crate) mod tests {
         for step in 0..3 {
             let batch = toy_batch(5, 4, step);
             let a = one.step(&batch).unwrap();
-            let b = two.step_on(&batch, &[dev, dev]).unwrap();
+            let b = two.step_on(&batch, &[dev, dev], &InOrder).unwrap();
             assert!((a.loss - b.loss).abs() < 1e-5, "{} vs {}", a.loss, b.loss);
             assert!(
                 (a.logic - b.logic).abs() < 1e-5,
@@ -774,7 +778,7 @@ pub(crate) mod tests {
         for step in 0..3 {
             let frames = square_frames(5, step);
             let a = one.step(frames.clone());
-            let b = two.step_on(frames.inner(), &[dev, dev]);
+            let b = two.step_on(frames.inner(), &[dev, dev], &InOrder);
             assert!(
                 (a.0 - b.0).abs() < 1e-5 && (a.1 - b.1).abs() < 1e-5,
                 "{a:?} {b:?}"

@@ -9,7 +9,8 @@ use burn::tensor::{ElementConversion, Tensor};
 
 use super::TrainConfig;
 use crate::optim::{
-    OptimizerStateError, even_ranges, load_state, replica_gradients, save_state, sum_gradients,
+    InOrder, OptimizerStateError, ReplicaRunner, even_ranges, load_state, run_replicas, save_state,
+    sum_gradients,
 };
 use crate::rng::Rng;
 use crate::world::model::Vae;
@@ -36,17 +37,19 @@ impl<B: AutodiffBackend> VaeTrainer<B> {
     /// One step on frames `[N, 3, H, W]` in `[0, 1]`; returns `(total, l1)`.
     pub fn step(&mut self, frames: Tensor<B, 4>) -> (f32, f32) {
         let device = frames.device();
-        self.step_on(frames.inner(), &[device])
+        self.step_on(frames.inner(), &[device], &InOrder)
     }
 
     /// [`Self::step`] data-parallel over `devices` (the VAE lives on the first): the frames are
     /// cut into one contiguous share per device, each share's loss (with the posterior noise a
     /// single-device step draws for its rows) is weighted by its share of the frames, the
-    /// gradients are summed on the first device and the optimiser steps once.
+    /// gradients are summed on the first device and the optimiser steps once. `runner` runs the
+    /// replicas, as for the dynamics step.
     pub fn step_on(
         &mut self,
         frames: Tensor<B::InnerBackend, 4>,
         devices: &[B::Device],
+        runner: &impl ReplicaRunner,
     ) -> (f32, f32) {
         let n = frames.dims()[0];
         let (seed, step) = (self.train.seed, self.step as u64);
@@ -69,7 +72,7 @@ impl<B: AutodiffBackend> VaeTrainer<B> {
         };
         let shares = even_ranges(n, devices.len());
         let (grads, parts): (Vec<_>, Vec<(f32, f32)>) =
-            replica_gradients(&self.vae, devices, shares, work)
+            run_replicas(runner, &self.vae, devices, shares, work)
                 .into_iter()
                 .unzip();
         let lr = self.train.lr_at(self.step);
