@@ -156,3 +156,64 @@ fn ae_run_rejects_bad_checkpoints_with_one_line() {
     assert!(stderr(&o).contains("config.json"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn bench_train_step_times_real_steps_and_refuses_bad_input() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let pong = format!("{root}/models/world-pong");
+    let mini = format!("{root}/models/bytecraft-mini");
+    for (kind, model, extra) in [
+        ("world-vae", &pong, ["--vae-batch", "2"]),
+        ("world-dynamics", &pong, ["--clip-len", "2"]),
+        ("bytecraft", &mini, ["--lm-len", "16"]),
+    ] {
+        let o = gamegen(&[
+            "bench",
+            "train-step",
+            "--kind",
+            kind,
+            "--model",
+            model,
+            "--warmup",
+            "0",
+            "--steps",
+            "2",
+            "--batch",
+            "1",
+            "--lm-batch",
+            "1",
+            extra[0],
+            extra[1],
+        ]);
+        assert!(o.status.success(), "{kind}: {}", stderr(&o));
+        let r: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+        assert_eq!(r["step"], kind);
+        assert_eq!(r["ms_each"].as_array().unwrap().len(), 2);
+        assert!(r["ms_per_step"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["loss"].as_f64().unwrap().is_finite(), "{r}");
+        assert!(r["params"].as_u64().unwrap() > 1000, "{r}");
+    }
+    // A missing model directory and a zero step count are one-line errors.
+    let o = gamegen(&[
+        "bench",
+        "train-step",
+        "--kind",
+        "world-vae",
+        "--model",
+        "/nonexistent",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("/nonexistent"), "{}", stderr(&o));
+    let o = gamegen(&[
+        "bench",
+        "train-step",
+        "--kind",
+        "bytecraft",
+        "--model",
+        &mini,
+        "--steps",
+        "0",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--steps"), "{}", stderr(&o));
+}

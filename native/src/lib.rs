@@ -17,4 +17,5 @@ pub mod ruffle_report;
 pub mod serve;
 pub mod swf_batch;
 pub mod swf_synth;
+pub mod train_bench;
 pub mod world;

@@ -4,6 +4,7 @@
 mod ae;
 mod backends;
 mod balance;
+mod bench;
 mod bytecraft;
 mod collect;
 mod corpus;
@@ -60,6 +61,9 @@ pub enum Command {
     /// Neural game engines: train on collected episodes, roll out from a real first frame.
     #[command(subcommand)]
     World(world::Command),
+    /// Measurements of the engine's own steps (training-step time), to set beside peers'.
+    #[command(subcommand)]
+    Bench(bench::Command),
 }
 
 /// `--jobs`: at least 1, default all cores.
@@ -136,5 +140,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bytecraft(c) => bytecraft::run(c),
         Command::Generate(a) => generate::run(a),
         Command::World(c) => world::run(c),
+        Command::Bench(c) => bench::run(c),
     }
 }
