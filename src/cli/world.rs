@@ -300,7 +300,7 @@ pub struct RolloutArgs {
     /// Action script, as for `gamegen play` (e.g. R*40,S*20,L*40).
     #[arg(long)]
     actions: String,
-    /// DDIM steps per frame (1..=16).
+    /// DDIM steps per frame (1 to 16).
     #[arg(long, default_value_t = 4)]
     steps: usize,
     /// Seed of the real game's first frame (and of the sampling noise).

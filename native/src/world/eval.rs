@@ -27,6 +27,7 @@ use std::time::Instant;
 use burn::tensor::backend::Backend;
 use gamegen_core::games::GameKind;
 use gamegen_core::metrics::{FMeasure, psnr, ssim};
+use gamegen_core::world::MAX_DDIM_STEPS;
 use gamegen_core::world::eval::evalnet::{
     EvalNetConfig, clip_feature, downsample, judge, pair_input,
 };
@@ -157,8 +158,8 @@ pub fn evaluate<B: Backend>(
         "--lengths must be positive numbers up to 100000"
     );
     anyhow::ensure!(
-        (1..=16).contains(&opts.ddim_steps),
-        "--steps must be in 1..=16 (DDIM steps)"
+        (1..=MAX_DDIM_STEPS).contains(&opts.ddim_steps),
+        "--steps must be in 1..={MAX_DDIM_STEPS} (DDIM steps)"
     );
     let mut world = rollout::load::<B>(&opts.model, opts.seed, device)?;
     let game = world.checkpoint.game;
