@@ -17,11 +17,12 @@ use burn::module::Module;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor, TensorData};
 use gamegen_core::bytecraft::train::{Example, LmTrainConfig, LmTrainer, make_batch};
-use gamegen_core::optim::InOrder;
 use gamegen_core::rng::Rng;
 use gamegen_core::world::checkpoint::CONFIG_FILE;
 use gamegen_core::world::{ClipBatch, TrainConfig, VaeTrainer, WorldCheckpoint, WorldTrainer};
 use serde::Serialize;
+
+use crate::replicas::Threads;
 
 /// Which training step to time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -53,10 +54,23 @@ pub struct StepBenchOptions {
     pub seed: u64,
 }
 
+/// What the step runs on: `devices[0]` holds the model; with more, the batch is split over
+/// replicas run on their own threads (`replicas::Threads`), as the training jobs' `--devices`.
+fn runner_note(devices: usize) -> &'static str {
+    if devices == 1 {
+        "one device"
+    } else {
+        "replicas on threads"
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct StepBenchReport {
     pub step: StepKind,
     pub backend: String,
+    /// Data-parallel replicas the batch was split over.
+    pub devices: usize,
+    pub runner: &'static str,
     /// Median wall time of the measured steps.
     pub ms_per_step: f64,
     /// Every measured step's wall time.
@@ -71,16 +85,18 @@ pub struct StepBenchReport {
     pub loss: f64,
 }
 
-/// Times `opts.steps` steps after `opts.warmup` on backend `B` (autodiff is added here).
+/// Times `opts.steps` steps after `opts.warmup` on backend `B` (autodiff is added here), the
+/// model on `devices[0]` and the batch split over all of `devices`.
 pub fn run<B: Backend>(
     opts: &StepBenchOptions,
-    device: &B::Device,
+    devices: &[B::Device],
 ) -> anyhow::Result<StepBenchReport> {
     anyhow::ensure!(opts.steps >= 1, "--steps must be at least 1");
+    anyhow::ensure!(!devices.is_empty(), "no device to run on");
     let (params, shapes, mut step) = match opts.kind {
-        StepKind::WorldVae => world_vae::<B>(opts, device)?,
-        StepKind::WorldDynamics => world_dynamics::<B>(opts, device)?,
-        StepKind::Bytecraft => bytecraft::<B>(opts, device)?,
+        StepKind::WorldVae => world_vae::<B>(opts, devices)?,
+        StepKind::WorldDynamics => world_dynamics::<B>(opts, devices)?,
+        StepKind::Bytecraft => bytecraft::<B>(opts, devices)?,
     };
     for _ in 0..opts.warmup {
         step()?;
@@ -100,7 +116,9 @@ pub fn run<B: Backend>(
     sorted.sort_by(f64::total_cmp);
     Ok(StepBenchReport {
         step: opts.kind,
-        backend: B::name(device),
+        backend: B::name(&devices[0]),
+        devices: devices.len(),
+        runner: runner_note(devices.len()),
         ms_per_step: sorted[sorted.len() / 2],
         ms_each,
         cpu_per_wall: cpu / wall.max(1e-9),
@@ -134,8 +152,9 @@ fn uniform<B: Backend, const D: usize>(
 
 fn world_vae<'a, B: Backend>(
     opts: &StepBenchOptions,
-    device: &'a B::Device,
+    devices: &'a [B::Device],
 ) -> anyhow::Result<(usize, String, Step<'a>)> {
+    let device = &devices[0];
     let ck = world_config(&opts.model)?;
     let vae = ck.model.vae.init_seeded::<Autodiff<B>>(opts.seed, device)?;
     // The play decoder is trained later, by its own command, not by the VAE's step.
@@ -145,7 +164,7 @@ fn world_vae<'a, B: Backend>(
     let frames = uniform::<B, 4>(&mut Rng::new(opts.seed), shape, device);
     let mut trainer = VaeTrainer::new(vae, TrainConfig::tiny());
     let step: Step<'a> = Box::new(move || {
-        let (total, _) = trainer.step_on(frames.clone(), std::slice::from_ref(device), &InOrder);
+        let (total, _) = trainer.step_on(frames.clone(), devices, &Threads);
         Ok(total as f64)
     });
     Ok((params, format!("frames {shape:?}"), step))
@@ -153,8 +172,9 @@ fn world_vae<'a, B: Backend>(
 
 fn world_dynamics<'a, B: Backend>(
     opts: &StepBenchOptions,
-    device: &'a B::Device,
+    devices: &'a [B::Device],
 ) -> anyhow::Result<(usize, String, Step<'a>)> {
+    let device = &devices[0];
     let ck = world_config(&opts.model)?;
     let cfg = ck.model.clone();
     let (b, t) = (opts.batch, opts.clip_len);
@@ -185,7 +205,7 @@ fn world_dynamics<'a, B: Backend>(
     let mut trainer = WorldTrainer::<Autodiff<B>>::new(cfg, train, None, device)?;
     let params = trainer.model.num_params();
     let step: Step<'a> = Box::new(move || {
-        let stats = trainer.step_on(&batch, std::slice::from_ref(device), &InOrder)?;
+        let stats = trainer.step_on(&batch, devices, &Threads)?;
         Ok(stats.loss as f64)
     });
     Ok((params, shapes, step))
@@ -193,8 +213,9 @@ fn world_dynamics<'a, B: Backend>(
 
 fn bytecraft<'a, B: Backend>(
     opts: &StepBenchOptions,
-    device: &'a B::Device,
+    devices: &'a [B::Device],
 ) -> anyhow::Result<(usize, String, Step<'a>)> {
+    let device = &devices[0];
     let (config, model) = crate::bytecraft::checkpoint::load::<Autodiff<B>>(&opts.model, device)
         .with_context(|| format!("loading {}", opts.model.display()))?;
     let params = model.num_params();
@@ -213,15 +234,17 @@ fn bytecraft<'a, B: Backend>(
             file,
         })
         .collect();
-    let batch = make_batch(&examples, opts.lm_len, 0);
-    let shapes = format!("tokens [{}, {}]", batch.batch, batch.len);
+    // One micro-batch per device (the trainer spreads micro-batches over devices): the rows
+    // split evenly, so every device predicts the same number of tokens.
+    let per = opts.lm_batch.div_ceil(devices.len());
+    let micro: Vec<_> = examples
+        .chunks(per)
+        .map(|rows| make_batch(rows, opts.lm_len, 0))
+        .collect();
+    let shapes = format!("tokens [{}, {}]", opts.lm_batch, opts.lm_len);
     let mut trainer = LmTrainer::new(model, LmTrainConfig::default(), 0);
     let step: Step<'a> = Box::new(move || {
-        let stats = trainer.step_on(
-            std::slice::from_ref(&batch),
-            std::slice::from_ref(device),
-            &InOrder,
-        );
+        let stats = trainer.step_on(&micro, devices, &Threads);
         Ok(stats.loss)
     });
     Ok((params, shapes, step))

@@ -17,7 +17,7 @@ pub enum Command {
 
 Prints one JSON line: the median ms per step, every step's time, the CPU time over wall time
 (cores kept busy), the compute pool's threads (RAYON_NUM_THREADS), the parameters and the
-shapes. bench/train_step_twin.py runs the same steps in PyTorch at the same shapes.")]
+shapes. --devices N splits the batch over N replicas on threads, as the training jobs do. bench/train_step_twin.py runs the same steps in PyTorch at the same shapes.")]
     TrainStep(TrainStepArgs),
 }
 
@@ -53,6 +53,10 @@ pub struct TrainStepArgs {
     seed: u64,
     #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
     backend: BackendChoice,
+    /// Data-parallel replicas, each on its own thread (`world train --devices`): with cuda/wgpu
+    /// the first N GPUs, with cpu N copies on the one CPU.
+    #[arg(long, default_value_t = 1)]
+    devices: usize,
 }
 
 pub fn run(command: Command) -> anyhow::Result<()> {
@@ -82,7 +86,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
                 seed: a.seed,
             };
             let report = with_backend!(a.backend, |B, device| {
-                train_bench::run::<B>(&opts, &device)?
+                let devices = gamegen_native::backend::devices::<B>(&device, a.backend, a.devices)?;
+                train_bench::run::<B>(&opts, &devices)?
             });
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
