@@ -3,8 +3,8 @@
 //!
 //! Every frame is read back with an awaited read (`WorldSession::step_async`): on WebGPU a
 //! synchronous read cannot work on the page's only thread, and on the CPU fallback the awaited
-//! read resolves at once, so one path serves both (and the host kernels of the CPU fallback,
-//! `gamegen_core::world::host_ops`, read their inputs synchronously).
+//! read resolves at once, so one path serves both (and the CPU fallback's play path, the CPU
+//! kernels of `gamegen-kernels`, reads its inputs synchronously).
 
 use burn::tensor::backend::Backend;
 use gamegen_core::games::GameKind;
