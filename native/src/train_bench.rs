@@ -54,23 +54,12 @@ pub struct StepBenchOptions {
     pub seed: u64,
 }
 
-/// What the step runs on: `devices[0]` holds the model; with more, the batch is split over
-/// replicas run on their own threads (`replicas::Threads`), as the training jobs' `--devices`.
-fn runner_note(devices: usize) -> &'static str {
-    if devices == 1 {
-        "one device"
-    } else {
-        "replicas on threads"
-    }
-}
-
 #[derive(Clone, Debug, Serialize)]
 pub struct StepBenchReport {
     pub step: StepKind,
     pub backend: String,
-    /// Data-parallel replicas the batch was split over.
+    /// Data-parallel replicas the batch was split over, each on its own thread.
     pub devices: usize,
-    pub runner: &'static str,
     /// Median wall time of the measured steps.
     pub ms_per_step: f64,
     /// Every measured step's wall time.
@@ -118,7 +107,6 @@ pub fn run<B: Backend>(
         step: opts.kind,
         backend: B::name(&devices[0]),
         devices: devices.len(),
-        runner: runner_note(devices.len()),
         ms_per_step: sorted[sorted.len() / 2],
         ms_each,
         cpu_per_wall: cpu / wall.max(1e-9),
@@ -162,7 +150,11 @@ fn world_vae<'a, B: Backend>(
     let (w, h) = (ck.model.vae.width, ck.model.vae.height);
     let shape = [opts.vae_batch, 3, h, w];
     let frames = uniform::<B, 4>(&mut Rng::new(opts.seed), shape, device);
-    let mut trainer = VaeTrainer::new(vae, TrainConfig::tiny());
+    let train = TrainConfig {
+        seed: opts.seed,
+        ..TrainConfig::tiny()
+    };
+    let mut trainer = VaeTrainer::new(vae, train);
     let step: Step<'a> = Box::new(move || {
         let (total, _) = trainer.step_on(frames.clone(), devices, &Threads);
         Ok(total as f64)

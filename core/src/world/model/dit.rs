@@ -270,7 +270,7 @@ fn modulate<B: Backend>(x: Tensor<B, 3>, shift: Tensor<B, 3>, scale: Tensor<B, 3
 /// Multi-head self-attention straight from a fused QKV projection through the backend's
 /// attention kernel: `qkv` is `[b, l, 3d]` laid out as `[3, heads, head_dim]` per token; returns
 /// the heads' outputs merged back to `[b, l, d]`, before the output projection.
-fn self_attention<B: Backend>(qkv: Tensor<B, 3>, heads: usize) -> Tensor<B, 3> {
+pub(crate) fn self_attention<B: Backend>(qkv: Tensor<B, 3>, heads: usize) -> Tensor<B, 3> {
     let [b, l, d3] = qkv.dims();
     let d = d3 / 3;
     let hd = d / heads;

@@ -13,6 +13,7 @@ use gamegen_kernels::nets::{
 };
 use gamegen_kernels::{Conv1, Conv3, GroupNorm, Linear};
 
+use super::frame::read_f32;
 use super::modulations::Modulations;
 use super::profile::{Profiler, Stage, mark};
 use super::sampler::Cell;
@@ -25,12 +26,8 @@ use crate::world::model::{Vae, WorldModel};
 use crate::world::schedule::Schedule;
 
 /// A tensor's values as `f32` on the host (row-major).
-pub(crate) fn read<B: Backend, const D: usize>(x: Tensor<B, D>) -> Vec<f32> {
-    let data = x.into_data();
-    match data.as_slice::<f32>() {
-        Ok(s) => s.to_vec(),
-        Err(_) => data.convert::<f32>().into_vec().unwrap_or_default(),
-    }
+fn read<B: Backend, const D: usize>(x: Tensor<B, D>) -> Vec<f32> {
+    read_f32(x.into_data())
 }
 
 /// A linear layer from its weight `[ci][co]` and bias tensors.

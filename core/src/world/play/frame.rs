@@ -46,7 +46,8 @@ pub fn planar_to_rgb8(data: &[f32], h: usize, w: usize) -> Vec<u8> {
     out
 }
 
-/// Float data of any float dtype as f32 (the conversion cannot fail for float tensors).
+/// Float data of any float dtype as f32 (the conversion cannot fail for float tensors); f32
+/// data is taken as it is, without a copy.
 pub fn read_f32(data: TensorData) -> Vec<f32> {
-    data.convert::<f32>().to_vec().unwrap_or_default()
+    data.convert::<f32>().into_vec().unwrap_or_default()
 }

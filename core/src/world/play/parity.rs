@@ -324,18 +324,7 @@ mod tests {
                 let out = burn::tensor::activation::softmax(scores, 3).matmul(v);
                 floats(out.swap_dims(1, 2).reshape([1, l, d]))
             }
-            PlayPath::Fused => {
-                let t = qkv.reshape([1, l, 3, heads, hd]).permute([2, 0, 3, 1, 4]);
-                let q: Tensor<B, 4> = t.clone().narrow(0, 0, 1).reshape([1, heads, l, hd]);
-                let k: Tensor<B, 4> = t.clone().narrow(0, 1, 1).reshape([1, heads, l, hd]);
-                let v: Tensor<B, 4> = t.narrow(0, 2, 1).reshape([1, heads, l, hd]);
-                let options = burn::tensor::ops::AttentionModuleOptions {
-                    scale: Some(1.0 / (hd as f64).sqrt()),
-                    ..Default::default()
-                };
-                let out = burn::tensor::module::attention(q, k, v, None, None, options);
-                floats(out.swap_dims(1, 2).reshape([1, l, d]))
-            }
+            PlayPath::Fused => floats(crate::world::model::dit::self_attention(qkv, heads)),
             PlayPath::Host => {
                 let mut out = vec![0.0; l * d];
                 gamegen_kernels::attention::attention(
