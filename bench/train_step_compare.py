@@ -40,15 +40,20 @@ def main():
     p.add_argument("--lm-batch", type=int, default=8)
     p.add_argument("--lm-len", type=int, default=1024)
     p.add_argument("--gamegen", default=os.environ.get("GAMEGEN", "target/release/gamegen"))
+    p.add_argument("--backend", default="cpu", help="gamegen's backend (cpu, tch, candle, ...)")
+    p.add_argument("--devices", type=int, default=1, help="gamegen's data-parallel replicas")
     a = p.parse_args()
     env = dict(os.environ, RAYON_NUM_THREADS=str(a.threads), OMP_NUM_THREADS=str(a.threads))
     common = ["--warmup", str(a.warmup), "--steps", str(a.steps)]
-    print("| step | model | gamegen ms | CPU/wall | PyTorch ms | gamegen / PyTorch |")
-    print("|---|---|---|---|---|---|")
+    ours_only = ["--backend", a.backend, "--devices", str(a.devices)]
+    print("| step | model | gamegen backend x devices | gamegen ms | CPU/wall | PyTorch ms "
+          "| gamegen / PyTorch |")
+    print("|---|---|---|---|---|---|---|")
     for step in a.step:
         model = a.bytecraft if step == "bytecraft" else a.world
         lm = ["--lm-batch", str(a.lm_batch), "--lm-len", str(a.lm_len)]
-        ours_cmd = [a.gamegen, "bench", "train-step", "--kind", step, "--model", model] + common + lm
+        ours_cmd = [a.gamegen, "bench", "train-step", "--kind", step, "--model", model]
+        ours_cmd += common + lm + ours_only
         twin_cmd = [sys.executable, os.path.join(HERE, "train_step_twin.py"), "--step", step,
                     "--threads", str(a.threads)] + common + lm
         twin_cmd += ["--bytecraft", model] if step == "bytecraft" else ["--world", model]
@@ -59,7 +64,8 @@ def main():
             busy.append(r["cpu_per_wall"])
             twin.append(run_json(twin_cmd, env)["ms_per_step"])
         o, t = statistics.median(ours), statistics.median(twin)
-        print(f"| {step} | {os.path.basename(model.rstrip('/'))} | {o:.0f} | "
+        print(f"| {step} | {os.path.basename(model.rstrip('/'))} | {a.backend} x {a.devices} "
+              f"| {o:.0f} | "
               f"{statistics.median(busy):.2f} | {t:.0f} | {o / t:.2f}x |", flush=True)
 
 

@@ -503,8 +503,13 @@ fn muon_on_two_devices_resumes_exactly() {
     assert_eq!(weights(&straight), weights(&resumed));
 
     // One device with the same accumulation: the same update up to float summation order.
+    // Resumed without `--devices`, the run keeps the one device it was started with.
     let single = dir.path().join("single");
-    with(&single, &["--devices", "1"]);
+    with(&single, &["--devices", "1", "--stop-after", "2"]);
+    with(&single, &["--resume"]);
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(single.join("train-state.json")).unwrap()).unwrap();
+    assert_eq!(state["options"]["devices"], 1, "{state}");
     let floats = |d: &Path| -> Vec<f32> {
         let bytes = weights(d);
         let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;

@@ -16,6 +16,8 @@ pub type NdArray = burn::backend::NdArray;
 pub type Wgpu = burn::backend::Wgpu;
 #[cfg(feature = "cuda")]
 pub type Cuda = burn::backend::Cuda;
+#[cfg(feature = "tch")]
+pub type LibTorch = burn::backend::LibTorch;
 
 /// A backend the user can ask for on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -29,6 +31,9 @@ pub enum BackendChoice {
     Wgpu,
     /// burn-cuda (NVIDIA, kernels compiled by NVRTC at run time); needs the `cuda` feature.
     Cuda,
+    /// LibTorch's CPU kernels through burn-tch; needs the `tch` feature (`cargo xtask
+    /// build-torch`). About 2-3x faster than `cpu` per training step.
+    Tch,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +59,7 @@ impl BackendChoice {
             Self::Ndarray => "ndarray",
             Self::Wgpu => "wgpu",
             Self::Cuda => "cuda",
+            Self::Tch => "tch",
         }
     }
 
@@ -61,6 +67,13 @@ impl BackendChoice {
     pub fn ensure_usable(self) -> Result<(), BackendError> {
         match self {
             Self::Cpu | Self::Ndarray => Ok(()),
+            Self::Tch => {
+                if cfg!(feature = "tch") {
+                    Ok(())
+                } else {
+                    Err(BackendError::NotCompiled("tch"))
+                }
+            }
             Self::Wgpu => {
                 if cfg!(feature = "wgpu") {
                     Ok(())
@@ -102,7 +115,9 @@ pub fn devices<B: burn::tensor::backend::Backend>(
         return Err(BackendError::NoDevices);
     }
     match choice {
-        BackendChoice::Cpu | BackendChoice::Ndarray => Ok(vec![first.clone(); n]),
+        BackendChoice::Cpu | BackendChoice::Ndarray | BackendChoice::Tch => {
+            Ok(vec![first.clone(); n])
+        }
         BackendChoice::Wgpu | BackendChoice::Cuda => {
             let available = B::device_count(first.to_id().type_id);
             if n > available {
@@ -120,6 +135,34 @@ pub fn devices<B: burn::tensor::backend::Backend>(
                 })
                 .collect())
         }
+    }
+}
+
+/// The most model replicas a training command starts on the pure-Rust CPU backends when
+/// `--devices` is not given. Their kernels keep about one core busy per step, so on this
+/// project's 2-core reference machine two replicas on their own threads are 1.25-1.7x faster
+/// per step (docs/benchmarks.md); more were not measured, so more cores get more replicas only
+/// when asked for.
+pub const MAX_DEFAULT_CPU_REPLICAS: usize = 2;
+
+/// How many devices a training command uses: `asked` when the user gave `--devices`, else
+/// what the run being resumed recorded (its gradients were summed over that many shares, and
+/// keeping the split keeps a resumed run bit-exact), else one per core on the pure-Rust CPU
+/// backends (at most [`MAX_DEFAULT_CPU_REPLICAS`]), and one device on LibTorch (whose own
+/// thread pool already uses every core) and on the GPU backends.
+pub fn training_devices(
+    choice: BackendChoice,
+    asked: Option<usize>,
+    recorded: Option<usize>,
+) -> usize {
+    if let Some(n) = asked.or(recorded) {
+        return n;
+    }
+    match choice {
+        BackendChoice::Cpu | BackendChoice::Ndarray => std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, MAX_DEFAULT_CPU_REPLICAS),
+        BackendChoice::Tch | BackendChoice::Wgpu | BackendChoice::Cuda => 1,
     }
 }
 
@@ -149,6 +192,12 @@ macro_rules! with_backend {
             #[cfg(feature = "cuda")]
             __Choice::Cuda => {
                 type $B = $crate::backend::Cuda;
+                let $dev: $crate::burn::tensor::Device<$B> = Default::default();
+                $body
+            }
+            #[cfg(feature = "tch")]
+            __Choice::Tch => {
+                type $B = $crate::backend::LibTorch;
                 let $dev: $crate::burn::tensor::Device<$B> = Default::default();
                 $body
             }
@@ -192,6 +241,7 @@ pub fn probe_all() -> Vec<BackendProbe> {
             detail: "burn-ndarray, pure Rust".to_string(),
             devices: vec![format!("{cpu_name}, {threads} threads")],
         },
+        probe_tch(),
         probe_wgpu(),
         probe_cuda(),
     ]
@@ -203,6 +253,29 @@ fn cpu_model_name() -> Option<String> {
         .find(|l| l.starts_with("model name"))
         .and_then(|l| l.split_once(':'))
         .map(|(_, v)| v.trim().to_string())
+}
+
+fn probe_tch() -> BackendProbe {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    // Linked at build time: a binary that starts at all has LibTorch loaded.
+    let compiled = cfg!(feature = "tch");
+    BackendProbe {
+        name: "tch",
+        compiled,
+        usable: compiled,
+        detail: if compiled {
+            "LibTorch (burn-tch), CPU".to_string()
+        } else {
+            "not compiled in (build with `cargo xtask build-torch`)".to_string()
+        },
+        devices: if compiled {
+            vec![format!("CPU, {threads} threads")]
+        } else {
+            vec![]
+        },
+    }
 }
 
 #[cfg(feature = "wgpu")]
@@ -318,7 +391,19 @@ pub fn on_compute_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 
 #[cfg(test)]
 mod tests {
-    use super::on_compute_pool;
+    use super::{BackendChoice, MAX_DEFAULT_CPU_REPLICAS, on_compute_pool, training_devices};
+
+    #[test]
+    fn training_devices_prefer_the_flag_then_the_run_then_the_cores() {
+        assert_eq!(training_devices(BackendChoice::Cpu, Some(3), Some(1)), 3);
+        assert_eq!(training_devices(BackendChoice::Cpu, None, Some(1)), 1);
+        assert_eq!(training_devices(BackendChoice::Cuda, None, None), 1);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(
+            training_devices(BackendChoice::Cpu, None, None),
+            cores.min(MAX_DEFAULT_CPU_REPLICAS)
+        );
+    }
 
     #[test]
     fn compute_pool_runs_the_closure_on_a_pool_thread_and_returns_its_value() {

@@ -46,7 +46,7 @@ Examples:
   gamegen bytecraft train --corpus data/synth --from models/bytecraft-mini --out ft --steps 100
   gamegen bytecraft train --backend cuda --devices 4 --accum 8 --corpus data/synth \\
       --tokenizer tok --out runs/bc      # data-parallel on the first 4 GPUs")]
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Tokenizers for our own models (byte BPE over SWF files + text BPE over prompts).
     #[command(subcommand)]
     Tokenizer(TokenizerCommand),
@@ -171,12 +171,13 @@ pub struct TrainArgs {
     /// learning rate for both (Muon's update is scaled to AdamW's RMS).
     #[arg(long, default_value = "adamw", value_parser = ["adamw", "muon"])]
     optimizer: String,
-    /// Data-parallel training: each step's micro-batches (--accum) are spread over N model
-    /// replicas; with cuda/wgpu the first N GPUs, with cpu N copies on the one CPU (for
-    /// testing). Gradients are summed on the first device, one optimiser step, weights
-    /// broadcast.
-    #[arg(long, default_value_t = 1)]
-    devices: usize,
+    /// Data-parallel training: each step's sequences are sorted by length into micro-batches
+    /// spread over N model replicas; with cuda/wgpu the first N GPUs, with cpu N replicas on
+    /// threads of their own (to keep every core busy). Gradients are summed on the first
+    /// device, one optimiser step, weights broadcast. Default: what the run being resumed
+    /// used, else one replica per core on the CPU (at most 2) and one GPU.
+    #[arg(long)]
+    devices: Option<usize>,
     #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
     backend: BackendChoice,
 }
@@ -258,7 +259,14 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             print_line(&serde_json::to_string(&BTreeMap::from([("ids", ids)]))?)?;
         }
         Command::Train(a) => {
+            let a = *a;
             a.backend.ensure_usable()?;
+            let recorded = if a.resume {
+                train::recorded_devices(&a.out)
+            } else {
+                None
+            };
+            let devices = gamegen_native::backend::training_devices(a.backend, a.devices, recorded);
             let opts = TrainOptions {
                 corpus: a.corpus,
                 tokenizer: a.tokenizer,
@@ -287,11 +295,12 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                 max_file_bytes: a.max_file_bytes,
                 stop_after: a.stop_after,
                 optimizer: a.optimizer.parse().map_err(anyhow::Error::msg)?,
-                devices: a.devices,
+                devices,
             };
             let pb = progress::bar(opts.steps as u64, "train");
             let report = with_backend!(a.backend, |B, device| {
-                let devices = gamegen_native::backend::devices::<B>(&device, a.backend, a.devices)?;
+                let devices =
+                    gamegen_native::backend::devices::<B>(&device, a.backend, opts.devices)?;
                 train::train::<B>(&devices, &opts, a.resume, &|step, target, loss| {
                     pb.set_length(target as u64);
                     pb.set_position(step as u64);

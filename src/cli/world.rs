@@ -285,11 +285,12 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
     backend: BackendChoice,
     /// Data-parallel training of the VAE and dynamics stages: each batch is cut into N shares,
-    /// one per model replica; with cuda/wgpu the first N GPUs, with cpu N copies on the one
-    /// CPU (for testing). Gradients are summed on the first device, one optimiser step.
-    /// Stage three (LogicNet) runs on the first device.
-    #[arg(long, default_value_t = 1)]
-    devices: usize,
+    /// one per model replica; with cuda/wgpu the first N GPUs, with cpu N replicas on threads
+    /// of their own (to keep every core busy). Gradients are summed on the first device, one
+    /// optimiser step. Stage three (LogicNet) runs on the first device. Default: what the run
+    /// being resumed used, else one replica per core on the CPU (at most 2) and one GPU.
+    #[arg(long)]
+    devices: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -404,7 +405,13 @@ fn train_cmd(a: TrainArgs) -> anyhow::Result<()> {
     };
     let pb = progress::bar(1, "world");
     let report = with_backend!(a.backend, |B, device| {
-        let devices = gamegen_native::backend::devices::<B>(&device, a.backend, a.devices)?;
+        let recorded = if a.resume {
+            gamegen_native::world::train::recorded_replicas(&opts.out)
+        } else {
+            None
+        };
+        let n = gamegen_native::backend::training_devices(a.backend, a.devices, recorded);
+        let devices = gamegen_native::backend::devices::<B>(&device, a.backend, n)?;
         let progress = |stage: &str, step: usize, target: usize, loss: f64| {
             pb.set_length(target as u64);
             pb.set_position(step as u64);

@@ -32,13 +32,16 @@ fn run() -> Result<()> {
         Some("test") => test(&args[1..]),
         Some("setup") => setup(false),
         Some("build-web") => build_web(),
+        Some("build-torch") => build_torch(),
         _ => {
             eprintln!(
                 "usage: cargo xtask demo [--port N]   set up, build and serve the demo\n       \
                  cargo xtask test [--skip STEP]  set up and run every check\n       \
                  cargo xtask setup               only install what the project needs\n       \
                  cargo xtask build-web           only build the web site: wasm into www/pkg, models \
-                 into www/models, the Ruffle player into www/ruffle"
+                 into www/models, the Ruffle player into www/ruffle\n       \
+                 cargo xtask build-torch         build gamegen with the LibTorch backend \
+                 (--backend tch), installing PyTorch into target/torch-venv"
             );
             bail!("unknown or missing command");
         }
@@ -102,6 +105,47 @@ fn locked_wasm_bindgen_version() -> Result<String> {
 
 fn is_root() -> bool {
     output(Command::new("id").arg("-u")).is_some_and(|s| s.trim() == "0")
+}
+
+/// The PyTorch release whose LibTorch burn-tch's `torch-sys` is written against.
+const TORCH_VERSION: &str = "2.9.0";
+/// Where `build-torch` keeps its Python environment (ignored by git, about 7 GB: PyPI's Linux
+/// wheel of torch brings NVIDIA's CUDA libraries, which LibTorch links even on the CPU).
+const TORCH_VENV: &str = "target/torch-venv";
+
+/// Install PyTorch from PyPI into [`TORCH_VENV`] and build `gamegen` with the `tch` feature
+/// against its LibTorch (the binary records the library path, so it runs without
+/// `LD_LIBRARY_PATH`).
+fn build_torch() -> Result<()> {
+    let venv = project_root().join(TORCH_VENV);
+    let python = venv.join("bin/python3");
+    let has_torch = output(
+        Command::new(&python).args(["-c", "import torch; print(torch.__version__.split('+')[0])"]),
+    )
+    .is_some_and(|v| v.trim() == TORCH_VERSION);
+    if !has_torch {
+        if !python.exists() {
+            sh(Command::new("python3").args(["-m", "venv"]).arg(&venv))
+                .context("creating the PyTorch environment needs python3 with venv")?;
+        }
+        sh(Command::new(venv.join("bin/pip")).args([
+            "install",
+            "--quiet",
+            &format!("torch=={TORCH_VERSION}"),
+        ]))?;
+    }
+    let path = format!(
+        "{}:{}",
+        venv.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    sh(cargo()
+        .args(["build", "--release", "--features", "tch"])
+        .env("PATH", path)
+        .env("VIRTUAL_ENV", &venv)
+        .env("LIBTORCH_USE_PYTORCH", "1"))?;
+    eprintln!("xtask: target/release/gamegen has --backend tch (gamegen backends lists it)");
+    Ok(())
 }
 
 /// Install what both entry points need. `for_tests` adds Debian's chromium.

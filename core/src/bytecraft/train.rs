@@ -47,6 +47,56 @@ pub struct LmBatch {
     pub predicted: usize,
 }
 
+/// Positions an example takes in a batch at `context` (inputs are one shorter than the sequence).
+fn positions(e: &Example<'_>, context: usize) -> usize {
+    (e.prompt.len() + e.file.len())
+        .min(context + 1)
+        .saturating_sub(1)
+}
+
+/// Regroup one optimiser step's examples into micro-batches of similar lengths, for `replicas`
+/// replicas that each take `per_replica` of them, ordered so that micro-batch `m` goes to
+/// replica `m % replicas` (as [`LmTrainer::step_on`] deals them).
+///
+/// Why: a micro-batch is padded to its longest sequence, and the corpus mixes files of a few
+/// hundred tokens with files at the context limit, so a random batch computes mostly padding.
+/// Sorted by length and cut into consecutive groups, each group pads only to its own longest.
+/// The groups are then dealt longest first in a snake order (replica 0, 1, ..., n-1, then n-1,
+/// ..., 0), so the replicas get similar work and finish together. The loss of a step is the
+/// sum over its predicted tokens divided by their count, whatever the grouping, so the update
+/// is the same as for the examples in one batch, up to float rounding.
+pub fn length_buckets<'a>(
+    mut examples: Vec<Example<'a>>,
+    context: usize,
+    replicas: usize,
+    per_replica: usize,
+) -> Vec<Vec<Example<'a>>> {
+    let replicas = replicas.max(1);
+    let parts = (replicas * per_replica.max(1)).min(examples.len()).max(1);
+    // Longest first; ties keep the draw order (a stable sort), so the grouping is a pure
+    // function of the drawn examples.
+    examples.sort_by_key(|e| std::cmp::Reverse(positions(e, context)));
+    let sizes = crate::optim::even_ranges(examples.len(), parts);
+    let mut groups: Vec<Vec<Example<'a>>> =
+        sizes.into_iter().map(|r| examples[r].to_vec()).collect();
+    // Pad the group count to a multiple of `replicas` with empty groups (dealt last, to the
+    // replicas that got the least), so every round of the snake is whole.
+    while !groups.len().is_multiple_of(replicas) {
+        groups.push(Vec::new());
+    }
+    let mut dealt: Vec<Vec<Example<'a>>> = vec![Vec::new(); groups.len()];
+    for (i, group) in groups.into_iter().enumerate() {
+        let (round, slot) = (i / replicas, i % replicas);
+        let replica = if round % 2 == 0 {
+            slot
+        } else {
+            replicas - 1 - slot
+        };
+        dealt[round * replicas + replica] = group;
+    }
+    dealt
+}
+
 /// Pad `examples` to the longest one, each cut to `context` tokens. `pad` fills inputs and
 /// targets past the end (masked out, and after every real token so causal attention never
 /// lets it change a real position).
@@ -624,6 +674,98 @@ mod tests {
                 .fold(0.0f32, f32::max);
             assert!(moved > 1e-3, "{moved}");
         }
+    }
+
+    /// Files of lengths 2..=9 (bos, pieces, eos) behind a 3-token prompt.
+    fn files_of_many_lengths() -> Vec<Vec<u32>> {
+        [5usize, 0, 7, 2, 6, 1, 4, 3]
+            .iter()
+            .map(|&n| {
+                std::iter::once(1)
+                    .chain((0..n).map(|i| 6 + (i * 7 % 17) as u32))
+                    .chain(std::iter::once(2))
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn length_buckets_keep_every_example_pad_less_and_balance_the_replicas() {
+        let p = [3u32, 4, 5];
+        let files = files_of_many_lengths();
+        let examples: Vec<Example<'_>> = files
+            .iter()
+            .map(|f| Example {
+                prompt: &p,
+                file: f,
+            })
+            .collect();
+        let padded = |groups: &[Vec<Example<'_>>]| -> usize {
+            groups
+                .iter()
+                .map(|g| g.len() * g.iter().map(|e| positions(e, 64)).max().unwrap_or(0))
+                .sum()
+        };
+        let one_batch = padded(std::slice::from_ref(&examples));
+        let groups = length_buckets(examples.clone(), 64, 2, 2);
+        assert_eq!(groups.len(), 4);
+        // Every example exactly once (files are told apart by their length).
+        let mut lengths: Vec<usize> = groups.iter().flatten().map(|e| e.file.len()).collect();
+        lengths.sort_unstable();
+        assert_eq!(lengths, (2..=9).collect::<Vec<_>>());
+        assert!(
+            padded(&groups) < one_batch,
+            "{} vs {one_batch}",
+            padded(&groups)
+        );
+        // Replica r gets groups r, r + 2: the longest and the shortest pair on replica 0, the
+        // two middle pairs on replica 1.
+        let work = |r: usize| -> usize {
+            groups
+                .iter()
+                .skip(r)
+                .step_by(2)
+                .flatten()
+                .map(|e| positions(e, 64))
+                .sum()
+        };
+        assert_eq!(groups[0].iter().map(|e| e.file.len()).max(), Some(9));
+        assert_eq!(groups[2].iter().map(|e| e.file.len()).min(), Some(2));
+        assert!(work(0).abs_diff(work(1)) <= 2, "{} vs {}", work(0), work(1));
+        // Fewer examples than groups: none lost, and whole rounds of the deal.
+        let few = length_buckets(examples[..3].to_vec(), 64, 2, 2);
+        assert_eq!(few.iter().map(Vec::len).sum::<usize>(), 3);
+        assert_eq!(few.len() % 2, 0);
+    }
+
+    #[test]
+    fn length_buckets_give_the_update_of_one_batch() {
+        let p = [3u32, 4, 5];
+        let files = files_of_many_lengths();
+        let examples: Vec<Example<'_>> = files
+            .iter()
+            .map(|f| Example {
+                prompt: &p,
+                file: f,
+            })
+            .collect();
+        let device = Default::default();
+        let mut whole = trainer(OptimizerKind::AdamW, 0);
+        let mut buckets = trainer(OptimizerKind::AdamW, 0);
+        let a = whole.step_on(&[make_batch(&examples, 64, 0)], &[device], &InOrder);
+        let micro: Vec<LmBatch> = length_buckets(examples, 64, 2, 2)
+            .iter()
+            .map(|g| make_batch(g, 64, 0))
+            .collect();
+        let b = buckets.step_on(&micro, &[device, device], &InOrder);
+        assert_eq!(a.tokens, b.tokens);
+        assert!((a.loss - b.loss).abs() < 1e-5, "{} vs {}", a.loss, b.loss);
+        let diff = all_weights(&whole.model)
+            .iter()
+            .zip(&all_weights(&buckets.model))
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(diff < 1e-5, "max weight difference {diff}");
     }
 
     /// A run stopped after two steps and continued in a "new process" (weights through

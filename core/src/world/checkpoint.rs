@@ -46,6 +46,11 @@ pub struct TrainingState {
     /// them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_bytes: Option<u64>,
+    /// Data-parallel replicas the VAE and dynamics batches were split over. The split changes
+    /// how gradients are summed (float rounding), so a resumed run keeps it unless told
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<usize>,
 }
 
 /// `config.json` of a world-model directory.

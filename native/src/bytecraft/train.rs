@@ -25,7 +25,7 @@ use gamegen_core::bytecraft::hf_layout::{CONFIG_FILE, SINGLE_WEIGHTS_FILE};
 use gamegen_core::bytecraft::init::random_weights;
 use gamegen_core::bytecraft::prompts::chat_text;
 use gamegen_core::bytecraft::train::{
-    Example, LmBatch, LmTrainConfig, LmTrainer, OptimizerKind, make_batch,
+    Example, LmBatch, LmTrainConfig, LmTrainer, OptimizerKind, length_buckets, make_batch,
 };
 use gamegen_core::rng::Rng;
 use serde::{Deserialize, Serialize};
@@ -39,6 +39,16 @@ use crate::plot::{Panel, Series, write_png};
 use crate::replicas::Threads;
 
 pub const STATE_FILE: &str = "train-state.json";
+
+/// Length-sorted micro-batches each replica runs per drawn micro-batch (`--batch`): two halves
+/// of similar lengths pad far less than one random batch (`length_buckets`).
+const BUCKETS_PER_MICRO_BATCH: usize = 2;
+
+/// The number of devices the run in `out` was trained with, when it holds one (so `--resume`
+/// without `--devices` splits each step as before and continues bit-exactly).
+pub fn recorded_devices(out: &Path) -> Option<usize> {
+    read_state(out).ok().flatten().map(|s| s.options.devices)
+}
 pub const LOG_FILE: &str = "train-log.jsonl";
 pub const LOSS_PNG: &str = "loss.png";
 pub const OPTIMIZER_FILE: &str = "optimizer-state.bin";
@@ -438,10 +448,10 @@ fn train_with<B: AutodiffBackend>(
     while trainer.step < stop_at {
         let step = trainer.step;
         let context = opts.context_at(step);
-        let micro: Vec<LmBatch> = (0..opts.accum)
-            .map(|m| {
+        let drawn: Vec<Example<'_>> = (0..opts.accum)
+            .flat_map(|m| {
                 let mut rng = Rng::for_stream(opts.seed, (step * opts.accum + m) as u64);
-                let ex: Vec<Example<'_>> = (0..opts.batch)
+                (0..opts.batch)
                     .map(|_| {
                         let f = data.train[rng.below(data.train.len() as u64) as usize];
                         let (ids, prompts) = &data.files[f];
@@ -451,10 +461,18 @@ fn train_with<B: AutodiffBackend>(
                             file: ids,
                         }
                     })
-                    .collect();
-                make_batch(&ex, context, pad)
+                    .collect::<Vec<_>>()
             })
             .collect();
+        let micro: Vec<LmBatch> = length_buckets(
+            drawn,
+            context,
+            devices.len(),
+            BUCKETS_PER_MICRO_BATCH * opts.accum,
+        )
+        .iter()
+        .map(|group| make_batch(group, context, pad))
+        .collect();
         let stats = trainer.step_on(&micro, devices, &Threads);
         tokens_seen += stats.tokens;
         let line = LogLine {

@@ -362,6 +362,13 @@ fn read_log(path: &Path) -> Vec<LogLine> {
         .collect()
 }
 
+/// The data-parallel replicas the run in `out` was trained with, when it holds one that says
+/// (so `--resume` without `--devices` continues with the same split).
+pub fn recorded_replicas(out: &Path) -> Option<usize> {
+    let text = std::fs::read_to_string(out.join(CONFIG_FILE)).ok()?;
+    WorldCheckpoint::from_json(&text).ok()?.training.replicas
+}
+
 /// Open or create the run directory: a fresh checkpoint, or (with `--resume`) the one on disk,
 /// checked against the options.
 fn open_run(opts: &TrainOptions) -> anyhow::Result<(WorldCheckpoint, bool)> {
@@ -493,9 +500,6 @@ fn check_options(o: &TrainOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Train (or resume) a world model. `B` is the inner backend; training runs on `Autodiff<B>`,
-/// data-parallel over `devices` for the VAE and dynamics stages (the models live on the first;
-/// one device trains as before).
 /// Mean absolute error and PSNR (dB, peak 1) of images `y` against `x`, both in `[0, 1]`.
 pub(crate) fn l1_and_psnr<B: Backend>(
     y: burn::tensor::Tensor<B, 4>,
@@ -506,6 +510,9 @@ pub(crate) fn l1_and_psnr<B: Backend>(
     (l1, 10.0 * (1.0 / mse.max(1e-12)).log10())
 }
 
+/// Train (or resume) a world model. `B` is the inner backend; training runs on `Autodiff<B>`,
+/// data-parallel over `devices` for the VAE and dynamics stages (the models live on the first;
+/// one device trains as before).
 pub fn train<B: Backend>(
     devices: &[B::Device],
     opts: &TrainOptions,
@@ -564,6 +571,8 @@ pub fn train<B: Backend>(
         .open(&log_path)
         .with_context(|| format!("opening {}", log_path.display()))?;
     let wall_before = ckpt.training.wall_seconds;
+    let mut ckpt = ckpt;
+    ckpt.training.replicas = Some(devices.len());
     let mut run = Run {
         opts,
         ckpt,
