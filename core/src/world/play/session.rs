@@ -513,6 +513,74 @@ impl<B: Backend> WorldSession<B> {
         self.finish(frame, events)
     }
 
+    /// A real frame through the VAE and back, decoded as play decodes (the play decoder when the
+    /// model has one): the best any generated frame of this model can look.
+    pub fn reconstruct(&self, frame: &[u8]) -> Result<Vec<u8>, SessionError> {
+        self.check_frame(frame)?;
+        let (w, h) = (self.config.vae.width, self.config.vae.height);
+        let latent = self
+            .vae
+            .encode_latent(rgb8_to_tensor(frame, h, w, &self.device));
+        Ok(self.decode_rgb8(latent))
+    }
+
+    /// One teacher-forced frame: predict the next frame for `action` from the current state, as
+    /// [`step`](Self::step) does, then let the state, the record and the map take the *real*
+    /// next frame (`real`, with its `score`) instead of the prediction. Called after a
+    /// [`reset`](Self::reset) on an episode's first frame and then once per recorded frame, every
+    /// prediction is made from the real frames before it: the one-step error of the model,
+    /// without the drift of a rollout.
+    ///
+    /// The state is what the sampler's final pass would have made had it been given the real
+    /// latent: that pass (the same previous state, level and action) over the encoded real
+    /// frame, conditioned on the real score's digits and the map as it stood before the frame.
+    /// The returned [`StepInfo`] is the prediction's (its events, the score its record reached
+    /// before being corrected; no link, as the prediction is not linked into the map).
+    pub fn step_teacher_forced(
+        &mut self,
+        action: u32,
+        ddim_steps: usize,
+        real: &[u8],
+        score: u32,
+    ) -> Result<(Vec<u8>, StepInfo), SessionError> {
+        self.check_frame(real)?;
+        let p = self.begin(action, ddim_steps)?;
+        let z_prev = p.z_prev.clone();
+        let probs = p.probs.clone().map(|t| read_f32(t.into_data()));
+        let (x, events) = self.generate(p, probs, &mut None);
+        let frame = self.decode_rgb8(x);
+        let predicted_score = self.record.as_ref().map(|r| r.score);
+
+        if let Some(r) = &mut self.record {
+            r.score = score;
+        }
+        let digits = self.record.as_ref().map(|r| [r.digits()]);
+        let map = self.encode_map(self.map_crop_rgb8());
+        let cond = self
+            .model
+            .dit
+            .condition(&[action], digits.as_ref().map(|d| &d[..]), map);
+        let (w, h) = (self.config.vae.width, self.config.vae.height);
+        let latent = self
+            .vae
+            .encode_latent(rgb8_to_tensor(real, h, w, &self.device));
+        let level = *ddim_plan(ddim_steps, NUM_TIMESTEPS)
+            .pass_levels()
+            .last()
+            .expect("a plan has at least one pass") as f32;
+        let (z, _) = self.model.pass(z_prev, latent, &[level], &cond);
+        self.z = Some(z);
+        self.observe(real)?;
+        Ok((
+            frame,
+            StepInfo {
+                events,
+                score: predicted_score,
+                link: None,
+            },
+        ))
+    }
+
     pub(super) fn finish(
         &mut self,
         frame: Vec<u8>,
@@ -622,6 +690,80 @@ mod tests {
         let bad = vec![(vec![0u8; 10], (0, 0))];
         assert!(matches!(
             s.set_preset(&bad),
+            Err(SessionError::BadFrame { .. })
+        ));
+    }
+
+    #[test]
+    fn teacher_forcing_takes_the_state_from_the_real_frames() {
+        let cfg = traveler_tiny();
+        let frames: Vec<Vec<u8>> = (0..4u32)
+            .map(|k| {
+                (0..96 * 96 * 3)
+                    .map(|i| ((i as u32 * (k + 3)) % 251) as u8)
+                    .collect()
+            })
+            .collect();
+        let reference = session(&cfg, 7);
+        // Two sessions with the same weights and different noise.
+        let mut runs = Vec::new();
+        for seed in [1, 2] {
+            let mut s = WorldSession::<B>::new(
+                reference.model.clone(),
+                reference.vae.clone(),
+                cfg.clone(),
+                seed,
+                Default::default(),
+            )
+            .unwrap();
+            s.reset(&frames[0], 5, (0, 0)).unwrap();
+            let mut states = Vec::new();
+            let mut predictions = Vec::new();
+            for (t, real) in frames.iter().enumerate().skip(1) {
+                let (pred, info) = s.step_teacher_forced(2, 2, real, 5 + t as u32).unwrap();
+                assert_eq!(pred.len(), real.len());
+                assert!(info.link.is_none());
+                assert_eq!(s.record.as_ref().unwrap().score, 5 + t as u32);
+                states.push(read_f32(s.z.clone().unwrap().into_data()));
+                predictions.push(pred);
+            }
+            assert_eq!(s.frames, 3);
+            runs.push((states, predictions));
+        }
+        // The noise changed every prediction but none of the states: they come from the real
+        // frames alone.
+        assert_ne!(runs[0].1, runs[1].1);
+        assert_eq!(runs[0].0, runs[1].0);
+        // A free rollout's state does depend on the noise.
+        let mut free = Vec::new();
+        for seed in [1, 2] {
+            let mut s = WorldSession::<B>::new(
+                reference.model.clone(),
+                reference.vae.clone(),
+                cfg.clone(),
+                seed,
+                Default::default(),
+            )
+            .unwrap();
+            s.reset(&frames[0], 5, (0, 0)).unwrap();
+            s.step(2, 2).unwrap();
+            free.push(read_f32(s.z.clone().unwrap().into_data()));
+        }
+        assert_ne!(free[0], free[1]);
+        let mut s = session(&cfg, 3);
+        assert_eq!(
+            s.step_teacher_forced(0, 2, &frames[1], 0).unwrap_err(),
+            SessionError::NotStarted
+        );
+        s.reset(&frames[0], 0, (0, 0)).unwrap();
+        assert!(matches!(
+            s.step_teacher_forced(0, 2, &frames[1][..10], 0),
+            Err(SessionError::BadFrame { .. })
+        ));
+        let rec = s.reconstruct(&frames[1]).unwrap();
+        assert_eq!(rec.len(), frames[1].len());
+        assert!(matches!(
+            s.reconstruct(&[0u8; 3]),
             Err(SessionError::BadFrame { .. })
         ));
     }
