@@ -694,74 +694,71 @@ mod tests {
         ));
     }
 
+    /// A session of the shipped Pong model (trained weights: a fresh model's zero-initialised
+    /// output layers would give every input the same state).
+    fn shipped_pong(seed: u64) -> WorldSession<B> {
+        use crate::world::WorldCheckpoint;
+        use crate::world::checkpoint::{CONFIG_FILE, DYNAMICS_FILE, VAE_FILE};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/world-pong");
+        let read = |f: &str| std::fs::read(dir.join(f)).expect("the shipped Pong model");
+        let ck = WorldCheckpoint::from_json(&String::from_utf8(read(CONFIG_FILE)).unwrap()).unwrap();
+        let dev = Default::default();
+        let vae = ck.load_vae::<B>(read(VAE_FILE), &dev).unwrap();
+        let model = ck.load_dynamics::<B>(read(DYNAMICS_FILE), &dev).unwrap();
+        WorldSession::new(model, vae, ck.model.clone(), seed, dev).unwrap()
+    }
+
     #[test]
     fn teacher_forcing_takes_the_state_from_the_real_frames() {
-        let cfg = traveler_tiny();
-        let frames: Vec<Vec<u8>> = (0..4u32)
-            .map(|k| {
-                (0..96 * 96 * 3)
-                    .map(|i| ((i as u32 * (k + 3)) % 251) as u8)
-                    .collect()
-            })
-            .collect();
-        let reference = session(&cfg, 7);
-        // Two sessions with the same weights and different noise.
+        let mut game = crate::games::new_game(crate::games::GameKind::Pong, None).unwrap();
+        let first = game.reset(3);
+        let actions = [4u8, 4, 8, 0];
+        let real: Vec<_> = actions.iter().map(|&a| game.step(a)).collect();
+        let state = |s: &WorldSession<B>| read_f32(s.z.clone().unwrap().into_data());
+        // Two sessions with different noise, teacher-forced on the same real frames.
         let mut runs = Vec::new();
         for seed in [1, 2] {
-            let mut s = WorldSession::<B>::new(
-                reference.model.clone(),
-                reference.vae.clone(),
-                cfg.clone(),
-                seed,
-                Default::default(),
-            )
-            .unwrap();
-            s.reset(&frames[0], 5, (0, 0)).unwrap();
-            let mut states = Vec::new();
-            let mut predictions = Vec::new();
-            for (t, real) in frames.iter().enumerate().skip(1) {
-                let (pred, info) = s.step_teacher_forced(2, 2, real, 5 + t as u32).unwrap();
-                assert_eq!(pred.len(), real.len());
+            let mut s = shipped_pong(seed);
+            s.reset(&first.frame, first.score, (0, 0)).unwrap();
+            let (mut states, mut predictions) = (Vec::new(), Vec::new());
+            for (a, r) in actions.iter().zip(&real) {
+                let (pred, info) = s.step_teacher_forced(*a as u32, 2, &r.frame, r.score + 7).unwrap();
+                assert_eq!(pred.len(), r.frame.len());
                 assert!(info.link.is_none());
-                assert_eq!(s.record.as_ref().unwrap().score, 5 + t as u32);
-                states.push(read_f32(s.z.clone().unwrap().into_data()));
+                assert_eq!(s.record.as_ref().unwrap().score, r.score + 7);
+                states.push(state(&s));
                 predictions.push(pred);
             }
-            assert_eq!(s.frames, 3);
+            assert_eq!(s.frames, 4);
             runs.push((states, predictions));
         }
-        // The noise changed every prediction but none of the states: they come from the real
+        // The noise changed the predictions but none of the states: they come from the real
         // frames alone.
-        assert_ne!(runs[0].1, runs[1].1);
-        assert_eq!(runs[0].0, runs[1].0);
-        // A free rollout's state does depend on the noise.
+        assert!(runs[0].1 != runs[1].1, "different noise, same predictions");
+        assert!(runs[0].0 == runs[1].0, "teacher-forced states depend on the noise");
+        // A free rollout's state depends on the noise, and differs from the forced one.
         let mut free = Vec::new();
         for seed in [1, 2] {
-            let mut s = WorldSession::<B>::new(
-                reference.model.clone(),
-                reference.vae.clone(),
-                cfg.clone(),
-                seed,
-                Default::default(),
-            )
-            .unwrap();
-            s.reset(&frames[0], 5, (0, 0)).unwrap();
-            s.step(2, 2).unwrap();
-            free.push(read_f32(s.z.clone().unwrap().into_data()));
+            let mut s = shipped_pong(seed);
+            s.reset(&first.frame, first.score, (0, 0)).unwrap();
+            s.step(actions[0] as u32, 2).unwrap();
+            free.push(state(&s));
         }
-        assert_ne!(free[0], free[1]);
-        let mut s = session(&cfg, 3);
+        assert!(free[0] != free[1], "free rollouts ignore the noise");
+        assert!(free[0] != runs[0].0[0], "teacher forcing kept the predicted state");
+
+        let mut s = shipped_pong(1);
         assert_eq!(
-            s.step_teacher_forced(0, 2, &frames[1], 0).unwrap_err(),
+            s.step_teacher_forced(0, 2, &real[0].frame, 0).unwrap_err(),
             SessionError::NotStarted
         );
-        s.reset(&frames[0], 0, (0, 0)).unwrap();
+        s.reset(&first.frame, 0, (0, 0)).unwrap();
         assert!(matches!(
-            s.step_teacher_forced(0, 2, &frames[1][..10], 0),
+            s.step_teacher_forced(0, 2, &real[0].frame[..10], 0),
             Err(SessionError::BadFrame { .. })
         ));
-        let rec = s.reconstruct(&frames[1]).unwrap();
-        assert_eq!(rec.len(), frames[1].len());
+        let rec = s.reconstruct(&real[0].frame).unwrap();
+        assert_eq!(rec.len(), real[0].frame.len());
         assert!(matches!(
             s.reconstruct(&[0u8; 3]),
             Err(SessionError::BadFrame { .. })
