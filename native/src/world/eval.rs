@@ -34,15 +34,15 @@ use gamegen_core::games::{GameKind, Position};
 use gamegen_core::metrics::{FMeasure, psnr, ssim};
 use gamegen_core::world::MAX_DDIM_STEPS;
 use gamegen_core::world::checkpoint::VAE_FILE;
-use gamegen_core::world::play::{rgb8_to_tensor, tensor_to_rgb8};
+use gamegen_core::world::eval::detect::Detector;
 use gamegen_core::world::eval::evalnet::{
     EvalNetConfig, clip_feature, downsample, judge, pair_input,
 };
-use gamegen_core::world::eval::detect::Detector;
 use gamegen_core::world::eval::frechet::frechet_distance;
 use gamegen_core::world::eval::objects::{FrameCheck, ObjectSummary, Reference, check};
 use gamegen_core::world::eval::spacon::{SpaConSums, SpaConTracker};
 use gamegen_core::world::model::SpatialConfig;
+use gamegen_core::world::play::{rgb8_to_tensor, tensor_to_rgb8};
 use serde::Serialize;
 
 use super::{evalnets, rollout};
@@ -223,10 +223,11 @@ pub fn evaluate<B: Backend>(
     let detector = Detector::new(game);
     // The VAE once more, to decode with its own decoder when play uses a play decoder.
     let own_decoder = match world.checkpoint.model.vae.light_decoder {
-        Some(_) => Some(world.checkpoint.load_vae::<B>(
-            rollout::read(&opts.model.join(VAE_FILE))?,
-            device,
-        )?),
+        Some(_) => Some(
+            world
+                .checkpoint
+                .load_vae::<B>(rollout::read(&opts.model.join(VAE_FILE))?, device)?,
+        ),
         None => None,
     };
     let sources: Vec<Source> = [
@@ -262,9 +263,7 @@ pub fn evaluate<B: Backend>(
     let (w, h) = game.frame_size();
     let own_reconstruct = |rgb: &[u8]| -> Vec<u8> {
         own_decoder.as_ref().map_or_else(Vec::new, |v| {
-            tensor_to_rgb8(v.decode_latent_full(
-                v.encode_latent(rgb8_to_tensor(rgb, h, w, device)),
-            ))
+            tensor_to_rgb8(v.decode_latent_full(v.encode_latent(rgb8_to_tensor(rgb, h, w, device))))
         })
     };
     let world_rows = SpatialConfig::for_game(game, false).map(|s| s.world_rows);
@@ -534,7 +533,10 @@ fn aggregate(
                 objects: ObjectSummary::of(
                     game,
                     eps.iter().flat_map(|(r, n)| {
-                        r.objects[k][..*n].iter().enumerate().map(|(i, c)| (i + 1, c))
+                        r.objects[k][..*n]
+                            .iter()
+                            .enumerate()
+                            .map(|(i, c)| (i + 1, c))
                     }),
                 ),
             })
@@ -657,8 +659,18 @@ pub fn objects_table(game: GameKind, p: &PrefixMetrics) -> String {
         ),
         GameKind::Traveler => ("", Box::new(|_| String::new())),
     };
-    let extra = |s: &str| if s.is_empty() { String::new() } else { format!(" {s} |") };
-    let ncols = 4 + if head.is_empty() { 0 } else { head.matches('|').count() + 1 };
+    let extra = |s: &str| {
+        if s.is_empty() {
+            String::new()
+        } else {
+            format!(" {s} |")
+        }
+    };
+    let ncols = 4 + if head.is_empty() {
+        0
+    } else {
+        head.matches('|').count() + 1
+    };
     let mut s = format!("| source | frames | PSNR | score OCR % |{}\n", extra(head));
     s.push_str(&format!("|{}\n", "---|".repeat(ncols)));
     for o in &p.objects {

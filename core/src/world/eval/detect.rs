@@ -354,7 +354,10 @@ impl Detector {
                     })
                     .min_by_key(|b| b.len().abs_diff((pong::BALL * pong::BALL) as usize))
                     .map(|b| labels.sprite_centre(&b, pong::BALL as usize, pong::BALL as usize));
-                let bands = [(Class::LeftPaddle, 0..PADDLE_BAND), (Class::RightPaddle, w - PADDLE_BAND..w)];
+                let bands = [
+                    (Class::LeftPaddle, 0..PADDLE_BAND),
+                    (Class::RightPaddle, w - PADDLE_BAND..w),
+                ];
                 for (i, (class, xs)) in bands.into_iter().enumerate() {
                     facts.paddles[i] = labels
                         .blobs(&[class], xs, top..h)
@@ -473,8 +476,14 @@ mod tests {
             assert!(f.pacman.is_none() && f.dots.is_empty() && f.walls.is_empty());
         });
         assert_eq!(frames, 12 * 201);
-        assert!(clipped > 0, "some frames show the ball cut by the frame's edge");
-        assert!(hidden < frames / 50, "the ball is rarely out of view: {hidden}");
+        assert!(
+            clipped > 0,
+            "some frames show the ball cut by the frame's edge"
+        );
+        assert!(
+            hidden < frames / 50,
+            "the ball is rarely out of view: {hidden}"
+        );
     }
 
     #[test]
@@ -518,7 +527,10 @@ mod tests {
             assert_eq!(f.score, Some(g.score()));
             // Erase the ball (paint the background over it): absent.
             let mut c = canvas_of(frame, 128, 128);
-            let (x, y) = (g.ball[0].div_euclid(pong::FX), g.ball[1].div_euclid(pong::FX));
+            let (x, y) = (
+                g.ball[0].div_euclid(pong::FX),
+                g.ball[1].div_euclid(pong::FX),
+            );
             c.rect(x, y, pong::BALL, pong::BALL, pong::BG);
             assert_eq!(det.detect(&c.rgb).ball, None);
             // A paddle erased is absent, the other one still found.
@@ -528,7 +540,13 @@ mod tests {
             assert!(f.paddles[1].is_some());
             // The ball smeared into grey (what a blurry decoder draws) is not a ball.
             let mut c = canvas_of(frame, 128, 128);
-            c.rect(x - 1, y - 1, pong::BALL + 2, pong::BALL + 2, [110, 110, 110]);
+            c.rect(
+                x - 1,
+                y - 1,
+                pong::BALL + 2,
+                pong::BALL + 2,
+                [110, 110, 110],
+            );
             assert_eq!(det.detect(&c.rgb).ball, None);
             checked += 1;
         });
@@ -561,8 +579,14 @@ mod tests {
                 if px.is_empty() {
                     continue;
                 }
-                let (x0, x1) = (px.iter().map(|p| p.0).min().unwrap(), px.iter().map(|p| p.0).max().unwrap());
-                let (y0, y1) = (px.iter().map(|p| p.1).min().unwrap(), px.iter().map(|p| p.1).max().unwrap());
+                let (x0, x1) = (
+                    px.iter().map(|p| p.0).min().unwrap(),
+                    px.iter().map(|p| p.0).max().unwrap(),
+                );
+                let (y0, y1) = (
+                    px.iter().map(|p| p.1).min().unwrap(),
+                    px.iter().map(|p| p.1).max().unwrap(),
+                );
                 out.push(Point::new((x0 + x1) as f64 / 2.0, (y0 + y1) as f64 / 2.0));
             }
         }
@@ -602,7 +626,10 @@ mod tests {
             assert!(f.ball.is_none());
         });
         assert_eq!(frames, 10 * 301);
-        assert!(dead > 0, "some episodes reach a death (a dead, occluded Pac-Man)");
+        assert!(
+            dead > 0,
+            "some episodes reach a death (a dead, occluded Pac-Man)"
+        );
         assert!(dots > 10 * frames, "dots are seen");
     }
 
@@ -611,7 +638,13 @@ mod tests {
         let det = Detector::new(GameKind::Pacman);
         let mut g = Pacman::new(PacmanConfig::default(), None);
         g.reset(2);
-        for dir in [pacman::STAY, pacman::UP, pacman::DOWN, pacman::LEFT, pacman::RIGHT] {
+        for dir in [
+            pacman::STAY,
+            pacman::UP,
+            pacman::DOWN,
+            pacman::LEFT,
+            pacman::RIGHT,
+        ] {
             g.pac.dir = dir;
             g.step(pacman::STAY);
             let f = det.detect(g.frame());
@@ -660,7 +693,11 @@ mod tests {
             g.reset(seed);
             for _ in 0..400 {
                 // Mostly right, so the score climbs past one digit.
-                let a = if rng.chance(0.8) { traveler::RIGHT } else { rng.below(3) as u8 };
+                let a = if rng.chance(0.8) {
+                    traveler::RIGHT
+                } else {
+                    rng.below(3) as u8
+                };
                 g.step(a);
                 let f = det.detect(g.frame());
                 assert_eq!(f.score, Some(g.score()));
@@ -670,7 +707,13 @@ mod tests {
                 assert_eq!(det.detect(&noisy).score, Some(g.score()));
             }
         }
-        assert!(scores.iter().any(|&s| s >= 10), "two-digit scores seen: {scores:?}");
-        assert!(det.detect(&[0u8; 10]).score.is_none(), "a frame of the wrong size");
+        assert!(
+            scores.iter().any(|&s| s >= 10),
+            "two-digit scores seen: {scores:?}"
+        );
+        assert!(
+            det.detect(&[0u8; 10]).score.is_none(),
+            "a frame of the wrong size"
+        );
     }
 }

@@ -213,11 +213,17 @@ fn precision_recall(d: &[DotCounts]) -> (Option<f64>, Option<f64>) {
 impl ObjectSummary {
     /// Sum up the checks of `game`'s frames, each with its frame index in its episode (the
     /// first generated frame is 1).
-    pub fn of<'a>(game: GameKind, checks: impl IntoIterator<Item = (usize, &'a FrameCheck)>) -> Self {
+    pub fn of<'a>(
+        game: GameKind,
+        checks: impl IntoIterator<Item = (usize, &'a FrameCheck)>,
+    ) -> Self {
         let checks: Vec<(usize, &FrameCheck)> = checks.into_iter().collect();
         let mut s = ObjectSummary {
             frames: checks.len(),
-            score_ocr: share(checks.iter().filter(|(_, c)| c.score_right).count(), checks.len()),
+            score_ocr: share(
+                checks.iter().filter(|(_, c)| c.score_right).count(),
+                checks.len(),
+            ),
             ..Default::default()
         };
         match game {
@@ -251,7 +257,8 @@ impl ObjectSummary {
                     .filter_map(|(_, c)| c.walls)
                     .map(|(i, u)| i as f64 / u as f64)
                     .collect();
-                s.wall_iou = (!ious.is_empty()).then(|| ious.iter().sum::<f64>() / ious.len() as f64);
+                s.wall_iou =
+                    (!ious.is_empty()).then(|| ious.iter().sum::<f64>() / ious.len() as f64);
             }
         }
         s
@@ -273,7 +280,13 @@ mod tests {
             ball: Some(Point::new(30.0, 40.0)),
             ..Default::default()
         };
-        let r = Reference::new(GameKind::Pong, 3, pos(8, 50), &[pos(120, 70), pos(30, 40)], &real);
+        let r = Reference::new(
+            GameKind::Pong,
+            3,
+            pos(8, 50),
+            &[pos(120, 70), pos(30, 40)],
+            &real,
+        );
         assert_eq!(r.ball, Some(Point::new(30.0, 40.0)));
         assert_eq!(r.paddles, [Some(50.0), Some(70.0)]);
         let good = FrameFacts {
@@ -295,7 +308,13 @@ mod tests {
         assert_eq!(b.ball, Some(Some(5.0)));
         assert_eq!(c.ball, Some(None));
         // A frame whose real frame shows no ball is not judged on the ball.
-        let r_hidden = Reference::new(GameKind::Pong, 3, pos(8, 50), &[pos(120, 70), pos(-3, 40)], &FrameFacts::default());
+        let r_hidden = Reference::new(
+            GameKind::Pong,
+            3,
+            pos(8, 50),
+            &[pos(120, 70), pos(-3, 40)],
+            &FrameFacts::default(),
+        );
         assert_eq!(check(&good, &r_hidden).ball, None);
         let s = ObjectSummary::of(GameKind::Pong, [(1, &a), (2, &b), (3, &c)]);
         assert_eq!(s.frames, 3);
@@ -315,7 +334,11 @@ mod tests {
     #[test]
     fn dots_match_one_to_one_and_walls_give_iou() {
         let real = FrameFacts {
-            dots: vec![Point::new(10.0, 30.0), Point::new(18.0, 30.0), Point::new(26.0, 30.0)],
+            dots: vec![
+                Point::new(10.0, 30.0),
+                Point::new(18.0, 30.0),
+                Point::new(26.0, 30.0),
+            ],
             walls: vec![true, true, false, false],
             ..Default::default()
         };
@@ -324,7 +347,12 @@ mod tests {
         // Two detections near the first dot match it once; one far away matches nothing.
         let generated = FrameFacts {
             pacman: Some(Point::new(64.0, 76.0)),
-            dots: vec![Point::new(10.5, 30.0), Point::new(11.0, 31.0), Point::new(18.0, 31.5), Point::new(50.0, 50.0)],
+            dots: vec![
+                Point::new(10.5, 30.0),
+                Point::new(11.0, 31.0),
+                Point::new(18.0, 31.5),
+                Point::new(50.0, 50.0),
+            ],
             walls: vec![true, false, true, false],
             score: Some(0),
             ..Default::default()

@@ -224,7 +224,13 @@ mod tests {
         c.put(left + 4, SCORE_Y + 6, BAR.bar);
         assert_eq!(BAR.read(&c.rgb), Some(8));
         // The 8 without its middle bar is no longer an 8.
-        c.rect(left + 2, SCORE_Y + 3 * SCORE_SCALE, 3 * SCORE_SCALE, SCORE_SCALE, BAR.bar);
+        c.rect(
+            left + 2,
+            SCORE_Y + 3 * SCORE_SCALE,
+            3 * SCORE_SCALE,
+            SCORE_SCALE,
+            BAR.bar,
+        );
         assert_ne!(BAR.read(&c.rgb), Some(8));
     }
 }

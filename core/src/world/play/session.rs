@@ -701,7 +701,8 @@ mod tests {
         use crate::world::checkpoint::{CONFIG_FILE, DYNAMICS_FILE, VAE_FILE};
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/world-pong");
         let read = |f: &str| std::fs::read(dir.join(f)).expect("the shipped Pong model");
-        let ck = WorldCheckpoint::from_json(&String::from_utf8(read(CONFIG_FILE)).unwrap()).unwrap();
+        let ck =
+            WorldCheckpoint::from_json(&String::from_utf8(read(CONFIG_FILE)).unwrap()).unwrap();
         let dev = Default::default();
         let vae = ck.load_vae::<B>(read(VAE_FILE), &dev).unwrap();
         let model = ck.load_dynamics::<B>(read(DYNAMICS_FILE), &dev).unwrap();
@@ -722,7 +723,9 @@ mod tests {
             s.reset(&first.frame, first.score, (0, 0)).unwrap();
             let (mut states, mut predictions) = (Vec::new(), Vec::new());
             for (a, r) in actions.iter().zip(&real) {
-                let (pred, info) = s.step_teacher_forced(*a as u32, 2, &r.frame, r.score + 7).unwrap();
+                let (pred, info) = s
+                    .step_teacher_forced(*a as u32, 2, &r.frame, r.score + 7)
+                    .unwrap();
                 assert_eq!(pred.len(), r.frame.len());
                 assert!(info.link.is_none());
                 assert_eq!(s.record.as_ref().unwrap().score, r.score + 7);
@@ -735,7 +738,10 @@ mod tests {
         // The noise changed the predictions but none of the states: they come from the real
         // frames alone.
         assert!(runs[0].1 != runs[1].1, "different noise, same predictions");
-        assert!(runs[0].0 == runs[1].0, "teacher-forced states depend on the noise");
+        assert!(
+            runs[0].0 == runs[1].0,
+            "teacher-forced states depend on the noise"
+        );
         // A free rollout's state depends on the noise, and differs from the forced one.
         let mut free = Vec::new();
         for seed in [1, 2] {
@@ -745,7 +751,10 @@ mod tests {
             free.push(state(&s));
         }
         assert!(free[0] != free[1], "free rollouts ignore the noise");
-        assert!(free[0] != runs[0].0[0], "teacher forcing kept the predicted state");
+        assert!(
+            free[0] != runs[0].0[0],
+            "teacher forcing kept the predicted state"
+        );
 
         let mut s = shipped_pong(1);
         assert_eq!(
