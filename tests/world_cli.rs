@@ -274,7 +274,10 @@ fn train_resume_rollout_and_damaged_files() {
     assert!(objects[1]["psnr"].as_f64().unwrap() > 0.0);
     let md = std::fs::read_to_string(eval_dir.join("eval.md")).unwrap();
     assert!(md.contains("PSNR") && md.contains("not comparable"), "{md}");
-    assert!(md.contains("Object detectors") && md.contains("| one-step | 10 |"), "{md}");
+    assert!(
+        md.contains("Object detectors") && md.contains("| one-step | 10 |"),
+        "{md}"
+    );
     for f in ["strip-0.png", "by-length.png"] {
         assert!(
             std::fs::read(eval_dir.join(f))

@@ -623,42 +623,50 @@ fn pct(v: Option<f64>) -> String {
     v.map_or("n/a".to_string(), |f| format!("{:.1}", 100.0 * f))
 }
 
+/// The game's own detector columns (after source, frames, PSNR and score OCR).
+fn object_columns(game: GameKind) -> &'static str {
+    match game {
+        GameKind::Pong => {
+            "ball found % | ball within 1 px % | within 4 px % | ball median error px | paddles found % | paddle median error px"
+        }
+        GameKind::Pacman => {
+            "Pac-Man found % | within 1 px % | median error px | dot precision / recall | at frame 64 (episodes) | wall IoU"
+        }
+        GameKind::Traveler => "",
+    }
+}
+
+/// The cells of [`object_columns`] for one source.
+fn object_cells(game: GameKind, o: &ObjectSummary) -> String {
+    match game {
+        GameKind::Pong => format!(
+            "{} | {} | {} | {} | {} | {}",
+            pct(o.ball_found),
+            pct(o.ball_within_1px),
+            pct(o.ball_within_4px),
+            opt(o.ball_median_px, 1),
+            pct(o.paddle_found),
+            opt(o.paddle_median_px, 1),
+        ),
+        GameKind::Pacman => format!(
+            "{} | {} | {} | {} / {} | {} / {} ({}) | {}",
+            pct(o.pacman_found),
+            pct(o.pacman_within_1px),
+            opt(o.pacman_median_px, 1),
+            opt(o.dot_precision, 3),
+            opt(o.dot_recall, 3),
+            opt(o.dot_precision_at_64, 3),
+            opt(o.dot_recall_at_64, 3),
+            o.dot_frames_at_64,
+            opt(o.wall_iou, 3),
+        ),
+        GameKind::Traveler => String::new(),
+    }
+}
+
 /// The detectors' verdicts, one row per source, with the columns `game` has.
 pub fn objects_table(game: GameKind, p: &PrefixMetrics) -> String {
-    let (head, cols): (&str, Box<dyn Fn(&ObjectSummary) -> String>) = match game {
-        GameKind::Pong => (
-            "ball found % | ball within 1 px % | within 4 px % | ball median error px | paddles found % | paddle median error px",
-            Box::new(|o| {
-                format!(
-                    "{} | {} | {} | {} | {} | {}",
-                    pct(o.ball_found),
-                    pct(o.ball_within_1px),
-                    pct(o.ball_within_4px),
-                    opt(o.ball_median_px, 1),
-                    pct(o.paddle_found),
-                    opt(o.paddle_median_px, 1),
-                )
-            }),
-        ),
-        GameKind::Pacman => (
-            "Pac-Man found % | within 1 px % | median error px | dot precision / recall | at frame 64 (episodes) | wall IoU",
-            Box::new(|o| {
-                format!(
-                    "{} | {} | {} | {} / {} | {} / {} ({}) | {}",
-                    pct(o.pacman_found),
-                    pct(o.pacman_within_1px),
-                    opt(o.pacman_median_px, 1),
-                    opt(o.dot_precision, 3),
-                    opt(o.dot_recall, 3),
-                    opt(o.dot_precision_at_64, 3),
-                    opt(o.dot_recall_at_64, 3),
-                    o.dot_frames_at_64,
-                    opt(o.wall_iou, 3),
-                )
-            }),
-        ),
-        GameKind::Traveler => ("", Box::new(|_| String::new())),
-    };
+    let head = object_columns(game);
     let extra = |s: &str| {
         if s.is_empty() {
             String::new()
@@ -680,7 +688,7 @@ pub fn objects_table(game: GameKind, p: &PrefixMetrics) -> String {
             o.objects.frames,
             opt(o.psnr, 2),
             pct(o.objects.score_ocr),
-            extra(&cols(&o.objects)),
+            extra(&object_cells(game, &o.objects)),
         ));
     }
     s.push_str(

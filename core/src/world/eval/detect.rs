@@ -267,7 +267,7 @@ impl Labels {
             } else {
                 lo as f64 + half
             };
-            centre + if size % 2 == 0 { 0.5 } else { 0.0 }
+            centre + if size.is_multiple_of(2) { 0.5 } else { 0.0 }
         };
         Point::new(
             axis(
