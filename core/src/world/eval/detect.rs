@@ -138,7 +138,7 @@ impl Blob {
     }
 }
 
-/// The frame classified pixel by pixel, with the region the detectors may look at.
+/// The frame classified pixel by pixel (`None`: no palette colour is near enough).
 struct Labels {
     width: usize,
     height: usize,
