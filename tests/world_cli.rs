@@ -256,8 +256,28 @@ fn train_resume_rollout_and_damaged_files() {
     assert_eq!(sweep[2]["episodes"], 0);
     assert_eq!(sweep[2]["skipped"], 2);
     assert!(sweep[0]["fid_own"].as_f64().unwrap() >= 0.0);
+    // The object detectors per source: the real frames' scores are all read, the others are
+    // judged on the same frames.
+    let objects = ev["main"]["objects"].as_array().unwrap();
+    let names: Vec<&str> = objects
+        .iter()
+        .map(|o| o["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["real", "vae", "one-step", "rollout"]);
+    assert_eq!(objects[0]["score_ocr"], 1.0);
+    assert!(objects[0]["psnr"].is_null());
+    for o in objects {
+        assert_eq!(o["frames"], 10, "{o}");
+        let ocr = o["score_ocr"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&ocr), "{o}");
+    }
+    assert!(objects[1]["psnr"].as_f64().unwrap() > 0.0);
     let md = std::fs::read_to_string(eval_dir.join("eval.md")).unwrap();
     assert!(md.contains("PSNR") && md.contains("not comparable"), "{md}");
+    assert!(
+        md.contains("Object detectors") && md.contains("| one-step | 10 |"),
+        "{md}"
+    );
     for f in ["strip-0.png", "by-length.png"] {
         assert!(
             std::fs::read(eval_dir.join(f))

@@ -51,7 +51,9 @@ record (scores, events, per-frame error) goes to the --out path with .json.")]
     )]
     Bench(BenchArgs),
     /// Replay recorded episodes through a model from their real first frames; PSNR, SSIM,
-    /// ActAcc/ProbDiff, NumCon, SpaCon, FID/FVD (own features) and FPS, as eval.json + eval.md.
+    /// ActAcc/ProbDiff, NumCon, SpaCon, FID/FVD (own features), FPS, and exact object detectors
+    /// on real frames, VAE reconstructions, one-step predictions and rollouts, as eval.json +
+    /// eval.md.
     #[command(after_help = "\
 Examples:
   gamegen collect --game traveler --episodes 20 --frames 257 --seed 99 --out data/traveler-eval
@@ -61,7 +63,8 @@ Examples:
       --lengths 64,128,256,1024 --out eval/traveler-sweep
 
 Needs the game's evaluation network (models/eval-<game>, or --eval-nets DIR). Writes
-eval.json, eval.md, strip-0.png / strip-1.png (real over generated frames) and, with a sweep,
+eval.json, eval.md, strip-0.png / strip-1.png (rows: real, VAE reconstruction, the VAE's own
+decoder when play uses a play decoder, one-step prediction, rollout) and, with a sweep,
 by-length.png.")]
     Eval(EvalArgs),
     /// The evaluation network (Valid Action Model + valid numerical model + FID/FVD features)

@@ -20,6 +20,22 @@ const DIGITS: [[u8; 7]; 10] = [
 pub const GLYPH_W: i32 = 5;
 pub const GLYPH_H: i32 = 7;
 
+/// Every game draws its score centred on the frame, its top row at `SCORE_Y`, each font pixel a
+/// `SCORE_SCALE` square: one place and one size, so a score reader needs no per-game layout.
+pub const SCORE_Y: i32 = 3;
+pub const SCORE_SCALE: i32 = 2;
+
+/// The rows of `digit` (0..=9), top to bottom, 5 bits per row (bit 4 = leftmost column).
+pub fn glyph(digit: u8) -> [u8; 7] {
+    DIGITS[digit as usize % 10]
+}
+
+/// Draw `score` where every game draws it ([`SCORE_Y`], [`SCORE_SCALE`], centred).
+pub fn draw_score(canvas: &mut Canvas, score: u32, c: [u8; 3]) {
+    let centre = canvas.width as i32 / 2;
+    draw_number_centered(canvas, score, centre, SCORE_Y, SCORE_SCALE, c);
+}
+
 /// Width in pixels of `n` drawn at `scale` (one blank column between digits).
 pub fn number_width(n: u32, scale: i32) -> i32 {
     let digits = n.to_string().len() as i32;

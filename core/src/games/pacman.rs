@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::canvas::Canvas;
-use super::font::draw_number_centered;
+use super::font::draw_score;
 use super::maps::{MazePreset, parse_map};
 use super::{Events, Game, GameKind, MazeMap, Position, StepResult, TruthMap};
 use crate::rng::Rng;
@@ -35,15 +35,15 @@ pub const CATCH_DIST: i32 = 8;
 /// The default maze (`maps/pacman_default.txt`).
 pub const DEFAULT_MAZE: &str = include_str!("maps/pacman_default.txt");
 
-const BG: [u8; 3] = [0, 0, 0];
+pub const BG: [u8; 3] = [0, 0, 0];
 /// Walls are pure-ish blue: MaaG links Pac-Man frames into the map on the blue pixels only.
 pub const WALL: [u8; 3] = [33, 33, 222];
-const DOT: [u8; 3] = [255, 255, 255];
-const PAC: [u8; 3] = [255, 220, 0];
-const PAC_DEAD: [u8; 3] = [120, 110, 60];
-const MONSTER: [u8; 3] = [235, 40, 40];
-const BAR: [u8; 3] = [40, 40, 40];
-const INK: [u8; 3] = [255, 255, 255];
+pub const DOT: [u8; 3] = [255, 255, 255];
+pub const PAC: [u8; 3] = [255, 220, 0];
+pub const PAC_DEAD: [u8; 3] = [120, 110, 60];
+pub const MONSTER: [u8; 3] = [235, 40, 40];
+pub const BAR: [u8; 3] = [40, 40, 40];
+pub const INK: [u8; 3] = [255, 255, 255];
 
 /// Unit step of a direction action (`STAY` -> (0, 0)).
 pub fn delta(action: u8) -> (i32, i32) {
@@ -306,7 +306,7 @@ impl Pacman {
         c.disc(mx, my - 1, 3, MONSTER);
         c.rect(mx - 3, my, 7, 4, MONSTER);
         c.rect(0, 0, WIDTH as i32, SCORE_BAR_H, BAR);
-        draw_number_centered(c, self.score, WIDTH as i32 / 2, 3, 2, INK);
+        draw_score(c, self.score, INK);
         self.canvas = canvas;
     }
 

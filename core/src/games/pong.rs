@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::canvas::Canvas;
-use super::font::draw_number_centered;
+use super::font::draw_score;
 use super::{Events, Game, GameKind, Position, StepResult, TruthMap};
 use crate::rng::Rng;
 
@@ -25,12 +25,12 @@ pub const BALL: i32 = 4;
 /// Inner faces of the paddles: the ball bounces when its edge crosses them.
 pub const LEFT_FACE: i32 = 10;
 pub const RIGHT_FACE: i32 = 118;
-const BG: [u8; 3] = [0, 0, 0];
-const BAR: [u8; 3] = [40, 40, 40];
-const WHITE: [u8; 3] = [255, 255, 255];
-const NET: [u8; 3] = [90, 90, 90];
-const LEFT_COLOR: [u8; 3] = [80, 200, 255];
-const RIGHT_COLOR: [u8; 3] = [255, 150, 60];
+pub const BG: [u8; 3] = [0, 0, 0];
+pub const BAR: [u8; 3] = [40, 40, 40];
+pub const WHITE: [u8; 3] = [255, 255, 255];
+pub const NET: [u8; 3] = [90, 90, 90];
+pub const LEFT_COLOR: [u8; 3] = [80, 200, 255];
+pub const RIGHT_COLOR: [u8; 3] = [255, 150, 60];
 
 /// Split a Pong action id into (left, right) paddle moves (0 stay, 1 up, 2 down).
 pub fn split_action(a: u8) -> (u8, u8) {
@@ -178,7 +178,7 @@ impl Pong {
             WHITE,
         );
         c.rect(0, 0, WIDTH as i32, SCORE_BAR_H, BAR);
-        draw_number_centered(c, self.score, WIDTH as i32 / 2, 3, 2, WHITE);
+        draw_score(c, self.score, WHITE);
     }
 
     fn result(&self, action: u8, events: Events) -> StepResult {

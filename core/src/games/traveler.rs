@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::canvas::Canvas;
-use super::font::draw_number_centered;
+use super::font::draw_score;
 use super::maps::{Outside, StripPreset};
 use super::{Building, Events, Game, GameKind, Position, StepResult, StripMap, TruthMap};
 use crate::rng::{Rng, derive_seed};
@@ -34,11 +34,11 @@ pub const EXAMPLE_STRIP: &str = include_str!("maps/traveler_example.txt");
 pub const SCORE_BAR_H: i32 = 20;
 pub const GROUND_Y: i32 = 80;
 const PLAYER_SIZE: i32 = 10;
-const SKY: [u8; 3] = [170, 215, 255];
-const GROUND: [u8; 3] = [96, 96, 96];
-const BAR: [u8; 3] = [250, 250, 250];
-const INK: [u8; 3] = [20, 20, 20];
-const PLAYER: [u8; 3] = [0, 0, 0];
+pub const SKY: [u8; 3] = [170, 215, 255];
+pub const GROUND: [u8; 3] = [96, 96, 96];
+pub const BAR: [u8; 3] = [250, 250, 250];
+pub const INK: [u8; 3] = [20, 20, 20];
+pub const PLAYER: [u8; 3] = [0, 0, 0];
 
 /// Colours of random buildings: saturated and far apart, so that map matching and the VAE
 /// can tell them apart.
@@ -185,7 +185,7 @@ impl Traveler {
         self.draw_scenery(&mut c, self.x);
         let px = WIDTH as i32 / 2 - PLAYER_SIZE / 2;
         c.rect(px, GROUND_Y - PLAYER_SIZE, PLAYER_SIZE, PLAYER_SIZE, PLAYER);
-        draw_number_centered(&mut c, self.score, WIDTH as i32 / 2, 3, 2, INK);
+        draw_score(&mut c, self.score, INK);
         self.canvas = c;
     }
 

@@ -15,7 +15,12 @@
 //! - FID and FVD with gamegen's own feature network (the eval net's feature layer; per frame
 //!   pair for FID, statistics over 16-frame clips for FVD), generated vs real frames of the same
 //!   episodes. Not comparable with the papers' Inception/I3D numbers.
-//! - FPS of the model alone.
+//! - FPS of the model alone;
+//! - the exact object detectors (`gamegen_core::world::eval::detect`: the Pong ball and
+//!   paddles, Pac-Man, dots, walls, the score read from the bar) on four sources of frames, to
+//!   say where an object is lost: the real frames (the detectors' sanity check), their VAE
+//!   reconstructions (the ceiling of any generated frame), teacher-forced one-step predictions
+//!   (each frame predicted from the real frames before it) and the rollouts.
 //!
 //! `--lengths` sweeps the rollout length: for each length, only episodes at least that long
 //! count (the others are reported as skipped).
@@ -25,15 +30,19 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::backend::Backend;
-use gamegen_core::games::GameKind;
+use gamegen_core::games::{GameKind, Position};
 use gamegen_core::metrics::{FMeasure, psnr, ssim};
 use gamegen_core::world::MAX_DDIM_STEPS;
+use gamegen_core::world::checkpoint::VAE_FILE;
+use gamegen_core::world::eval::detect::Detector;
 use gamegen_core::world::eval::evalnet::{
     EvalNetConfig, clip_feature, downsample, judge, pair_input,
 };
 use gamegen_core::world::eval::frechet::frechet_distance;
+use gamegen_core::world::eval::objects::{FrameCheck, ObjectSummary, Reference, check};
 use gamegen_core::world::eval::spacon::{SpaConSums, SpaConTracker};
 use gamegen_core::world::model::SpatialConfig;
+use gamegen_core::world::play::{rgb8_to_tensor, tensor_to_rgb8};
 use serde::Serialize;
 
 use super::{evalnets, rollout};
@@ -61,6 +70,45 @@ pub struct EvalOptions {
     pub eval_nets: Option<PathBuf>,
     /// Where frame strips go (PNG), if anywhere.
     pub strips: Option<PathBuf>,
+}
+
+/// The sources of frames the object detectors judge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The recorded frames themselves (the detectors' sanity check).
+    Real,
+    /// Each real frame encoded by the model's VAE and decoded as play decodes (by the play
+    /// decoder when the model has one): the ceiling of any frame the game shows.
+    Vae,
+    /// The same latent decoded by the VAE's own decoder (models with a play decoder only): says
+    /// whether an object is lost in the latent or in the play decoder.
+    VaeOwnDecoder,
+    /// Each frame predicted from the real frames before it (teacher forcing).
+    OneStep,
+    /// The rollout: each frame predicted from the model's own earlier frames.
+    Rollout,
+}
+
+impl Source {
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Real => "real",
+            Source::Vae => "vae",
+            Source::VaeOwnDecoder => "vae-own-decoder",
+            Source::OneStep => "one-step",
+            Source::Rollout => "rollout",
+        }
+    }
+}
+
+/// The detectors' verdicts on one source of frames.
+#[derive(Debug, Serialize)]
+pub struct SourceObjects {
+    pub source: &'static str,
+    /// Mean PSNR against the real frames (`None` for the real frames themselves).
+    pub psnr: Option<f64>,
+    #[serde(flatten)]
+    pub objects: ObjectSummary,
 }
 
 /// All metrics over the first `length` generated frames of a set of episodes.
@@ -92,6 +140,8 @@ pub struct PrefixMetrics {
     pub fid_own: Option<f64>,
     pub fvd_own: Option<f64>,
     pub fvd_clips: usize,
+    /// The object detectors on each source of frames.
+    pub objects: Vec<SourceObjects>,
 }
 
 #[derive(Debug, Serialize)]
@@ -131,6 +181,10 @@ struct EpisodeRecord {
     gen_features: Vec<Vec<f32>>,
     real_features: Vec<Vec<f32>>,
     spacon: Vec<SpaConSums>,
+    /// Per source (the evaluation's `sources`), the detectors' verdict on every frame.
+    objects: Vec<Vec<FrameCheck>>,
+    /// Per source, PSNR against the real frame (empty for the real frames).
+    source_psnr: Vec<Vec<f64>>,
 }
 
 impl EpisodeRecord {
@@ -162,7 +216,30 @@ pub fn evaluate<B: Backend>(
         "--steps must be in 1..={MAX_DDIM_STEPS} (DDIM steps)"
     );
     let mut world = rollout::load::<B>(&opts.model, opts.seed, device)?;
+    // Teacher forcing runs on a session of its own, so the rollouts draw exactly the noise
+    // they drew without it.
+    let mut teacher = rollout::load::<B>(&opts.model, opts.seed, device)?;
     let game = world.checkpoint.game;
+    let detector = Detector::new(game);
+    // The VAE once more, to decode with its own decoder when play uses a play decoder.
+    let own_decoder = match world.checkpoint.model.vae.light_decoder {
+        Some(_) => Some(
+            world
+                .checkpoint
+                .load_vae::<B>(rollout::read(&opts.model.join(VAE_FILE))?, device)?,
+        ),
+        None => None,
+    };
+    let sources: Vec<Source> = [
+        Source::Real,
+        Source::Vae,
+        Source::VaeOwnDecoder,
+        Source::OneStep,
+        Source::Rollout,
+    ]
+    .into_iter()
+    .filter(|s| *s != Source::VaeOwnDecoder || own_decoder.is_some())
+    .collect();
     let nets_dir = opts
         .eval_nets
         .clone()
@@ -184,6 +261,11 @@ pub fn evaluate<B: Backend>(
         .max()
         .unwrap_or(1);
     let (w, h) = game.frame_size();
+    let own_reconstruct = |rgb: &[u8]| -> Vec<u8> {
+        own_decoder.as_ref().map_or_else(Vec::new, |v| {
+            tensor_to_rgb8(v.decode_latent_full(v.encode_latent(rgb8_to_tensor(rgb, h, w, device))))
+        })
+    };
     let world_rows = SpatialConfig::for_game(game, false).map(|s| s.world_rows);
     let mut records = Vec::new();
     let (mut gen_frames, mut gen_seconds) = (0usize, 0.0f64);
@@ -192,6 +274,9 @@ pub fn evaluate<B: Backend>(
         progress(i, episodes.len());
         let n = (ep.actions.len() - 1).min(max_len);
         world
+            .session
+            .reset(&ep.frames[0], ep.scores[0], ep.positions[0])?;
+        teacher
             .session
             .reset(&ep.frames[0], ep.scores[0], ep.positions[0])?;
         let mut tracker = world_rows.map(|r| {
@@ -212,10 +297,23 @@ pub fn evaluate<B: Backend>(
             gen_features: Vec::new(),
             real_features: Vec::new(),
             spacon: Vec::new(),
+            objects: vec![Vec::with_capacity(n); sources.len()],
+            source_psnr: vec![Vec::with_capacity(n); sources.len()],
         };
         let mut gen_small = vec![downsample(&ep.frames[0], w, h, cfg.downsample)];
         let mut real_small = vec![gen_small[0].clone()];
-        let mut kept = vec![ep.frames[0].clone()];
+        // The frames of the first episodes for the strips, one row per source (frame 0: the
+        // real first frame, through the VAE for its rows).
+        let mut kept: Vec<Vec<Vec<u8>>> = Vec::new();
+        if i < 2 {
+            for source in &sources {
+                kept.push(vec![match source {
+                    Source::Vae => world.session.reconstruct(&ep.frames[0])?,
+                    Source::VaeOwnDecoder => own_reconstruct(&ep.frames[0]),
+                    _ => ep.frames[0].clone(),
+                }]);
+            }
+        }
         let mut prev_model = world.session.record.as_ref().map(|r| r.score);
         for t in 1..=n {
             let start = Instant::now();
@@ -235,8 +333,47 @@ pub fn evaluate<B: Backend>(
             }
             gen_small.push(downsample(&frame, w, h, cfg.downsample));
             real_small.push(downsample(truth, w, h, cfg.downsample));
-            if i < 2 {
-                kept.push(frame);
+            let vae = world.session.reconstruct(truth)?;
+            let (one_step, _) = teacher.session.step_teacher_forced(
+                ep.actions[t] as u32,
+                opts.ddim_steps,
+                truth,
+                ep.scores[t],
+            )?;
+            let real_facts = detector.detect(truth);
+            let (px, py) = ep.positions[t];
+            let reference = Reference::new(
+                game,
+                ep.scores[t],
+                Position {
+                    x: px as i32,
+                    y: py as i32,
+                },
+                &ep.aux[t],
+                &real_facts,
+            );
+            for (k, source) in sources.iter().enumerate() {
+                let own;
+                let f: &[u8] = match source {
+                    Source::Real => truth,
+                    Source::Vae => &vae,
+                    Source::VaeOwnDecoder => {
+                        own = own_reconstruct(truth);
+                        &own
+                    }
+                    Source::OneStep => &one_step,
+                    Source::Rollout => &frame,
+                };
+                let facts = if *source == Source::Real {
+                    real_facts.clone()
+                } else {
+                    rec.source_psnr[k].push(psnr(f, truth));
+                    detector.detect(f)
+                };
+                rec.objects[k].push(check(&facts, &reference));
+                if let Some(row) = kept.get_mut(k) {
+                    row.push(f.to_vec());
+                }
             }
         }
         // Judge generated and real pairs in batches.
@@ -267,22 +404,22 @@ pub fn evaluate<B: Backend>(
             rec.spacon = tr.per_frame;
         }
         if i < 2 {
-            strips.push((ep.frames[..=n].to_vec(), kept));
+            strips.push(kept);
         }
         records.push(rec);
     }
     progress(episodes.len(), episodes.len());
 
-    let main = aggregate(&records, opts.length, false);
+    let main = aggregate(game, &sources, &records, opts.length, false);
     let lengths: BTreeSet<usize> = opts.lengths.iter().copied().collect();
     let by_length: Vec<PrefixMetrics> = lengths
         .iter()
-        .map(|&l| aggregate(&records, l, true))
+        .map(|&l| aggregate(game, &sources, &records, l, true))
         .collect();
     if let Some(dir) = &opts.strips {
         std::fs::create_dir_all(dir)?;
-        for (k, (real, generated)) in strips.iter().enumerate() {
-            let png = frame_strip(real, generated, w, h);
+        for (k, rows) in strips.iter().enumerate() {
+            let png = frame_strip(rows, w, h);
             crate::fsutil::write_atomic(&dir.join(format!("strip-{k}.png")), &png)?;
         }
     }
@@ -314,7 +451,13 @@ fn mean(v: impl Iterator<Item = f64>) -> f64 {
 
 /// Metrics over the first `length` frames of each episode: with `strict`, only episodes that
 /// rolled out at least `length` frames; otherwise each episode's first `min(length, len)`.
-fn aggregate(records: &[EpisodeRecord], length: usize, strict: bool) -> PrefixMetrics {
+fn aggregate(
+    game: GameKind,
+    sources: &[Source],
+    records: &[EpisodeRecord],
+    length: usize,
+    strict: bool,
+) -> PrefixMetrics {
     let eps: Vec<(&EpisodeRecord, usize)> = records
         .iter()
         .filter(|r| !strict || r.len() >= length)
@@ -376,12 +519,35 @@ fn aggregate(records: &[EpisodeRecord], length: usize, strict: bool) -> PrefixMe
         fid_own: frechet_distance(&gen_f, &real_f),
         fvd_own: frechet_distance(&gen_clips, &real_clips),
         fvd_clips: gen_clips.len(),
+        objects: sources
+            .iter()
+            .enumerate()
+            .map(|(k, source)| SourceObjects {
+                source: source.name(),
+                psnr: (*source != Source::Real).then(|| {
+                    mean(
+                        eps.iter()
+                            .flat_map(|(r, n)| r.source_psnr[k][..*n].iter().copied()),
+                    )
+                }),
+                objects: ObjectSummary::of(
+                    game,
+                    eps.iter().flat_map(|(r, n)| {
+                        r.objects[k][..*n]
+                            .iter()
+                            .enumerate()
+                            .map(|(i, c)| (i + 1, c))
+                    }),
+                ),
+            })
+            .collect(),
     }
 }
 
-/// Real frames (top row) over generated frames (bottom row) at a few times, as PNG.
-fn frame_strip(real: &[Vec<u8>], generated: &[Vec<u8>], w: usize, h: usize) -> Vec<u8> {
-    let n = real.len().min(generated.len());
+/// Frames of each source in `rows` (top to bottom, the sources in the report's order) at a
+/// few times, as PNG.
+fn frame_strip(rows: &[Vec<Vec<u8>>], w: usize, h: usize) -> Vec<u8> {
+    let n = rows.iter().map(|r| r.len()).min().unwrap_or(0);
     let mut times: Vec<usize> = [0usize, 1, 4, 16, 32, 64, 128, 256, 512, 1024]
         .into_iter()
         .filter(|&t| t < n)
@@ -391,10 +557,11 @@ fn frame_strip(real: &[Vec<u8>], generated: &[Vec<u8>], w: usize, h: usize) -> V
     }
     let gap = 2;
     let ow = times.len() * (w + gap);
-    let oh = 2 * h + gap;
+    let oh = rows.len() * (h + gap) - gap;
     let mut px = vec![255u8; ow * oh * 3];
     for (c, &t) in times.iter().enumerate() {
-        for (r, src) in [&real[t], &generated[t]].into_iter().enumerate() {
+        for (r, row) in rows.iter().enumerate() {
+            let src = &row[t];
             for y in 0..h {
                 let dst = ((r * (h + gap) + y) * ow + c * (w + gap)) * 3;
                 px[dst..dst + w * 3].copy_from_slice(&src[y * w * 3..(y + 1) * w * 3]);
@@ -452,6 +619,84 @@ fn rows(ps: &[&PrefixMetrics]) -> String {
     s
 }
 
+fn pct(v: Option<f64>) -> String {
+    v.map_or("n/a".to_string(), |f| format!("{:.1}", 100.0 * f))
+}
+
+/// The game's own detector columns (after source, frames, PSNR and score OCR).
+fn object_columns(game: GameKind) -> &'static str {
+    match game {
+        GameKind::Pong => {
+            "ball found % | ball within 1 px % | within 4 px % | ball median error px | paddles found % | paddle median error px"
+        }
+        GameKind::Pacman => {
+            "Pac-Man found % | within 1 px % | median error px | dot precision / recall | at frame 64 (episodes) | wall IoU"
+        }
+        GameKind::Traveler => "",
+    }
+}
+
+/// The cells of [`object_columns`] for one source.
+fn object_cells(game: GameKind, o: &ObjectSummary) -> String {
+    match game {
+        GameKind::Pong => format!(
+            "{} | {} | {} | {} | {} | {}",
+            pct(o.ball_found),
+            pct(o.ball_within_1px),
+            pct(o.ball_within_4px),
+            opt(o.ball_median_px, 1),
+            pct(o.paddle_found),
+            opt(o.paddle_median_px, 1),
+        ),
+        GameKind::Pacman => format!(
+            "{} | {} | {} | {} / {} | {} / {} ({}) | {}",
+            pct(o.pacman_found),
+            pct(o.pacman_within_1px),
+            opt(o.pacman_median_px, 1),
+            opt(o.dot_precision, 3),
+            opt(o.dot_recall, 3),
+            opt(o.dot_precision_at_64, 3),
+            opt(o.dot_recall_at_64, 3),
+            o.dot_frames_at_64,
+            opt(o.wall_iou, 3),
+        ),
+        GameKind::Traveler => String::new(),
+    }
+}
+
+/// The detectors' verdicts, one row per source, with the columns `game` has.
+pub fn objects_table(game: GameKind, p: &PrefixMetrics) -> String {
+    let head = object_columns(game);
+    let extra = |s: &str| {
+        if s.is_empty() {
+            String::new()
+        } else {
+            format!(" {s} |")
+        }
+    };
+    let ncols = 4 + if head.is_empty() {
+        0
+    } else {
+        head.matches('|').count() + 1
+    };
+    let mut s = format!("| source | frames | PSNR | score OCR % |{}\n", extra(head));
+    s.push_str(&format!("|{}\n", "---|".repeat(ncols)));
+    for o in &p.objects {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} |{}\n",
+            o.source,
+            o.objects.frames,
+            opt(o.psnr, 2),
+            pct(o.objects.score_ocr),
+            extra(&object_cells(game, &o.objects)),
+        ));
+    }
+    s.push_str(
+        "\nreal: the recorded frames (the detectors' sanity check against the recorded truth); vae: each real frame encoded and decoded by the model as play decodes it (the ceiling); vae-own-decoder: the same latent through the VAE's own decoder instead of the play decoder; one-step: each frame predicted from the real frames before it (teacher forcing); rollout: the model on its own frames. Found: the object detected at all, in frames whose real frame shows it; errors in pixels where found.\n",
+    );
+    s
+}
+
 /// The report as Markdown (for docs and model cards).
 pub fn markdown(r: &EvalReport) -> String {
     let mut s = format!(
@@ -469,6 +714,8 @@ pub fn markdown(r: &EvalReport) -> String {
         r.length,
     );
     s.push_str(&rows(&[&r.main]));
+    s.push_str("\n## Object detectors, by source of frames\n\n");
+    s.push_str(&objects_table(r.game, &r.main));
     if !r.by_length.is_empty() {
         s.push_str("\n## Length sweep (only episodes at least that long)\n\n");
         s.push_str(&rows(&r.by_length.iter().collect::<Vec<_>>()));
@@ -553,10 +800,17 @@ pub fn write(out: &Path, r: &EvalReport) -> anyhow::Result<()> {
         );
         md.push('\n');
     }
+    let rows = r
+        .main
+        .objects
+        .iter()
+        .map(|o| o.source)
+        .collect::<Vec<_>>()
+        .join(", ");
     for k in 0..2 {
         if out.join(format!("strip-{k}.png")).is_file() {
             md.push_str(&format!(
-                "\n![episode {k}: real (top) vs generated (bottom) at frames 0, 1, 4, 16, 32, ...](strip-{k}.png)\n"
+                "\n![episode {k}, top to bottom: {rows}, at frames 0, 1, 4, 16, 32, ...](strip-{k}.png)\n"
             ));
         }
     }

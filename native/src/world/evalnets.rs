@@ -17,7 +17,7 @@ use burn::tensor::backend::Backend;
 use gamegen_core::checkpoint;
 use gamegen_core::data::collect::{MANIFEST_NAME, shard_name};
 use gamegen_core::data::shard;
-use gamegen_core::games::GameKind;
+use gamegen_core::games::{GameKind, Position};
 use gamegen_core::metrics::FMeasure;
 use gamegen_core::rng::Rng;
 use gamegen_core::world::eval::evalnet::{
@@ -40,6 +40,9 @@ pub struct RealEpisode {
     pub actions: Vec<u8>,
     pub scores: Vec<u32>,
     pub positions: Vec<(i64, i64)>,
+    /// Per frame, the game's other positions ([`GameKind::num_aux_positions`] of them: Pong's
+    /// right paddle and ball, Pac-Man's monster).
+    pub aux: Vec<Vec<Position>>,
 }
 
 /// Read a `gamegen collect` directory (the manifest's game must be `game` when given); at most
@@ -82,7 +85,9 @@ pub fn read_episodes(
         let ep =
             shard::decode(&bytes).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
         anyhow::ensure!(
-            ep.game == kind && ep.frames.len() == ep.actions.len() * fl,
+            ep.game == kind
+                && ep.frames.len() == ep.actions.len() * fl
+                && ep.aux.len() == ep.player.len() * kind.num_aux_positions(),
             "{}: not a {} episode of whole frames",
             path.display(),
             kind.name()
@@ -93,6 +98,10 @@ pub fn read_episodes(
             actions: ep.actions,
             scores: ep.scores,
             positions: ep.player.iter().map(|p| (p.x as i64, p.y as i64)).collect(),
+            aux: match kind.num_aux_positions() {
+                0 => vec![Vec::new(); ep.player.len()],
+                k => ep.aux.chunks(k).map(|c| c.to_vec()).collect(),
+            },
         });
     }
     Ok((kind, out))
@@ -442,6 +451,7 @@ mod tests {
                     actions: vec![gamegen_core::data::episode::NO_ACTION],
                     scores: vec![first.score],
                     positions: vec![(first.player.x as i64, first.player.y as i64)],
+                    aux: vec![first.aux],
                 };
                 let mut a = 0u8;
                 for t in 1..len {
@@ -453,6 +463,7 @@ mod tests {
                     ep.actions.push(a);
                     ep.scores.push(s.score);
                     ep.positions.push((s.player.x as i64, s.player.y as i64));
+                    ep.aux.push(s.aux);
                 }
                 ep
             })

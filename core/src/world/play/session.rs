@@ -513,6 +513,74 @@ impl<B: Backend> WorldSession<B> {
         self.finish(frame, events)
     }
 
+    /// A real frame through the VAE and back, decoded as play decodes (the play decoder when the
+    /// model has one): the best any generated frame of this model can look.
+    pub fn reconstruct(&self, frame: &[u8]) -> Result<Vec<u8>, SessionError> {
+        self.check_frame(frame)?;
+        let (w, h) = (self.config.vae.width, self.config.vae.height);
+        let latent = self
+            .vae
+            .encode_latent(rgb8_to_tensor(frame, h, w, &self.device));
+        Ok(self.decode_rgb8(latent))
+    }
+
+    /// One teacher-forced frame: predict the next frame for `action` from the current state, as
+    /// [`step`](Self::step) does, then let the state, the record and the map take the *real*
+    /// next frame (`real`, with its `score`) instead of the prediction. Called after a
+    /// [`reset`](Self::reset) on an episode's first frame and then once per recorded frame, every
+    /// prediction is made from the real frames before it: the one-step error of the model,
+    /// without the drift of a rollout.
+    ///
+    /// The state is what the sampler's final pass would have made had it been given the real
+    /// latent: that pass (the same previous state, level and action) over the encoded real
+    /// frame, conditioned on the real score's digits and the map as it stood before the frame.
+    /// The returned [`StepInfo`] is the prediction's (its events, the score its record reached
+    /// before being corrected; no link, as the prediction is not linked into the map).
+    pub fn step_teacher_forced(
+        &mut self,
+        action: u32,
+        ddim_steps: usize,
+        real: &[u8],
+        score: u32,
+    ) -> Result<(Vec<u8>, StepInfo), SessionError> {
+        self.check_frame(real)?;
+        let p = self.begin(action, ddim_steps)?;
+        let z_prev = p.z_prev.clone();
+        let probs = p.probs.clone().map(|t| read_f32(t.into_data()));
+        let (x, events) = self.generate(p, probs, &mut None);
+        let frame = self.decode_rgb8(x);
+        let predicted_score = self.record.as_ref().map(|r| r.score);
+
+        if let Some(r) = &mut self.record {
+            r.score = score;
+        }
+        let digits = self.record.as_ref().map(|r| [r.digits()]);
+        let map = self.encode_map(self.map_crop_rgb8());
+        let cond = self
+            .model
+            .dit
+            .condition(&[action], digits.as_ref().map(|d| &d[..]), map);
+        let (w, h) = (self.config.vae.width, self.config.vae.height);
+        let latent = self
+            .vae
+            .encode_latent(rgb8_to_tensor(real, h, w, &self.device));
+        let level = *ddim_plan(ddim_steps, NUM_TIMESTEPS)
+            .pass_levels()
+            .last()
+            .expect("a plan has at least one pass") as f32;
+        let (z, _) = self.model.pass(z_prev, latent, &[level], &cond);
+        self.z = Some(z);
+        self.observe(real)?;
+        Ok((
+            frame,
+            StepInfo {
+                events,
+                score: predicted_score,
+                link: None,
+            },
+        ))
+    }
+
     pub(super) fn finish(
         &mut self,
         frame: Vec<u8>,
@@ -622,6 +690,86 @@ mod tests {
         let bad = vec![(vec![0u8; 10], (0, 0))];
         assert!(matches!(
             s.set_preset(&bad),
+            Err(SessionError::BadFrame { .. })
+        ));
+    }
+
+    /// A session of the shipped Pong model (trained weights: a fresh model's zero-initialised
+    /// output layers would give every input the same state).
+    fn shipped_pong(seed: u64) -> WorldSession<B> {
+        use crate::world::WorldCheckpoint;
+        use crate::world::checkpoint::{CONFIG_FILE, DYNAMICS_FILE, VAE_FILE};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/world-pong");
+        let read = |f: &str| std::fs::read(dir.join(f)).expect("the shipped Pong model");
+        let ck =
+            WorldCheckpoint::from_json(&String::from_utf8(read(CONFIG_FILE)).unwrap()).unwrap();
+        let dev = Default::default();
+        let vae = ck.load_vae::<B>(read(VAE_FILE), &dev).unwrap();
+        let model = ck.load_dynamics::<B>(read(DYNAMICS_FILE), &dev).unwrap();
+        WorldSession::new(model, vae, ck.model.clone(), seed, dev).unwrap()
+    }
+
+    #[test]
+    fn teacher_forcing_takes_the_state_from_the_real_frames() {
+        let mut game = crate::games::new_game(crate::games::GameKind::Pong, None).unwrap();
+        let first = game.reset(3);
+        let actions = [4u8, 4, 8, 0];
+        let real: Vec<_> = actions.iter().map(|&a| game.step(a)).collect();
+        let state = |s: &WorldSession<B>| read_f32(s.z.clone().unwrap().into_data());
+        // Two sessions with different noise, teacher-forced on the same real frames.
+        let mut runs = Vec::new();
+        for seed in [1, 2] {
+            let mut s = shipped_pong(seed);
+            s.reset(&first.frame, first.score, (0, 0)).unwrap();
+            let (mut states, mut predictions) = (Vec::new(), Vec::new());
+            for (a, r) in actions.iter().zip(&real) {
+                let (pred, info) = s
+                    .step_teacher_forced(*a as u32, 2, &r.frame, r.score + 7)
+                    .unwrap();
+                assert_eq!(pred.len(), r.frame.len());
+                assert!(info.link.is_none());
+                assert_eq!(s.record.as_ref().unwrap().score, r.score + 7);
+                states.push(state(&s));
+                predictions.push(pred);
+            }
+            assert_eq!(s.frames, 4);
+            runs.push((states, predictions));
+        }
+        // The noise changed the predictions but none of the states: they come from the real
+        // frames alone.
+        assert!(runs[0].1 != runs[1].1, "different noise, same predictions");
+        assert!(
+            runs[0].0 == runs[1].0,
+            "teacher-forced states depend on the noise"
+        );
+        // A free rollout's state depends on the noise, and differs from the forced one.
+        let mut free = Vec::new();
+        for seed in [1, 2] {
+            let mut s = shipped_pong(seed);
+            s.reset(&first.frame, first.score, (0, 0)).unwrap();
+            s.step(actions[0] as u32, 2).unwrap();
+            free.push(state(&s));
+        }
+        assert!(free[0] != free[1], "free rollouts ignore the noise");
+        assert!(
+            free[0] != runs[0].0[0],
+            "teacher forcing kept the predicted state"
+        );
+
+        let mut s = shipped_pong(1);
+        assert_eq!(
+            s.step_teacher_forced(0, 2, &real[0].frame, 0).unwrap_err(),
+            SessionError::NotStarted
+        );
+        s.reset(&first.frame, 0, (0, 0)).unwrap();
+        assert!(matches!(
+            s.step_teacher_forced(0, 2, &real[0].frame[..10], 0),
+            Err(SessionError::BadFrame { .. })
+        ));
+        let rec = s.reconstruct(&real[0].frame).unwrap();
+        assert_eq!(rec.len(), real[0].frame.len());
+        assert!(matches!(
+            s.reconstruct(&[0u8; 3]),
             Err(SessionError::BadFrame { .. })
         ));
     }
