@@ -282,6 +282,11 @@ pub struct TrainArgs {
     /// models on the same autoencoder).
     #[arg(long, conflicts_with = "resume")]
     vae_from: Option<PathBuf>,
+    /// Weight the VAE's L1 term by how rare each pixel's colour is in its frame, as
+    /// share^-POWER normalised per frame (small objects such as a ball or a score digit then
+    /// count); 0 is the plain mean. Default: the preset's (0.5). Only for a new run.
+    #[arg(long, conflicts_with = "resume")]
+    rare_colour_power: Option<f64>,
     /// Use only the first N episodes of --data.
     #[arg(long)]
     max_episodes: Option<usize>,
@@ -405,6 +410,7 @@ fn train_cmd(a: TrainArgs) -> anyhow::Result<()> {
         logic_steps: a.logic_steps,
         without_modules: a.without_modules,
         vae_from: a.vae_from,
+        rare_colour_power: a.rare_colour_power,
     };
     let pb = progress::bar(1, "world");
     let report = with_backend!(a.backend, |B, device| {

@@ -158,7 +158,8 @@ pub fn train_decoder<B: Backend>(
         opts.steps,
         opts.learning_rate,
         ckpt.model.vae.structure_weight,
-    );
+    )
+    .with_rare_colour_power(ckpt.model.vae.rare_colour_power);
     let tmp = tmp_dir(&opts.out);
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).with_context(|| format!("clearing {}", tmp.display()))?;

@@ -118,6 +118,8 @@ pub struct TrainOptions {
     /// Start a new run from another run's trained VAE (stage one is skipped), so that two
     /// dynamics models can be compared on the same autoencoder.
     pub vae_from: Option<PathBuf>,
+    /// Override the preset's rare-colour weighting of the VAE's L1 term (0: plain mean).
+    pub rare_colour_power: Option<f64>,
 }
 
 /// One line of `train-log.jsonl`.
@@ -432,6 +434,10 @@ fn open_run(opts: &TrainOptions) -> anyhow::Result<(WorldCheckpoint, bool)> {
     let mut model = opts.preset.world_config(opts.game);
     if opts.without_modules {
         model = model.without_modules();
+    }
+    if let Some(power) = opts.rare_colour_power {
+        model.vae.rare_colour_power = power;
+        model.validate().context("--rare-colour-power")?;
     }
     let mut c = WorldCheckpoint::new(opts.game, opts.preset.name(), model);
     c.training.seed = opts.seed;

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::rng::Rng;
 use crate::world::ConfigError;
 use crate::world::model::blocks::conv3;
+use crate::world::model::pixel_weights::rare_colour_weight_tensor;
 use crate::world::model::vae::{Vae, depth_to_space_by, reconstruction_loss, sample_posterior};
 
 /// Shape of the play decoder. Saved in `config.json` under `vae.light_decoder`.
@@ -117,7 +118,7 @@ pub fn posterior_sample<B: Backend>(
 }
 
 /// Trains a [`LightDecoder`] on (posterior sample, frame) pairs with the VAE's reconstruction
-/// loss (L1 + image-gradient L1). AdamW; the learning rate warms up over the first 5% of the
+/// loss (L1, rare colours weighted as the VAE's, + image-gradient L1). AdamW; the learning rate warms up over the first 5% of the
 /// steps and then follows a cosine down to a tenth.
 pub struct LightDecoderTrainer<B: AutodiffBackend> {
     pub decoder: LightDecoder<B>,
@@ -125,6 +126,7 @@ pub struct LightDecoderTrainer<B: AutodiffBackend> {
     total_steps: usize,
     learning_rate: f64,
     structure_weight: f64,
+    rare_colour_power: f64,
     optim: OptimizerAdaptor<AdamW, LightDecoder<B>, B>,
 }
 
@@ -141,8 +143,15 @@ impl<B: AutodiffBackend> LightDecoderTrainer<B> {
             total_steps: total_steps.max(1),
             learning_rate,
             structure_weight,
+            rare_colour_power: 0.0,
             optim: AdamWConfig::new().with_weight_decay(1e-4).init(),
         }
+    }
+
+    /// Weight the L1 term by colour rarity (`pixel_weights`), as the VAE it decodes for was.
+    pub fn with_rare_colour_power(mut self, power: f64) -> Self {
+        self.rare_colour_power = power;
+        self
     }
 
     /// The learning rate of step `step`.
@@ -164,8 +173,10 @@ impl<B: AutodiffBackend> LightDecoderTrainer<B> {
         frames: Tensor<B::InnerBackend, 4>,
     ) -> (f32, f32) {
         let recon = self.decoder.forward(Tensor::from_inner(latents));
+        let weights = rare_colour_weight_tensor(&frames, self.rare_colour_power)
+            .map(Tensor::<B, 4>::from_inner);
         let target = Tensor::<B, 4>::from_inner(frames.mul_scalar(2.0).sub_scalar(1.0));
-        let (total, l1, _) = reconstruction_loss(recon, target, self.structure_weight);
+        let (total, l1, _) = reconstruction_loss(recon, target, self.structure_weight, weights);
         let values = (
             total.clone().into_scalar().elem::<f32>(),
             l1.into_scalar().elem::<f32>(),

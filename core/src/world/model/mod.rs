@@ -1,6 +1,7 @@
 //! The world model's networks (Burn modules, generic over the backend), one file per part:
 //! - [`vae`]: KL autoencoder, frames <-> small latent grid.
 //! - [`light_decoder`]: the cheap play decoder (runs every frame), trained after the VAE.
+//! - [`pixel_weights`]: rare-colour weights of both decoders' reconstruction loss.
 //! - [`dit`]: the recurrent DiT transition cell (z_{t-1}, noisy latent) -> z_t, and the v head.
 //! - [`blocks`]: layers the parts share (3x3/1x1 convolutions, group norm, residual block).
 //! - [`logicnet`]: events from (z_{t-1}, action).
@@ -11,6 +12,7 @@ pub mod blocks;
 pub mod dit;
 pub mod light_decoder;
 pub mod logicnet;
+pub mod pixel_weights;
 pub mod spatial;
 pub mod vae;
 pub mod world;
