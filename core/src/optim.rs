@@ -253,6 +253,15 @@ pub fn even_ranges(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
 pub(crate) mod tests {
     use super::*;
 
+    /// The largest absolute difference between two equally long value lists.
+    pub(crate) fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max)
+    }
+
     /// Every float parameter's values in visiting order (to compare two models).
     pub(crate) fn all_weights<B: Backend, M: Module<B>>(model: &M) -> Vec<f32> {
         struct Collect(Vec<f32>);

@@ -241,7 +241,7 @@ pub fn probe_all() -> Vec<BackendProbe> {
             detail: "burn-ndarray, pure Rust".to_string(),
             devices: vec![format!("{cpu_name}, {threads} threads")],
         },
-        probe_tch(),
+        probe_tch(threads),
         probe_wgpu(),
         probe_cuda(),
     ]
@@ -255,10 +255,7 @@ fn cpu_model_name() -> Option<String> {
         .map(|(_, v)| v.trim().to_string())
 }
 
-fn probe_tch() -> BackendProbe {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+fn probe_tch(threads: usize) -> BackendProbe {
     // Linked at build time: a binary that starts at all has LibTorch loaded.
     let compiled = cfg!(feature = "tch");
     BackendProbe {

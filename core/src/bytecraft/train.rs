@@ -451,7 +451,7 @@ mod tests {
     use super::super::init::random_weights;
     use super::*;
     use crate::optim::parameter_order;
-    use crate::optim::tests::all_weights;
+    use crate::optim::tests::{all_weights, max_diff};
 
     #[test]
     fn batches_predict_file_tokens_only() {
@@ -660,18 +660,10 @@ mod tests {
                 assert!((a.loss - b.loss).abs() < 1e-5, "{} vs {}", a.loss, b.loss);
             }
             let (a, b) = (all_weights(&one.model), all_weights(&two.model));
-            let diff = a
-                .iter()
-                .zip(&b)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0.0f32, f32::max);
+            let diff = max_diff(&a, &b);
             assert!(diff < 1e-5, "{kind:?}: max weight difference {diff}");
             // The steps did move the weights (the comparison is not between two idle models).
-            let moved = all_weights(&trainer(kind, 0).model)
-                .iter()
-                .zip(&a)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0.0f32, f32::max);
+            let moved = max_diff(&all_weights(&trainer(kind, 0).model), &a);
             assert!(moved > 1e-3, "{moved}");
         }
     }
@@ -689,17 +681,16 @@ mod tests {
             .collect()
     }
 
+    /// One example per file, all behind `prompt`.
+    fn examples_of<'a>(prompt: &'a [u32], files: &'a [Vec<u32>]) -> Vec<Example<'a>> {
+        files.iter().map(|f| Example { prompt, file: f }).collect()
+    }
+
     #[test]
     fn length_buckets_keep_every_example_pad_less_and_balance_the_replicas() {
         let p = [3u32, 4, 5];
         let files = files_of_many_lengths();
-        let examples: Vec<Example<'_>> = files
-            .iter()
-            .map(|f| Example {
-                prompt: &p,
-                file: f,
-            })
-            .collect();
+        let examples = examples_of(&p, &files);
         let padded = |groups: &[Vec<Example<'_>>]| -> usize {
             groups
                 .iter()
@@ -742,13 +733,7 @@ mod tests {
     fn length_buckets_give_the_update_of_one_batch() {
         let p = [3u32, 4, 5];
         let files = files_of_many_lengths();
-        let examples: Vec<Example<'_>> = files
-            .iter()
-            .map(|f| Example {
-                prompt: &p,
-                file: f,
-            })
-            .collect();
+        let examples = examples_of(&p, &files);
         let device = Default::default();
         let mut whole = trainer(OptimizerKind::AdamW, 0);
         let mut buckets = trainer(OptimizerKind::AdamW, 0);
@@ -760,11 +745,7 @@ mod tests {
         let b = buckets.step_on(&micro, &[device, device], &InOrder);
         assert_eq!(a.tokens, b.tokens);
         assert!((a.loss - b.loss).abs() < 1e-5, "{} vs {}", a.loss, b.loss);
-        let diff = all_weights(&whole.model)
-            .iter()
-            .zip(&all_weights(&buckets.model))
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0f32, f32::max);
+        let diff = max_diff(&all_weights(&whole.model), &all_weights(&buckets.model));
         assert!(diff < 1e-5, "max weight difference {diff}");
     }
 

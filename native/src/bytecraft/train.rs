@@ -39,6 +39,9 @@ use crate::plot::{Panel, Series, write_png};
 use crate::replicas::Threads;
 
 pub const STATE_FILE: &str = "train-state.json";
+pub const LOG_FILE: &str = "train-log.jsonl";
+pub const LOSS_PNG: &str = "loss.png";
+pub const OPTIMIZER_FILE: &str = "optimizer-state.bin";
 
 /// Length-sorted micro-batches each replica runs per drawn micro-batch (`--batch`): two halves
 /// of similar lengths pad far less than one random batch (`length_buckets`).
@@ -49,9 +52,6 @@ const BUCKETS_PER_MICRO_BATCH: usize = 2;
 pub fn recorded_devices(out: &Path) -> Option<usize> {
     read_state(out).ok().flatten().map(|s| s.options.devices)
 }
-pub const LOG_FILE: &str = "train-log.jsonl";
-pub const LOSS_PNG: &str = "loss.png";
-pub const OPTIMIZER_FILE: &str = "optimizer-state.bin";
 
 /// The shape of a model trained from scratch (the vocabulary comes from the tokenizer).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

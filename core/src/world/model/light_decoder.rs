@@ -118,8 +118,8 @@ pub fn posterior_sample<B: Backend>(
 }
 
 /// Trains a [`LightDecoder`] on (posterior sample, frame) pairs with the VAE's reconstruction
-/// loss (L1, rare colours weighted as the VAE's, + image-gradient L1). AdamW; the learning rate warms up over the first 5% of the
-/// steps and then follows a cosine down to a tenth.
+/// loss (L1 with rare colours weighted as the VAE's, + image-gradient L1). AdamW; the learning
+/// rate warms up over the first 5% of the steps and then follows a cosine down to a tenth.
 pub struct LightDecoderTrainer<B: AutodiffBackend> {
     pub decoder: LightDecoder<B>,
     pub step: usize,

@@ -243,9 +243,7 @@ impl<B: Backend> WorldSession<B> {
             map.write_frame(first_frame, position);
             self.map = Some(map);
         }
-        let x0 = self
-            .vae
-            .encode_latent(rgb8_to_tensor(first_frame, h, w, &self.device));
+        let x0 = self.encode_rgb8(first_frame);
         let digits = [crate::world::record::score_digits(score)];
         let cond = self.model.condition(
             &[self.config.dit.no_action()],
@@ -517,11 +515,15 @@ impl<B: Backend> WorldSession<B> {
     /// model has one): the best any generated frame of this model can look.
     pub fn reconstruct(&self, frame: &[u8]) -> Result<Vec<u8>, SessionError> {
         self.check_frame(frame)?;
-        let (w, h) = (self.config.vae.width, self.config.vae.height);
-        let latent = self
-            .vae
-            .encode_latent(rgb8_to_tensor(frame, h, w, &self.device));
+        let latent = self.encode_rgb8(frame);
         Ok(self.decode_rgb8(latent))
+    }
+
+    /// The VAE's latent of an RGB8 frame of this model's size (checked by the caller).
+    fn encode_rgb8(&self, frame: &[u8]) -> Tensor<B, 4> {
+        let (w, h) = (self.config.vae.width, self.config.vae.height);
+        self.vae
+            .encode_latent(rgb8_to_tensor(frame, h, w, &self.device))
     }
 
     /// One teacher-forced frame: predict the next frame for `action` from the current state, as
@@ -560,10 +562,7 @@ impl<B: Backend> WorldSession<B> {
             .model
             .dit
             .condition(&[action], digits.as_ref().map(|d| &d[..]), map);
-        let (w, h) = (self.config.vae.width, self.config.vae.height);
-        let latent = self
-            .vae
-            .encode_latent(rgb8_to_tensor(real, h, w, &self.device));
+        let latent = self.encode_rgb8(real);
         let level = *ddim_plan(ddim_steps, NUM_TIMESTEPS)
             .pass_levels()
             .last()

@@ -586,7 +586,7 @@ impl<B: AutodiffBackend> WorldTrainer<B> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::optim::tests::all_weights;
+    use crate::optim::tests::{all_weights, max_diff};
     use crate::world::model::dit::DitConfig;
     use crate::world::model::vae::VaeConfig;
     use crate::world::train::VaeTrainer;
@@ -719,14 +719,6 @@ pub(crate) mod tests {
         };
         let (a, b) = (run(), run());
         assert_eq!(a, b);
-    }
-
-    fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0f32, f32::max)
     }
 
     /// Data parallelism on the CPU (two handles of the one device): the same weights as one
