@@ -145,6 +145,10 @@ pub struct EvalArgs {
     /// DDIM steps per frame.
     #[arg(long, default_value_t = 4)]
     steps: usize,
+    /// What the sampler's state pass sees: `relabel` (the clean latent labelled with the last
+    /// step's level) or `renoise:LEVEL` (the frame re-noised to LEVEL). Default: the model's.
+    #[arg(long)]
+    state_pass: Option<gamegen_core::world::StatePass>,
     /// Length sweep, comma-separated (e.g. 64,128,256,1024): per length, only episodes at
     /// least that long count. Rollouts run to the longest of these and --length.
     #[arg(long)]
@@ -287,6 +291,21 @@ pub struct TrainArgs {
     /// count); 0 is the plain mean. Default: the preset's (0.5). Only for a new run.
     #[arg(long, conflicts_with = "resume")]
     rare_colour_power: Option<f64>,
+    /// How the recurrent cell makes its new state: `replace` (PlayGen's: rewritten from the
+    /// DiT's tokens) or `gated` (a full-resolution gated update, the v head also reading the
+    /// noisy latent). Default: the preset's. Only for a new run.
+    #[arg(long, conflicts_with = "resume")]
+    state_update: Option<gamegen_core::world::model::StateUpdate>,
+    /// What the play sampler's state pass sees, saved with the model: `relabel` or
+    /// `renoise:LEVEL` (see `world eval --state-pass`). Default: the preset's. Only for a new
+    /// run.
+    #[arg(long, conflicts_with = "resume")]
+    state_pass: Option<gamegen_core::world::StatePass>,
+    /// Weight the dynamics loss by frame-to-frame change: each latent cell's error counts
+    /// (1 + W d / mean d) / (1 + W), d its change from the previous frame, so the few cells
+    /// where something moves count. 0 (default): the plain mean. Only for a new run.
+    #[arg(long, conflicts_with = "resume")]
+    change_weight: Option<f64>,
     /// Use only the first N episodes of --data.
     #[arg(long)]
     max_episodes: Option<usize>,
@@ -411,6 +430,9 @@ fn train_cmd(a: TrainArgs) -> anyhow::Result<()> {
         without_modules: a.without_modules,
         vae_from: a.vae_from,
         rare_colour_power: a.rare_colour_power,
+        state_update: a.state_update,
+        state_pass: a.state_pass,
+        change_weight: a.change_weight,
     };
     let pb = progress::bar(1, "world");
     let report = with_backend!(a.backend, |B, device| {
@@ -568,6 +590,7 @@ fn eval_cmd(a: EvalArgs) -> anyhow::Result<()> {
         length: a.length,
         min_frames: a.min_frames,
         ddim_steps: a.steps,
+        state_pass: a.state_pass,
         seed: a.seed,
         lengths: match &a.lengths {
             Some(t) => t

@@ -51,6 +51,10 @@ pub struct TrainingState {
     /// otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<usize>,
+    /// The dynamics loss's change weighting (`TrainConfig::change_weight`) this run trains
+    /// with; absent: 0, the plain mean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_weight: Option<f64>,
 }
 
 /// `config.json` of a world-model directory.

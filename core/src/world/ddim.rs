@@ -5,19 +5,79 @@
 //! For `S` steps the noise levels are `linspace(-1, T-1, S+1)` truncated to integers and walked
 //! from high to low; the step whose next level is `-1` jumps straight to the predicted clean
 //! latent. Every step is one DiT pass from the *previous* hidden state `z_{t-1}`. After the `S`
-//! steps one more pass re-runs the last step (same noise level) on the clean latent: its `z`
-//! becomes the new state and its clean prediction is the frame, so a frame costs `S + 1` passes.
-//! (The reference skips a separate "posterior" pass at level 0: the z of a pass over an almost
-//! clean latent already holds the new frame, and never feeding level 0 keeps rollouts stable.)
+//! steps one more pass makes the new state, so a frame costs `S + 1` passes; [`StatePass`] says
+//! what that pass sees. (Neither form feeds a separate "posterior" pass at level 0: the z of a
+//! pass over an almost clean latent already holds the new frame, and never feeding level 0 keeps
+//! rollouts stable.)
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
+use serde::{Deserialize, Serialize};
 
 use crate::rng::Rng;
 use crate::world::schedule::{CLIP_NOISE, Schedule};
 
 /// Largest number of DDIM steps a session accepts (real time wants 4; 8 is the paper's option).
 pub const MAX_DDIM_STEPS: usize = 16;
+
+/// What the sampler's last pass, the one whose state the session keeps, is given.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", deny_unknown_fields)]
+pub enum StatePass {
+    /// PlayGen's reference: the last step's level again, over the clean latent; the frame is
+    /// that pass's clean prediction. Training never shows a clean latent labelled as noisy.
+    #[default]
+    Relabel,
+    /// The frame is the `S`-step DDIM result; the state pass sees it re-noised to `level` with
+    /// fresh noise, which is how training shows every frame (diffusion forcing draws each
+    /// frame's level), so the state is made from inputs the cell was trained on.
+    Renoise { level: usize },
+}
+
+impl StatePass {
+    pub fn validate(&self) -> Result<(), crate::world::ConfigError> {
+        match *self {
+            Self::Renoise { level } if level >= crate::world::schedule::NUM_TIMESTEPS => {
+                Err(crate::world::ConfigError(format!(
+                    "state_pass.level = {level} must be below {}",
+                    crate::world::schedule::NUM_TIMESTEPS
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Display for StatePass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Relabel => write!(f, "relabel"),
+            Self::Renoise { level } => write!(f, "renoise:{level}"),
+        }
+    }
+}
+
+impl std::str::FromStr for StatePass {
+    type Err = crate::world::ConfigError;
+
+    /// `relabel` or `renoise:LEVEL` (the form [`Display`](std::fmt::Display) writes).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            crate::world::ConfigError(format!(
+                "state pass {s:?}: expected `relabel` or `renoise:LEVEL` (e.g. renoise:249)"
+            ))
+        };
+        let pass = match s.split_once(':') {
+            None if s == "relabel" => Self::Relabel,
+            Some(("renoise", level)) => Self::Renoise {
+                level: level.parse().map_err(|_| bad())?,
+            },
+            _ => return Err(bad()),
+        };
+        pass.validate()?;
+        Ok(pass)
+    }
+}
 
 /// The (level, next level) pairs of an `S`-step DDIM walk; the last pair's next level is `-1`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,6 +187,34 @@ mod tests {
             assert_eq!(p.pass_levels().len(), s + 1);
             assert!(p.pairs.windows(2).all(|w| w[0].0 > w[1].0));
         }
+    }
+
+    #[test]
+    fn state_passes_parse_and_print() {
+        for (text, want) in [
+            ("relabel", Some(StatePass::Relabel)),
+            ("renoise:249", Some(StatePass::Renoise { level: 249 })),
+            ("renoise:0", Some(StatePass::Renoise { level: 0 })),
+            ("renoise:1000", None),
+            ("renoise:", None),
+            ("renoise", None),
+            ("relabel:3", None),
+            ("", None),
+        ] {
+            let got = text.parse::<StatePass>().ok();
+            assert_eq!(got, want, "{text:?}");
+            if let Some(p) = got {
+                assert_eq!(p.to_string(), text);
+            }
+        }
+        let json = serde_json::to_string(&StatePass::Renoise { level: 99 }).unwrap();
+        assert_eq!(json, r#"{"kind":"renoise","level":99}"#);
+        assert_eq!(
+            serde_json::from_str::<StatePass>(&json)
+                .unwrap()
+                .to_string(),
+            "renoise:99"
+        );
     }
 
     #[test]

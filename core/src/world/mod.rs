@@ -23,7 +23,7 @@ pub mod schedule;
 pub mod train;
 
 pub use checkpoint::{TrainingState, WorldCheckpoint};
-pub use ddim::{DdimPlan, MAX_DDIM_STEPS, ddim_plan};
+pub use ddim::{DdimPlan, MAX_DDIM_STEPS, StatePass, ddim_plan};
 pub use model::{
     DitCell, DitConfig, DitInput, LinkResult, LogicNet, LogicNetConfig, MapEncoder,
     MapEncoderConfig, SpatialMap, VHead, Vae, VaeConfig, VaeLoss, WorldConfig, WorldModel,

@@ -6,11 +6,13 @@
 //! arithmetic. Here the pass is a straight sequence of loops over host buffers: linear layers
 //! through the packed multiply-add kernel, layer norms, attention and GELU. The network is the
 //! one the model crate defines (patch embedding, adaLN transformer blocks, a modulated final
-//! layer, unpatchify, two 1x1 convolutions with `tanh` between), computed up to float rounding.
+//! layer, unpatchify, two 1x1 convolutions with `tanh` between, and the optional gated state
+//! update), computed up to float rounding.
 
 use crate::attention::attention;
-use crate::conv::Conv1;
-use crate::elementwise::{gelu_slice, tanh_slice};
+use crate::conv::{Conv1, Conv3};
+use crate::elementwise::{exp, gelu_slice, tanh_slice};
+use crate::image::Image;
 use crate::linear::Linear;
 use crate::norm::modulated_layer_norm;
 
@@ -33,6 +35,8 @@ pub struct Dit {
     pub final_linear: Linear,
     pub out1: Conv1,
     pub out2: Conv1,
+    /// The gated full-resolution state update, when the model has one.
+    pub state_gate: Option<StateGate>,
     /// The grid tokens' position embedding `[n][hidden]`.
     pub positions: Vec<f32>,
     pub patch: usize,
@@ -41,6 +45,14 @@ pub struct Dit {
     pub hidden: usize,
     pub z_channels: usize,
     pub latent_channels: usize,
+}
+
+/// The gated state update: `h = out2(tanh(out1(grid) + skip([z_prev, x_noisy])))`,
+/// `u = sigmoid(gate([z_prev, h]))`, `z = z_prev + u (h - z_prev)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateGate {
+    pub skip: Conv3,
+    pub gate: Conv1,
 }
 
 /// One block's modulation: layer-norm gains (`1 + scale`) and shifts, and the attention
@@ -135,8 +147,41 @@ impl Dit {
             }
         }
         let mut h = self.out1.forward_pixels(&pixels);
+        if let Some(g) = &self.state_gate {
+            let input = Image::from_planar(&[z_prev, x_noisy].concat(), c_in, hh, ww);
+            let skip = g.skip.forward(&input, None);
+            for y in 0..hh {
+                let at = skip.at(y, 0);
+                let row = &skip.data[at..at + ww * zc];
+                for (v, s) in h[y * ww * zc..(y + 1) * ww * zc].iter_mut().zip(row) {
+                    *v += s;
+                }
+            }
+        }
         tanh_slice(&mut h);
-        let z = self.out2.forward_pixels(&h);
+        let mut z = self.out2.forward_pixels(&h);
+        if let Some(g) = &self.state_gate {
+            // Channels-last [z_prev, h] per pixel for the gate's 1x1 convolution.
+            let mut both = vec![0.0f32; hh * ww * 2 * zc];
+            for (px, (pair, hz)) in both
+                .chunks_exact_mut(2 * zc)
+                .zip(z.chunks_exact(zc))
+                .enumerate()
+            {
+                for ch in 0..zc {
+                    pair[ch] = z_prev[ch * hh * ww + px];
+                }
+                pair[zc..].copy_from_slice(hz);
+            }
+            let u = g.gate.forward_pixels(&both);
+            let pixels = z.chunks_exact_mut(zc).zip(u.chunks_exact(zc));
+            for ((hz, uz), pair) in pixels.zip(both.chunks_exact(2 * zc)) {
+                for ((v, &u), &prev) in hz.iter_mut().zip(uz).zip(&pair[..zc]) {
+                    let gate = 1.0 / (1.0 + exp(-u));
+                    *v = prev + gate * (*v - prev);
+                }
+            }
+        }
         // Back to planar [z][h][w].
         let mut planar = vec![0.0f32; zc * hh * ww];
         for (px, values) in z.chunks_exact(zc).enumerate() {

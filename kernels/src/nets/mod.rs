@@ -8,6 +8,6 @@ mod map_cnn;
 mod res_block;
 
 pub use decoder::LightDecoder;
-pub use dit::{BlockModulation, Dit, DitBlock, DitModulation};
+pub use dit::{BlockModulation, Dit, DitBlock, DitModulation, StateGate};
 pub use map_cnn::MapEncoder;
 pub use res_block::{ResBlock, VHead};

@@ -30,18 +30,25 @@ impl ResBlock {
     }
 }
 
-/// The head that reads the v-prediction of the latent out of the state: a residual block from
-/// state channels to latent channels, then a 1x1 convolution.
+/// The head that reads the v-prediction of the latent out of the state (and the noisy latent
+/// beside it, when `reads_latent`): a residual block to latent channels, then a 1x1 convolution.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VHead {
     pub res: ResBlock,
     pub out: Conv1,
+    pub reads_latent: bool,
 }
 
 impl VHead {
-    /// One sample's state `[c][h][w]` (planar) -> its v-prediction `[latent_channels][h][w]`.
-    pub fn forward(&self, z: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
-        let z = Image::from_planar(z, c, h, w);
-        self.out.forward(&self.res.forward(&z)).to_planar()
+    /// One sample's state `z` and noisy latent `x` (planar `[c][h][w]` each) -> its
+    /// v-prediction `[latent_channels][h][w]`.
+    pub fn forward(&self, z: &[f32], x: &[f32], h: usize, w: usize) -> Vec<f32> {
+        let input = if self.reads_latent {
+            // Planar buffers concatenate along channels by appending.
+            Image::from_planar(&[z, x].concat(), (z.len() + x.len()) / (h * w), h, w)
+        } else {
+            Image::from_planar(z, z.len() / (h * w), h, w)
+        };
+        self.out.forward(&self.res.forward(&input)).to_planar()
     }
 }

@@ -32,7 +32,6 @@ use std::time::Instant;
 use burn::tensor::backend::Backend;
 use gamegen_core::games::{GameKind, Position};
 use gamegen_core::metrics::{FMeasure, psnr, ssim};
-use gamegen_core::world::MAX_DDIM_STEPS;
 use gamegen_core::world::checkpoint::VAE_FILE;
 use gamegen_core::world::eval::detect::Detector;
 use gamegen_core::world::eval::evalnet::{
@@ -43,6 +42,7 @@ use gamegen_core::world::eval::objects::{FrameCheck, ObjectSummary, Reference, c
 use gamegen_core::world::eval::spacon::{SpaConSums, SpaConTracker};
 use gamegen_core::world::model::SpatialConfig;
 use gamegen_core::world::play::{rgb8_to_tensor, tensor_to_rgb8};
+use gamegen_core::world::{MAX_DDIM_STEPS, StatePass};
 use serde::Serialize;
 
 use super::{evalnets, rollout};
@@ -65,6 +65,8 @@ pub struct EvalOptions {
     /// to generate).
     pub min_frames: usize,
     pub ddim_steps: usize,
+    /// What the sampler's state pass sees (the model's own setting when `None`).
+    pub state_pass: Option<StatePass>,
     pub seed: u64,
     /// The evaluation network directory (default `models/eval-<game>`).
     pub eval_nets: Option<PathBuf>,
@@ -155,6 +157,8 @@ pub struct EvalReport {
     pub episodes: usize,
     pub frames: usize,
     pub ddim_steps: usize,
+    /// What the sampler's state pass saw (`relabel` or `renoise:LEVEL`).
+    pub state_pass: String,
     pub length: usize,
     /// Over each episode's first min(length, its length - 1) frames.
     pub main: PrefixMetrics,
@@ -219,6 +223,11 @@ pub fn evaluate<B: Backend>(
     // Teacher forcing runs on a session of its own, so the rollouts draw exactly the noise
     // they drew without it.
     let mut teacher = rollout::load::<B>(&opts.model, opts.seed, device)?;
+    if let Some(pass) = opts.state_pass {
+        world.session.set_state_pass(pass)?;
+        teacher.session.set_state_pass(pass)?;
+    }
+    let state_pass = world.session.config().state_pass;
     let game = world.checkpoint.game;
     let detector = Detector::new(game);
     // The VAE once more, to decode with its own decoder when play uses a play decoder.
@@ -432,6 +441,7 @@ pub fn evaluate<B: Backend>(
         episodes: records.len(),
         frames: gen_frames,
         ddim_steps: opts.ddim_steps,
+        state_pass: state_pass.to_string(),
         length: opts.length,
         psnr: main.psnr,
         ssim: main.ssim,
@@ -700,7 +710,7 @@ pub fn objects_table(game: GameKind, p: &PrefixMetrics) -> String {
 /// The report as Markdown (for docs and model cards).
 pub fn markdown(r: &EvalReport) -> String {
     let mut s = format!(
-        "# world eval: {} ({})\n\nmodel `{}`, data `{}`, eval nets `{}`; {} episodes (of at least {} frames), {} frames generated, DDIM {} steps, {:.1} FPS (model only, this machine).\n\n## First {} frames of every episode\n\n",
+        "# world eval: {} ({})\n\nmodel `{}`, data `{}`, eval nets `{}`; {} episodes (of at least {} frames), {} frames generated, DDIM {} steps (state pass {}), {:.1} FPS (model only, this machine).\n\n## First {} frames of every episode\n\n",
         r.game,
         r.model,
         r.model,
@@ -710,6 +720,7 @@ pub fn markdown(r: &EvalReport) -> String {
         r.min_frames,
         r.frames,
         r.ddim_steps,
+        r.state_pass,
         r.frames_per_second,
         r.length,
     );

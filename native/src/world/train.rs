@@ -31,12 +31,12 @@ use gamegen_core::optim::{OptimizerStateError, read_chunks, write_chunks};
 use gamegen_core::rng::Rng;
 use gamegen_core::world::checkpoint::TrainingState;
 use gamegen_core::world::checkpoint::{CONFIG_FILE, DYNAMICS_FILE, VAE_FILE};
-use gamegen_core::world::model::SpatialConfig;
+use gamegen_core::world::model::{SpatialConfig, StateUpdate};
 use gamegen_core::world::train::VaeTrainer;
 use gamegen_core::world::train::logic_fit::{LogicTrainer, gather_states};
 
 use crate::replicas::Threads;
-use gamegen_core::world::{TrainConfig, WorldCheckpoint, WorldConfig, WorldTrainer};
+use gamegen_core::world::{StatePass, TrainConfig, WorldCheckpoint, WorldConfig, WorldTrainer};
 use serde::{Deserialize, Serialize};
 
 use super::data::{Dataset, clip_from_id, game_events};
@@ -120,6 +120,13 @@ pub struct TrainOptions {
     pub vae_from: Option<PathBuf>,
     /// Override the preset's rare-colour weighting of the VAE's L1 term (0: plain mean).
     pub rare_colour_power: Option<f64>,
+    /// Override the preset's state update of the recurrent cell.
+    pub state_update: Option<StateUpdate>,
+    /// Override the preset's play sampler state pass (saved in `config.json`).
+    pub state_pass: Option<StatePass>,
+    /// Weight of frame-to-frame change in the dynamics loss (new runs; recorded so a resumed
+    /// run keeps it).
+    pub change_weight: Option<f64>,
 }
 
 /// One line of `train-log.jsonl`.
@@ -439,8 +446,22 @@ fn open_run(opts: &TrainOptions) -> anyhow::Result<(WorldCheckpoint, bool)> {
         model.vae.rare_colour_power = power;
         model.validate().context("--rare-colour-power")?;
     }
+    if let Some(update) = opts.state_update {
+        model.dit.state_update = update;
+        model.validate().context("--state-update")?;
+    }
+    if let Some(pass) = opts.state_pass {
+        model.state_pass = pass;
+    }
+    if let Some(w) = opts.change_weight {
+        anyhow::ensure!(
+            w.is_finite() && (0.0..=100.0).contains(&w),
+            "--change-weight must be in 0..=100, got {w}"
+        );
+    }
     let mut c = WorldCheckpoint::new(opts.game, opts.preset.name(), model);
     c.training.seed = opts.seed;
+    c.training.change_weight = opts.change_weight.filter(|&w| w > 0.0);
     c.training.clip_len = opts.clip_len;
     if let Some(src) = &opts.vae_from {
         adopt_vae(&mut c, src, &opts.out)?;
@@ -593,6 +614,7 @@ pub fn train<B: Backend>(
     if let Some(lr) = opts.learning_rate {
         train_cfg.learning_rate = lr;
     }
+    train_cfg.change_weight = run.ckpt.training.change_weight.unwrap_or(0.0);
     let model_cfg = run.ckpt.model.clone();
 
     // ---- Stage one: the VAE.

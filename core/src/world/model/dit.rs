@@ -19,6 +19,7 @@ use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive};
 use serde::{Deserialize, Serialize};
 
 use crate::world::model::blocks::{ResBlock, conv1};
+use crate::world::model::state_gate::{self, StateGate, StateUpdate};
 use crate::world::{ConfigError, check_range};
 
 /// Shape of the transition cell. Saved in `config.json`.
@@ -48,6 +49,9 @@ pub struct DitConfig {
     pub map_tokens: usize,
     /// Channels of each map token as the map CNN produces it.
     pub map_token_dim: usize,
+    /// How a pass makes the new state (absent in older `config.json` files: `replace`).
+    #[serde(default)]
+    pub state_update: StateUpdate,
 }
 
 impl DitConfig {
@@ -73,6 +77,7 @@ impl DitConfig {
             digit_tokens: 3,
             map_tokens: 0,
             map_token_dim: 32,
+            state_update: StateUpdate::Replace,
         }
     }
 
@@ -95,6 +100,7 @@ impl DitConfig {
             digit_tokens: 3,
             map_tokens: 0,
             map_token_dim: 64,
+            state_update: StateUpdate::Replace,
         }
     }
 
@@ -176,6 +182,20 @@ impl DitConfig {
             + linear(2 * c, 2 * d)
             + linear(d, p * p * z)
             + 2 * linear(z, z)
+            + match self.state_update {
+                StateUpdate::Replace => 0,
+                StateUpdate::Gated => {
+                    state_gate::parameter_estimate(self.z_channels, self.latent_channels)
+                }
+            }
+    }
+
+    /// Channels the v head reads: the state, and with the gated update the noisy latent too.
+    pub fn head_in_channels(&self) -> usize {
+        match self.state_update {
+            StateUpdate::Replace => self.z_channels,
+            StateUpdate::Gated => self.z_channels + self.latent_channels,
+        }
     }
 
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<DitCell<B>, ConfigError> {
@@ -231,6 +251,8 @@ impl DitConfig {
             final_linear: zeros(d, p * p * self.z_channels),
             out1: conv1(self.z_channels, self.z_channels, device),
             out2: conv1(self.z_channels, self.z_channels, device),
+            state_gate: (self.state_update == StateUpdate::Gated)
+                .then(|| StateGate::new(self.z_channels, self.latent_channels, device)),
             patch: p,
             grid_h: self.latent_height / p,
             grid_w: self.latent_width / p,
@@ -385,6 +407,7 @@ pub struct DitCell<B: Backend> {
     pub(crate) final_linear: Linear<B>,
     pub(crate) out1: Conv2d<B>,
     pub(crate) out2: Conv2d<B>,
+    pub(crate) state_gate: Option<StateGate<B>>,
     pub(crate) patch: usize,
     pub(crate) grid_h: usize,
     pub(crate) grid_w: usize,
@@ -589,9 +612,8 @@ impl<B: Backend> DitCell<B> {
         cond: &DitCond<B>,
     ) -> Tensor<B, 4> {
         let n = self.grid_h * self.grid_w;
-        let tokens = self
-            .patch_embed
-            .forward(self.patchify(Tensor::cat(vec![z_prev, x_noisy], 1)));
+        let input = Tensor::cat(vec![z_prev.clone(), x_noisy], 1);
+        let tokens = self.patch_embed.forward(self.patchify(input.clone()));
         let mut x = tokens + positions.clone();
         if let Some(extra) = &cond.extra {
             x = Tensor::cat(vec![x, extra.clone()], 1);
@@ -601,7 +623,11 @@ impl<B: Backend> DitCell<B> {
         }
         let x = m.final_norm(x.narrow(1, 0, n));
         let grid = self.unpatchify(self.final_linear.forward(x));
-        self.out2.forward(tanh(self.out1.forward(grid)))
+        let pre = self.out1.forward(grid);
+        match &self.state_gate {
+            Some(gate) => gate.forward(z_prev, input, pre, &self.out2),
+            None => self.out2.forward(tanh(pre)),
+        }
     }
 }
 
@@ -704,30 +730,46 @@ impl<B: Backend> DitCell<B> {
     }
 }
 
-/// The small head that reads the v-prediction of the latent out of z: a residual block from z
-/// channels to latent channels, then a 1x1 conv.
+/// The small head that reads the v-prediction of the latent out of z (and, with the gated state
+/// update, the noisy latent beside it: v is a function of the noisy input, which the state may
+/// no longer hold where the gate kept the old state): a residual block to latent channels, then
+/// a 1x1 conv.
 #[derive(Module, Debug)]
 pub struct VHead<B: Backend> {
     pub(crate) res: ResBlock<B>,
     pub(crate) out: Conv2d<B>,
+    /// Whether the head reads `[z, x_noisy]` rather than `z` alone.
+    pub(crate) reads_latent: bool,
 }
 
 impl<B: Backend> VHead<B> {
-    pub fn new(z_channels: usize, latent_channels: usize, device: &B::Device) -> Self {
+    pub fn new(config: &DitConfig, device: &B::Device) -> Self {
+        let c = config.latent_channels;
         Self {
-            res: ResBlock::new(z_channels, latent_channels, device),
-            out: conv1(latent_channels, latent_channels, device),
+            res: ResBlock::new(config.head_in_channels(), c, device),
+            out: conv1(c, c, device),
+            reads_latent: config.state_update == StateUpdate::Gated,
         }
     }
 
-    pub fn forward(&self, z: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.out.forward(self.res.forward(z))
+    fn input(&self, z: Tensor<B, 4>, x_noisy: Tensor<B, 4>) -> Tensor<B, 4> {
+        if self.reads_latent {
+            Tensor::cat(vec![z, x_noisy], 1)
+        } else {
+            z
+        }
+    }
+
+    /// v from the pass's state `z` and its noisy input `x_noisy`.
+    pub fn forward(&self, z: Tensor<B, 4>, x_noisy: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.out.forward(self.res.forward(self.input(z, x_noisy)))
     }
 
     /// [`Self::forward`] with fused group norms (inference; the same
     /// up to float rounding).
-    pub fn forward_fused(&self, z: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.out.forward(self.res.forward_fused(z))
+    pub fn forward_fused(&self, z: Tensor<B, 4>, x_noisy: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.out
+            .forward(self.res.forward_fused(self.input(z, x_noisy)))
     }
 }
 
@@ -779,9 +821,21 @@ mod tests {
         assert_eq!(paper.grid_tokens(), 256);
         assert_eq!(run(&paper, 1).dims(), [1, 32, 32, 32]);
         let dev = Default::default();
-        let head = VHead::<B>::new(32, 4, &dev);
-        let v = head.forward(Tensor::zeros([1, 32, 32, 32], &dev));
+        let head = VHead::<B>::new(&paper, &dev);
+        let v = head.forward(
+            Tensor::zeros([1, 32, 32, 32], &dev),
+            Tensor::zeros([1, 4, 32, 32], &dev),
+        );
         assert_eq!(v.dims(), [1, 4, 32, 32]);
+        let mut gated = DitConfig::tiny([4, 24, 24], 3);
+        gated.state_update = StateUpdate::Gated;
+        assert_eq!(run(&gated, 2).dims(), [2, 16, 24, 24]);
+        let head = VHead::<B>::new(&gated, &dev);
+        let v = head.forward(
+            Tensor::zeros([1, 16, 24, 24], &dev),
+            Tensor::zeros([1, 4, 24, 24], &dev),
+        );
+        assert_eq!(v.dims(), [1, 4, 24, 24]);
     }
 
     #[test]

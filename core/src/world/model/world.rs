@@ -11,6 +11,7 @@ use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
 use crate::games::GameKind;
+use crate::world::ddim::StatePass;
 use crate::world::model::dit::{DitCell, DitCond, DitConfig, DitInput, Modulation, VHead};
 use crate::world::model::logicnet::{LogicNet, LogicNetConfig};
 use crate::world::model::spatial::{MapEncoder, MapEncoderConfig, MatchMask};
@@ -84,6 +85,10 @@ pub struct WorldConfig {
     pub logic: Option<LogicNetConfig>,
     pub record: Option<RecordConfig>,
     pub spatial: Option<SpatialConfig>,
+    /// What the play sampler's state pass sees (absent in older `config.json` files: the
+    /// reference's relabelled clean latent).
+    #[serde(default)]
+    pub state_pass: StatePass,
 }
 
 impl WorldConfig {
@@ -103,6 +108,7 @@ impl WorldConfig {
                 threshold: 0.5,
             }),
             spatial: None,
+            state_pass: StatePass::default(),
         }
     }
 
@@ -121,6 +127,7 @@ impl WorldConfig {
                 threshold: 0.5,
             }),
             spatial: None,
+            state_pass: StatePass::default(),
         }
     }
 
@@ -151,6 +158,7 @@ impl WorldConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.vae.validate()?;
         self.dit.validate()?;
+        self.state_pass.validate()?;
         let [c, h, w] = self.vae.latent_shape();
         if [c, h, w]
             != [
@@ -241,7 +249,7 @@ impl WorldConfig {
         .init([d.z_channels, h, w], device);
         Ok(WorldModel {
             dit: d.init(device)?,
-            head: VHead::new(d.z_channels, d.latent_channels, device),
+            head: VHead::new(d, device),
             init_z,
             logic: match &self.logic {
                 Some(l) => Some(l.init(device)?),
@@ -303,12 +311,12 @@ impl<B: Backend> WorldModel<B> {
         let z = self.dit.forward(
             DitInput {
                 z_prev,
-                x_noisy,
+                x_noisy: x_noisy.clone(),
                 noise_levels,
             },
             cond,
         );
-        let v = self.head.forward(z.clone());
+        let v = self.head.forward(z.clone(), x_noisy);
         (z, v)
     }
 
@@ -324,8 +332,8 @@ impl<B: Backend> WorldModel<B> {
     ) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let z = self
             .dit
-            .forward_modulated(z_prev, x_noisy, positions, modulation, cond);
-        let v = self.head.forward(z.clone());
+            .forward_modulated(z_prev, x_noisy.clone(), positions, modulation, cond);
+        let v = self.head.forward(z.clone(), x_noisy);
         (z, v)
     }
 }

@@ -38,27 +38,27 @@ impl<B: Backend> Cell for BurnCell<'_, B> {
         level: usize,
         prof: &mut Option<&mut Profiler<'_>>,
     ) -> (Tensor<B, 4>, Tensor<B, 4>) {
-        let (z_prev, x) = (self.z_prev.clone(), x.clone());
+        let (z_prev, input) = (self.z_prev.clone(), x.clone());
         let z = if self.fused {
             let m = self
                 .modulations
                 .fused(self.dit, self.cond, level, self.action);
             mark(prof, Stage::Condition);
             self.dit
-                .forward_fused(z_prev, x, self.positions, m, self.cond)
+                .forward_fused(z_prev, input, self.positions, m, self.cond)
         } else {
             let m = self
                 .modulations
                 .plain(self.dit, self.cond, level, self.action);
             mark(prof, Stage::Condition);
             self.dit
-                .forward_modulated(z_prev, x, self.positions, m, self.cond)
+                .forward_modulated(z_prev, input, self.positions, m, self.cond)
         };
         mark(prof, Stage::Dit);
         let v = if self.fused {
-            self.head.forward_fused(z.clone())
+            self.head.forward_fused(z.clone(), x.clone())
         } else {
-            self.head.forward(z.clone())
+            self.head.forward(z.clone(), x.clone())
         };
         mark(prof, Stage::Head);
         (z, v)
@@ -72,5 +72,10 @@ impl<B: Backend> Cell for BurnCell<'_, B> {
         } else {
             ddim_update(self.schedule, x, v, t, t_next)
         }
+    }
+
+    fn noised(&mut self, x0: &Tensor<B, 4>, noise: Tensor<B, 4>, level: usize) -> Tensor<B, 4> {
+        let (sa, sb) = self.schedule.coefficients(level);
+        x0.clone().mul_scalar(sa) + noise.mul_scalar(sb)
     }
 }

@@ -9,7 +9,8 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use gamegen_kernels::nets::{
-    BlockModulation, Dit, DitBlock, DitModulation, LightDecoder, MapEncoder, ResBlock, VHead,
+    BlockModulation, Dit, DitBlock, DitModulation, LightDecoder, MapEncoder, ResBlock, StateGate,
+    VHead,
 };
 use gamegen_kernels::{Conv1, Conv3, GroupNorm, Linear};
 
@@ -80,6 +81,7 @@ pub(crate) fn v_head<B: Backend>(head: &dit::VHead<B>) -> VHead {
     VHead {
         res: res_block(&head.res),
         out: conv1(&head.out),
+        reads_latent: head.reads_latent,
     }
 }
 
@@ -101,6 +103,10 @@ pub(crate) fn dit<B: Backend>(cell: &dit::DitCell<B>) -> Dit {
         final_linear: linear(&cell.final_linear),
         out1: conv1(&cell.out1),
         out2: conv1(&cell.out2),
+        state_gate: cell.state_gate.as_ref().map(|g| StateGate {
+            skip: conv3(&g.skip),
+            gate: conv1(&g.gate),
+        }),
         positions: pos_embed_2d(cell.grid_h, cell.grid_w, cell.hidden),
         patch: cell.patch,
         grid_h: cell.grid_h,
@@ -205,7 +211,7 @@ impl<B: Backend> Cell for HostCell<'_, B> {
         let z = self.nets.dit.forward(&self.z_prev, x, &self.extra, m);
         mark(prof, Stage::Dit);
         let (h, w) = self.grid;
-        let v = self.nets.head.forward(&z, self.nets.dit.z_channels, h, w);
+        let v = self.nets.head.forward(&z, x, h, w);
         mark(prof, Stage::Head);
         (z, v)
     }
@@ -217,5 +223,14 @@ impl<B: Backend> Cell for HostCell<'_, B> {
             *xi = cx * *xi + cv * vi;
         }
         x
+    }
+
+    fn noised(&mut self, x0: &Vec<f32>, mut noise: Vec<f32>, level: usize) -> Vec<f32> {
+        let (sa, sb) = self.schedule.coefficients(level);
+        let (sa, sb) = (sa as f32, sb as f32);
+        for (n, x) in noise.iter_mut().zip(x0) {
+            *n = sa * x + sb * *n;
+        }
+        noise
     }
 }

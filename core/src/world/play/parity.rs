@@ -85,6 +85,7 @@ impl<B: Backend> WorldSession<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::world::StatePass;
     use crate::world::ddim::{ddim_plan, ddim_update, gaussian};
     use crate::world::model::SpatialConfig;
     use crate::world::model::spatial::{MapEncoderConfig, MatchMask, crops_to_tensor};
@@ -134,6 +135,10 @@ mod tests {
         });
         cfg.vae.light_decoder =
             Some(crate::world::model::light_decoder::LightDecoderConfig::tiny());
+        // The gated state update and the re-noised state pass: the shipped models' whole-step
+        // cases below cover the original cell and sampler.
+        cfg.dit.state_update = crate::world::model::StateUpdate::Gated;
+        cfg.state_pass = crate::world::StatePass::Renoise { level: 249 };
         cfg
     }
 
@@ -221,15 +226,16 @@ mod tests {
     }
 
     fn v_head(f: &Fixture, path: PlayPath) -> Values {
-        let [_, h, w] = f.cfg.vae.latent_shape();
+        let [c, h, w] = f.cfg.vae.latent_shape();
         let zc = f.cfg.dit.z_channels;
         let z = random([1, zc, h, w], 1.5);
+        let x = random([1, c, h, w], 1.0);
         match path {
-            PlayPath::Reference => floats(f.model.head.forward(z)),
-            PlayPath::Fused => floats(f.model.head.forward_fused(z)),
+            PlayPath::Reference => floats(f.model.head.forward(z, x)),
+            PlayPath::Fused => floats(f.model.head.forward_fused(z, x)),
             PlayPath::Host => Values::Floats(cell_host::v_head(&f.model.head).forward(
                 &read_f32(z.into_data()),
-                zc,
+                &read_f32(x.into_data()),
                 h,
                 w,
             )),
@@ -656,18 +662,34 @@ mod tests {
         let [c, h, w] = s.config.vae.latent_shape();
         let noise = gaussian(&mut s.rng, [1, c, h, w], &s.device);
         let plan = ddim_plan(steps, NUM_TIMESTEPS);
-        let steps = plan.steps();
         let mut x = noise.clamp(-CLIP_NOISE, CLIP_NOISE);
-        let mut z = None;
-        for m in 0..=steps {
-            let (t, t_next) = plan.pairs[m.min(steps - 1)];
-            let (z_new, v) = s
+        let state_noise = match s.config.state_pass {
+            StatePass::Relabel => None,
+            StatePass::Renoise { .. } => Some(gaussian(&mut s.rng, [1, c, h, w], &s.device)),
+        };
+        for &(t, t_next) in &plan.pairs {
+            let (_, v) = s
                 .model
                 .pass(p.z_prev.clone(), x.clone(), &[t as f32], &cond);
             x = ddim_update(&Schedule::default(), x, v, t, t_next);
-            z = Some(z_new);
         }
-        let z = z.unwrap();
+        let z = match (s.config.state_pass, state_noise) {
+            (StatePass::Renoise { level }, Some(noise)) => {
+                let (sa, sb) = Schedule::default().coefficients(level);
+                let input = x.clone().mul_scalar(sa) + noise.mul_scalar(sb);
+                s.model
+                    .pass(p.z_prev.clone(), input, &[level as f32], &cond)
+                    .0
+            }
+            _ => {
+                let (t, t_next) = *plan.pairs.last().unwrap();
+                let (z, v) = s
+                    .model
+                    .pass(p.z_prev.clone(), x.clone(), &[t as f32], &cond);
+                x = ddim_update(&Schedule::default(), x, v, t, t_next);
+                z
+            }
+        };
         s.z = Some(z);
         s.frames += 1;
         let latent = read_f32(x.clone().into_data());

@@ -2,14 +2,11 @@
 //! computes with.
 //!
 //! DDIM (eta 0) as PlayGen's inference runs it: `S` steps from clipped Gaussian noise, each one
-//! pass of the recurrent cell from the frame's fixed previous state, then the last step's level
-//! again on the clean latent, whose state becomes the session's (see [`ddim`]). A frame costs
-//! `S + 1` passes.
-//!
-//! [`ddim`]: crate::world::ddim
+//! pass of the recurrent cell from the frame's fixed previous state, then one more pass whose
+//! state becomes the session's ([`StatePass`] says over what). A frame costs `S + 1` passes.
 
 use super::profile::{Profiler, Stage, mark};
-use crate::world::ddim::DdimPlan;
+use crate::world::ddim::{DdimPlan, StatePass};
 
 /// One play path's computation of a frame's passes. A cell is made per frame: it holds the
 /// previous state, the frame's condition and whatever per-path constants it needs.
@@ -30,6 +27,29 @@ pub(crate) trait Cell {
 
     /// DDIM (eta 0) from level `t` to `t_next` (`-1`: the clean prediction) given the pass's v.
     fn update(&mut self, x: Self::Latent, v: Self::Latent, t: i64, t_next: i64) -> Self::Latent;
+
+    /// The clean latent `x0` noised to `level` with `noise` (the forward process).
+    fn noised(&mut self, x0: &Self::Latent, noise: Self::Latent, level: usize) -> Self::Latent;
+}
+
+/// The frame's last pass as the sampler runs it: [`StatePass`] with the noise it needs.
+pub(crate) enum FinalPass<L> {
+    Relabel,
+    Renoise { level: usize, noise: L },
+}
+
+impl<L> FinalPass<L> {
+    /// The final pass of `pass` for a frame; `noise` draws the re-noising noise (only called
+    /// when the state pass re-noises, so the session's random stream is unchanged otherwise).
+    pub(crate) fn of(pass: StatePass, noise: impl FnOnce() -> L) -> Self {
+        match pass {
+            StatePass::Relabel => Self::Relabel,
+            StatePass::Renoise { level } => Self::Renoise {
+                level,
+                noise: noise(),
+            },
+        }
+    }
 }
 
 /// Runs the `S + 1` passes of one frame from `x` (already clipped noise): the clean latent and
@@ -38,19 +58,31 @@ pub(crate) fn sample<C: Cell>(
     cell: &mut C,
     plan: &DdimPlan,
     mut x: C::Latent,
+    last: FinalPass<C::Latent>,
     prof: &mut Option<&mut Profiler<'_>>,
 ) -> (C::Latent, C::State) {
     let s = plan.steps();
     assert!(s >= 1, "a DDIM plan has at least one step");
-    let mut state = None;
-    for m in 0..=s {
-        let (t, t_next) = plan.pairs[m.min(s - 1)];
-        let (z, v) = cell.pass(&x, t as usize, prof);
+    for &(t, t_next) in &plan.pairs {
+        let (_, v) = cell.pass(&x, t as usize, prof);
         x = cell.update(x, v, t, t_next);
         mark(prof, Stage::Ddim);
-        state = Some(z);
     }
-    (x, state.expect("at least one pass"))
+    match last {
+        FinalPass::Relabel => {
+            let (t, t_next) = plan.pairs[s - 1];
+            let (z, v) = cell.pass(&x, t as usize, prof);
+            x = cell.update(x, v, t, t_next);
+            mark(prof, Stage::Ddim);
+            (x, z)
+        }
+        FinalPass::Renoise { level, noise } => {
+            let input = cell.noised(&x, noise, level);
+            let (z, _) = cell.pass(&input, level, prof);
+            mark(prof, Stage::Ddim);
+            (x, z)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -101,6 +133,11 @@ mod tests {
         ) -> Tensor<B, 4> {
             ddim_update(&self.schedule, x, v, t, t_next)
         }
+
+        fn noised(&mut self, x0: &Tensor<B, 4>, noise: Tensor<B, 4>, level: usize) -> Tensor<B, 4> {
+            let (sa, sb) = self.schedule.coefficients(level);
+            x0.clone().mul_scalar(sa) + noise.mul_scalar(sb)
+        }
     }
 
     #[test]
@@ -115,13 +152,36 @@ mod tests {
                 passes: 0,
             };
             let noise: Tensor<B, 4> = gaussian(&mut rng, [2, 4, 6, 6], &dev);
-            let (x, z) = sample(&mut cell, &ddim_plan(steps, 1000), noise, &mut None);
+            let plan = ddim_plan(steps, 1000);
+            let (x, z) = sample(
+                &mut cell,
+                &plan,
+                noise.clone(),
+                FinalPass::Relabel,
+                &mut None,
+            );
             assert_eq!(cell.passes, steps + 1, "S + 1 passes");
             let err: f32 = (x - x0.clone()).abs().max().into_scalar();
             assert!(err < 1e-3, "steps={steps}: max error {err}");
             // The final pass sees the clean latent: the state it gives is that of x0.
             let zerr: f32 = (z - x0.clone()).abs().max().into_scalar();
             assert!(zerr < 1e-3);
+
+            // Re-noised: the same frame, and the state pass sees x0 noised to the level.
+            cell.passes = 0;
+            let fresh: Tensor<B, 4> = gaussian(&mut rng, [2, 4, 6, 6], &dev);
+            let last = FinalPass::Renoise {
+                level: 100,
+                noise: fresh.clone(),
+            };
+            let (x, z) = sample(&mut cell, &plan, noise, last, &mut None);
+            assert_eq!(cell.passes, steps + 1, "S + 1 passes");
+            let err: f32 = (x.clone() - x0.clone()).abs().max().into_scalar();
+            assert!(err < 1e-3, "steps={steps}: max error {err}");
+            let (sa, sb) = Schedule::default().coefficients(100);
+            let want = x.mul_scalar(sa) + fresh.mul_scalar(sb);
+            let zerr: f32 = (z - want).abs().max().into_scalar();
+            assert!(zerr < 1e-5, "the state pass saw another input: {zerr}");
         }
     }
 }

@@ -25,9 +25,9 @@ use super::cell_host::{HostCell, HostNets};
 use super::frame::{read_f32, rgb8_to_tensor, tensor_to_rgb8, tensor_to_rgb8_async};
 use super::modulations::Modulations;
 use super::profile::{Profiler, Stage, mark};
-use super::sampler::sample;
+use super::sampler::{FinalPass, sample};
 use crate::rng::Rng;
-use crate::world::ddim::{MAX_DDIM_STEPS, ddim_plan, gaussian};
+use crate::world::ddim::{MAX_DDIM_STEPS, StatePass, ddim_plan, gaussian, gaussian_values};
 use crate::world::model::spatial::crops_to_tensor;
 use crate::world::model::{LinkResult, SpatialMap, Vae, WorldConfig, WorldModel};
 use crate::world::record::{ScoreRecord, events_from_probs};
@@ -128,6 +128,13 @@ impl<B: Backend> WorldSession<B> {
         };
         session.set_path(PlayPath::for_backend::<B>(&session.device));
         Ok(session)
+    }
+
+    /// Override what the sampler's state pass sees (the model's `state_pass` otherwise).
+    pub fn set_state_pass(&mut self, pass: StatePass) -> Result<(), SessionError> {
+        pass.validate()?;
+        self.config.state_pass = pass;
+        Ok(())
     }
 
     pub fn config(&self) -> &WorldConfig {
@@ -376,8 +383,11 @@ impl<B: Backend> WorldSession<B> {
                     grid: (h, w),
                 };
                 let x = read_f32(x.into_data());
+                let last = FinalPass::of(self.config.state_pass, || {
+                    gaussian_values(&mut self.rng, c * h * w)
+                });
                 mark(prof, Stage::Noise);
-                let (x, z) = sample(&mut cell, &plan, x, prof);
+                let (x, z) = sample(&mut cell, &plan, x, last, prof);
                 let zc = self.config.dit.z_channels;
                 (
                     Tensor::from_data(TensorData::new(x, [1, c, h, w]), &self.device),
@@ -388,6 +398,9 @@ impl<B: Backend> WorldSession<B> {
                 let positions = self
                     .positions
                     .get_or_insert_with(|| self.model.dit.positions(&self.device));
+                let last = FinalPass::of(self.config.state_pass, || {
+                    gaussian(&mut self.rng, [1, c, h, w], &self.device)
+                });
                 mark(prof, Stage::Noise);
                 let mut cell = BurnCell {
                     dit: &self.model.dit,
@@ -400,7 +413,7 @@ impl<B: Backend> WorldSession<B> {
                     action: p.action,
                     fused: self.path == PlayPath::Fused,
                 };
-                sample(&mut cell, &plan, x, prof)
+                sample(&mut cell, &plan, x, last, prof)
             }
         };
         self.z = Some(z);
@@ -563,11 +576,21 @@ impl<B: Backend> WorldSession<B> {
             .dit
             .condition(&[action], digits.as_ref().map(|d| &d[..]), map);
         let latent = self.encode_rgb8(real);
-        let level = *ddim_plan(ddim_steps, NUM_TIMESTEPS)
-            .pass_levels()
-            .last()
-            .expect("a plan has at least one pass") as f32;
-        let (z, _) = self.model.pass(z_prev, latent, &[level], &cond);
+        let (latent, level) = match self.config.state_pass {
+            StatePass::Relabel => {
+                let level = *ddim_plan(ddim_steps, NUM_TIMESTEPS)
+                    .pass_levels()
+                    .last()
+                    .expect("a plan has at least one pass");
+                (latent, level)
+            }
+            StatePass::Renoise { level } => {
+                let noise = gaussian::<B, 4>(&mut self.rng, latent.dims(), &self.device);
+                let (sa, sb) = self.schedule.coefficients(level);
+                (latent.mul_scalar(sa) + noise.mul_scalar(sb), level)
+            }
+        };
+        let (z, _) = self.model.pass(z_prev, latent, &[level as f32], &cond);
         self.z = Some(z);
         self.observe(real)?;
         Ok((
