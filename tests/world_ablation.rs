@@ -6,7 +6,6 @@
 use std::path::Path;
 use std::process::Output;
 
-#[allow(dead_code)]
 mod common;
 use common::{bin, tmp};
 

@@ -6,7 +6,7 @@ mod common;
 
 use common::tmp;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn bin() -> Command {

@@ -145,7 +145,7 @@ mod tests {
     #[test]
     fn staged_files_land_only_with_their_commit() {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path();
+        let dir = tmp.path().to_path_buf();
         std::fs::write(dir.join("a.bin"), b"a1").unwrap();
         // A checkpoint killed before its commit: its staged files go, the old files stay.
         write_staged(&dir, "a.bin", "s2", b"a2").unwrap();
