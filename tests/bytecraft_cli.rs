@@ -1,6 +1,8 @@
 //! `gamegen bytecraft logits|greedy` end to end: the binary against the committed transformers
 //! fixtures (default `cpu` backend and `ndarray`), and bad checkpoints giving one error line.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -93,9 +95,8 @@ fn greedy_matches_transformers_on_a_sharded_checkpoint() {
 }
 
 /// A scratch copy of a fixture that a test may damage.
-fn scratch_copy(name: &str, tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gamegen-bytecraft-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+fn scratch_copy(name: &str, tag: &str) -> common::TmpPath {
+    let dir = common::tmp(&format!("bytecraft-{tag}"));
     std::fs::create_dir_all(&dir).unwrap();
     for entry in std::fs::read_dir(fixture(name)).unwrap() {
         let entry = entry.unwrap();
@@ -134,7 +135,6 @@ fn truncated_safetensors_is_one_clean_error() {
         err.contains("model.safetensors") && err.contains("truncated"),
         "{err}"
     );
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -151,7 +151,6 @@ fn wrong_shape_names_the_tensor_and_both_shapes() {
             && err.contains("[48, 32]"),
         "{err}"
     );
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -166,7 +165,6 @@ fn bad_config_missing_shard_and_bad_ids_are_clean_errors() {
     .unwrap();
     std::fs::remove_file(dir.join("model-00003-of-00004.safetensors")).unwrap();
     assert!(error_line(&dir).contains("model-00003-of-00004.safetensors"));
-    std::fs::remove_dir_all(&dir).unwrap();
 
     let out = gamegen(&[
         "bytecraft",
@@ -213,8 +211,7 @@ fn results(out: &Path) -> Vec<Value> {
 
 #[test]
 fn generate_writes_samples_resumes_and_is_reproducible() {
-    let base = std::env::temp_dir().join(format!("gamegen-generate-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
+    let base = common::tmp("generate");
     let prompts = base.join("prompts.txt");
     std::fs::create_dir_all(&base).unwrap();
     std::fs::write(&prompts, "a pong game\nŦ\nune animation\n").unwrap();
@@ -282,7 +279,6 @@ fn generate_writes_samples_resumes_and_is_reproducible() {
     let bad = generate_into(&base.join("c"), &["--prompt", "x", "--top-p", "0"]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("top_p"));
-    std::fs::remove_dir_all(&base).unwrap();
 }
 
 /// Continuous batching: prompts of different lengths share the batch and finished samples'
@@ -290,8 +286,7 @@ fn generate_writes_samples_resumes_and_is_reproducible() {
 /// size (1, 3, 8) nor on sharding.
 #[test]
 fn any_batch_size_gives_byte_identical_files() {
-    let base = std::env::temp_dir().join(format!("gamegen-cbatch-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
+    let base = common::tmp("cbatch");
     std::fs::create_dir_all(&base).unwrap();
     let prompts = base.join("prompts.txt");
     std::fs::write(
@@ -343,7 +338,6 @@ fn any_batch_size_gives_byte_identical_files() {
             );
         }
     }
-    std::fs::remove_dir_all(&base).unwrap();
 }
 
 /// A checkpoint whose chat template cannot be compiled is one clear error, and one whose
@@ -381,7 +375,6 @@ fn a_broken_chat_template_is_a_clear_error() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(want), "{tag}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 
@@ -389,8 +382,7 @@ fn a_broken_chat_template_is_a_clear_error() {
 /// JSON Lines file is one error line naming the file and the line.
 #[test]
 fn generate_reads_a_synth_manifest_and_names_a_bad_line() {
-    let base = std::env::temp_dir().join(format!("gamegen-gen-manifest-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
+    let base = common::tmp("gen-manifest");
     let synth = base.join("synth");
     let out = gamegen(&[
         "corpus",
@@ -437,5 +429,4 @@ fn generate_reads_a_synth_manifest_and_names_a_bad_line() {
         err.contains("bad.jsonl line 3: needs a \"prompt\" string"),
         "{err}"
     );
-    let _ = std::fs::remove_dir_all(&base);
 }

@@ -2,6 +2,8 @@
 //! `bytecraft train` (fresh, resumed, refused), `generate` from the result, and the committed
 //! export fixture checked against what transformers computed for it.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -30,28 +32,6 @@ fn one_error_line(out: &Output) -> String {
     assert!(err.starts_with("error: "), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     err
-}
-
-/// A fresh directory under the system temp dir (removed when the guard drops).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("gamegen-bctrain-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Self(d)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn s(p: &Path) -> &str {
@@ -103,7 +83,7 @@ fn corpus_and_tokenizer(dir: &Path) -> (PathBuf, PathBuf) {
 
 #[test]
 fn tokenize_then_detokenize_gives_the_file_back() {
-    let dir = TempDir::new("tok");
+    let dir = common::temp_dir("tok");
     let (corpus, tok) = corpus_and_tokenizer(dir.path());
     let swf = corpus.join("000003.swf");
     let line: Value = serde_json::from_str(&ok(&gamegen(&[
@@ -208,7 +188,7 @@ fn log_lines(out: &Path) -> Vec<Value> {
 
 #[test]
 fn train_resume_and_generate_from_the_result() {
-    let dir = TempDir::new("train");
+    let dir = common::temp_dir("train");
     let (corpus, tok) = corpus_and_tokenizer(dir.path());
 
     // Straight through: 4 steps.
@@ -429,7 +409,7 @@ fn our_export_matches_transformers_and_tokenizers() {
 /// SIGKILL in the middle of a run: the directory still loads, and `--resume` finishes it.
 #[test]
 fn a_killed_run_resumes_from_its_last_checkpoint() {
-    let dir = TempDir::new("killed");
+    let dir = common::temp_dir("killed");
     let (corpus, tok) = corpus_and_tokenizer(dir.path());
     let out = dir.path().join("run");
     let mut args = train_args(&corpus, &tok, &out, "400");
@@ -486,7 +466,7 @@ fn a_killed_run_resumes_from_its_last_checkpoint() {
 /// and two devices give the update of one device with accumulation (within 1e-5).
 #[test]
 fn muon_on_two_devices_resumes_exactly() {
-    let dir = TempDir::new("muon");
+    let dir = common::temp_dir("muon");
     let (corpus, tok) = corpus_and_tokenizer(dir.path());
     let with = |out: &Path, extra: &[&str]| -> String {
         let mut args = train_args(&corpus, &tok, out, "4");

@@ -1,6 +1,8 @@
 //! End-to-end checks of the CLI's basic promises: version stamp, backend listing, the frame
 //! autoencoder's train/run round trip and its error paths.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -19,11 +21,11 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gamegen-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh directory (it exists) that is removed when the test ends.
+fn temp_dir(name: &str) -> common::TmpPath {
+    let dir = common::tmp(name);
+    std::fs::create_dir_all(&*dir).unwrap();
+    dir
 }
 
 #[test]
@@ -97,7 +99,6 @@ fn ae_train_then_run_gives_stable_output() {
     assert_eq!(a["output"].as_array().unwrap().len(), 2 * 3 * 16 * 16);
     assert_eq!(a["rgba"].as_array().unwrap().len(), 2 * 16 * 16 * 4);
     assert_eq!(a, run(), "same checkpoint, same input, different output");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -154,7 +155,6 @@ fn ae_run_rejects_bad_checkpoints_with_one_line() {
     let o = gamegen(&["ae", "run", "--model", dir.join("nope").to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("config.json"));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -216,4 +216,51 @@ fn bench_train_step_times_real_steps_and_refuses_bad_input() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--steps"), "{}", stderr(&o));
+}
+
+/// An uncompressed SWF whose SetBackgroundColor tag carries one byte too many: valid, but the
+/// swf crate logs a warning about the left-over byte.
+fn swf_with_a_long_tag() -> Vec<u8> {
+    let mut body = vec![0x00]; // empty stage rectangle (5 bits, nbits = 0)
+    body.extend_from_slice(&(24u16 << 8).to_le_bytes()); // 24 fps (8.8 fixed point)
+    body.extend_from_slice(&1u16.to_le_bytes()); // 1 frame
+    body.extend_from_slice(&[0x44, 0x02, 1, 2, 3, 4]); // SetBackgroundColor, 4 bytes (3 expected)
+    body.extend_from_slice(&[0x40, 0x00, 0x00, 0x00]); // ShowFrame, End
+    let mut swf = b"FWS\x0a".to_vec();
+    swf.extend_from_slice(&(8 + body.len() as u32).to_le_bytes());
+    swf.extend_from_slice(&body);
+    swf
+}
+
+/// Library log records (here the swf crate's warning) reach stderr when `RUST_LOG` asks for
+/// them and never otherwise; a malformed `RUST_LOG` is reported and the command still runs.
+#[test]
+fn rust_log_shows_library_records_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let swf = dir.path().join("long-tag.swf");
+    std::fs::write(&swf, swf_with_a_long_tag()).unwrap();
+    let run = |log: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gamegen"));
+        cmd.arg("validate").arg(&swf);
+        match log {
+            Some(spec) => cmd.env("RUST_LOG", spec),
+            None => cmd.env_remove("RUST_LOG"),
+        };
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains("valid"), "{}", stdout(&o));
+        stderr(&o)
+    };
+    let warning = "Data remaining in buffer";
+    let quiet = run(None);
+    assert!(!quiet.contains(warning), "logged without RUST_LOG: {quiet}");
+    let loud = run(Some("warn"));
+    assert!(
+        loud.contains(warning) && loud.contains("swf::read"),
+        "{loud}"
+    );
+    assert!(!run(Some("swf=error")).contains(warning));
+    let bad = run(Some("swf=[nonsense"));
+    assert!(bad.contains("ignoring RUST_LOG"), "{bad}");
+    assert!(!bad.contains(warning), "{bad}");
 }

@@ -1,18 +1,16 @@
 //! End-to-end tests of `gamegen collect`: byte-identical shards whatever --jobs, and a run
 //! killed with SIGKILL then restarted ends with exactly the bytes of an uninterrupted run.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::tmp;
+
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_gamegen"))
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gamegen-collect-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
 }
 
 fn collect(out: &Path, episodes: u32, jobs: u32, game: &str) -> std::process::Output {
@@ -55,8 +53,6 @@ fn same_seed_any_jobs_gives_identical_bytes() {
         let (fa, fb) = (files(&a), files(&b));
         assert_eq!(fa.len(), 12 + 2, "12 shards + collect.json + manifest.json");
         assert!(fa == fb, "{game}: --jobs changed the bytes");
-        let _ = std::fs::remove_dir_all(&a);
-        let _ = std::fs::remove_dir_all(&b);
     }
 }
 
@@ -114,8 +110,6 @@ fn killed_run_resumes_to_the_same_bytes() {
     assert!(
         String::from_utf8_lossy(&again.stdout).contains(&format!("(0 written, {episodes} kept)"))
     );
-    let _ = std::fs::remove_dir_all(&dir);
-    let _ = std::fs::remove_dir_all(&reference);
 }
 
 #[test]
@@ -152,7 +146,6 @@ fn other_arguments_on_the_same_dir_are_refused() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown game"));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -187,7 +180,6 @@ fn play_writes_a_gif_and_rejects_bad_actions() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("bad action 'R'"));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -221,6 +213,4 @@ fn balance_writes_a_balanced_manifest() {
         .unwrap();
     assert!(!bad.status.success());
     assert_eq!(String::from_utf8_lossy(&bad.stderr).lines().count(), 1);
-    let _ = std::fs::remove_dir_all(&data);
-    let _ = std::fs::remove_dir_all(&out_dir);
 }

@@ -1,5 +1,7 @@
 //! `gamegen corpus synth` end to end: deterministic, resumable, and every file validates.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -22,7 +24,7 @@ fn synth(out: &Path, seed: &str) {
 
 #[test]
 fn synth_is_deterministic_valid_and_documented() {
-    let base = std::env::temp_dir().join(format!("gamegen-synth-{}", std::process::id()));
+    let base = common::tmp("synth");
     let (a, b) = (base.join("a"), base.join("b"));
     synth(&a, "5");
     synth(&b, "5");
@@ -77,5 +79,4 @@ fn synth_is_deterministic_valid_and_documented() {
     let lines = String::from_utf8(st.stdout).unwrap();
     assert_eq!(lines.lines().count(), 12);
     assert!(lines.lines().all(|l| l.contains("\"verdict\":\"valid\"")));
-    std::fs::remove_dir_all(&base).unwrap();
 }

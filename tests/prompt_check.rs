@@ -1,19 +1,21 @@
 //! `gamegen validate --prompt-check` end to end: synthetic files against their own and other
 //! prompts, generated-file layouts (results.jsonl), bad input, and the real corpus.
 
+mod common;
+
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_gamegen"))
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gamegen-prompt-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh directory (it exists) that is removed when the test ends.
+fn tmp(name: &str) -> common::TmpPath {
+    let dir = common::tmp(name);
+    std::fs::create_dir_all(&*dir).unwrap();
+    dir
 }
 
 fn synth(dir: &Path, count: u32, seed: u32) {

@@ -1,5 +1,7 @@
 //! `gamegen repair` end to end: a damaged synthetic file is fixed in place and then validates.
 
+mod common;
+
 use std::process::Command;
 
 fn bin() -> Command {
@@ -8,7 +10,7 @@ fn bin() -> Command {
 
 #[test]
 fn repair_fixes_length_and_frames_in_place() {
-    let dir = std::env::temp_dir().join(format!("gamegen-repair-{}", std::process::id()));
+    let dir = common::tmp("repair");
     let st = bin()
         .args(["corpus", "synth", "--count", "1", "--seed", "9", "--out"])
         .arg(&dir)
@@ -56,5 +58,4 @@ fn repair_fixes_length_and_frames_in_place() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("error"));
     assert_eq!(std::fs::read(&junk).unwrap(), b"hello");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -3,6 +3,8 @@
 //! files must exist and carry thumbnails. Skipped (with a message) only where chromium or the
 //! npm packages are absent; `cargo xtask test` installs both before the cargo tests run.
 
+mod common;
+
 use gamegen_core::swf::synth::attrs::{Attributes, Fill, Kind, Motion, Object, ShapeKind};
 use gamegen_core::swf::synth::build::build;
 use serde_json::Value;
@@ -120,8 +122,7 @@ fn known_files_land_in_their_classes_and_the_report_has_thumbnails() {
         eprintln!("SKIPPED ruffle end-to-end test: {why}");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("gamegen-ruffle-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = common::tmp("ruffle-test");
     std::fs::create_dir_all(&dir).unwrap();
     let (animated, game) = synth_cases(&dir.join("synth"));
     let cases = dir.join("cases");
@@ -254,12 +255,11 @@ fn known_files_land_in_their_classes_and_the_report_has_thumbnails() {
     );
     assert!(page.contains("Fully working") && page.contains("Blank canvas"));
     assert!(!page.contains("src=\"http"), "the report is self-contained");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn a_missing_browser_is_one_line_and_exit_1() {
-    let dir = std::env::temp_dir().join(format!("gamegen-ruffle-nobrowser-{}", std::process::id()));
+    let dir = common::tmp("ruffle-nobrowser");
     std::fs::create_dir_all(&dir).unwrap();
     let swf = dir.join("blank.swf");
     std::fs::write(&swf, build(&attrs(vec![]))).unwrap();
@@ -298,5 +298,4 @@ fn a_missing_browser_is_one_line_and_exit_1() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("npm packages"), "{stderr}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

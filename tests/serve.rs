@@ -2,9 +2,11 @@
 //! loopback by default, send the right MIME types and security headers, and never hand out a
 //! file outside its root, however the path is spelled.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -43,9 +45,8 @@ fn start(dir: &Path, extra: &[&str]) -> Server {
 }
 
 /// A root with a few files, and a secret beside it that must never be served.
-fn site(name: &str) -> PathBuf {
-    let base = std::env::temp_dir().join(format!("gamegen-serve-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
+fn site(name: &str) -> common::TmpPath {
+    let base = common::tmp(&format!("serve-{name}"));
     let root = base.join("www");
     std::fs::create_dir_all(root.join("pkg")).unwrap();
     std::fs::write(root.join("index.html"), "<!doctype html><title>hi</title>").unwrap();
@@ -54,7 +55,7 @@ fn site(name: &str) -> PathBuf {
     std::fs::write(base.join("secret.txt"), "TOP-SECRET").unwrap();
     #[cfg(unix)]
     std::os::unix::fs::symlink(base.join("secret.txt"), root.join("link.txt")).unwrap();
-    root
+    base.with_path(root)
 }
 
 struct Reply {
@@ -455,4 +456,40 @@ fn a_request_head_trickling_in_is_cut_off() {
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     // The server still answers.
     assert_eq!(get(s.addr, "/").status, 200);
+}
+
+/// Slow clients cannot starve others: 256 connections that sent half a request head and then
+/// nothing (four times the response slots) are open, and a normal request is still answered
+/// within a second; so are 64 more requests after it, one at a time.
+#[test]
+fn half_sent_heads_do_not_starve_a_normal_request() {
+    let root = site("starve");
+    let s = start(&root, &[]);
+    let stalled: Vec<TcpStream> = (0..256)
+        .map(|_| {
+            let mut c = TcpStream::connect(s.addr).unwrap();
+            c.write_all(b"GET /index.html HTTP/1.1\r\nHost: x\r\nX-Half: ")
+                .unwrap();
+            c
+        })
+        .collect();
+    // Let the server accept them all (their heads are then being read).
+    std::thread::sleep(Duration::from_millis(300));
+    let t = std::time::Instant::now();
+    let r = get(s.addr, "/index.html");
+    let first = t.elapsed();
+    assert_eq!(r.status, 200);
+    assert!(
+        first < Duration::from_secs(1),
+        "with 256 half-sent heads open, a request took {first:?}"
+    );
+    let t = std::time::Instant::now();
+    for _ in 0..64 {
+        assert_eq!(get(s.addr, "/app.js").status, 200);
+    }
+    eprintln!(
+        "256 stalled heads: first answer after {first:?}, 64 more in {:?}",
+        t.elapsed()
+    );
+    drop(stalled);
 }

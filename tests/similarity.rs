@@ -1,7 +1,9 @@
 //! `gamegen similarity` end to end: a copy of a reference is found with similarity 1, the
 //! bound-ordered search reports what the exhaustive scan does, truth manifests pair files.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -13,11 +15,11 @@ fn gamegen(args: &[&str]) -> Output {
         .expect("run gamegen")
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gamegen-sim-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh directory (it exists) that is removed when the test ends.
+fn tmp(name: &str) -> common::TmpPath {
+    let dir = common::tmp(name);
+    std::fs::create_dir_all(&*dir).unwrap();
+    dir
 }
 
 fn lines(out: &Output) -> Vec<Value> {
@@ -145,5 +147,4 @@ fn finds_copies_agrees_with_exhaustive_and_reads_truth() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

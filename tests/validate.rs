@@ -5,6 +5,8 @@
 //! deliberately unloadable ones named in `BROKEN`. The test pins the exact outcome of every file
 //! that is not `valid`, so both a false "broken" and a silently weakened check show up.
 
+mod common;
+
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -163,7 +165,7 @@ fn whole_corpus_no_panic_no_false_broken() {
 
 #[test]
 fn text_output_strict_and_bad_input() {
-    let dir = std::env::temp_dir().join(format!("gamegen-validate-{}", std::process::id()));
+    let dir = common::tmp("validate");
     std::fs::create_dir_all(&dir).unwrap();
     let text = dir.join("notes.swf");
     std::fs::write(&text, "this is a text file, not a movie\n").unwrap();
@@ -195,5 +197,4 @@ fn text_output_strict_and_bad_input() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.starts_with("error:"), "{err}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

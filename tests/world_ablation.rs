@@ -6,7 +6,6 @@
 use std::path::Path;
 use std::process::Output;
 
-#[allow(dead_code)]
 mod common;
 use common::{bin, tmp};
 
@@ -204,8 +203,4 @@ fn ablation_shares_the_vae_and_drops_the_modules() {
     ));
     assert!(err.contains("--vae-from"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-
-    for d in [data, full, plain, pong_data] {
-        let _ = std::fs::remove_dir_all(d);
-    }
 }

@@ -2,17 +2,15 @@
 //! the files a run leaves, resume continuing the step count, refusing to overwrite, rollout
 //! output, and clear errors on damaged checkpoints.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::tmp;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_gamegen"))
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gamegen-world-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
 }
 
 fn ok(out: Output) -> String {
@@ -320,9 +318,6 @@ fn train_resume_rollout_and_damaged_files() {
     // Missing data directory.
     let err = fails(train(&tmp("nothing"), &tmp("model2"), 2, &[]));
     assert!(err.contains("no manifest.json"), "{err}");
-
-    let _ = std::fs::remove_dir_all(&data);
-    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]
@@ -431,7 +426,4 @@ fn train_decoder_adds_a_play_decoder_that_rollouts_use() {
     );
     assert!(err.contains("light"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    for d in [&data, &model, &out] {
-        let _ = std::fs::remove_dir_all(d);
-    }
 }

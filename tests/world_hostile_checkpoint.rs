@@ -2,6 +2,8 @@
 //! each damaged one way, handed to `gamegen world rollout`. Every one must fail with a non-zero
 //! exit code and exactly one `error:` line, never a panic; the undamaged copy must roll out.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -102,8 +104,7 @@ type Damage = fn(&Path);
 
 #[test]
 fn damaged_copies_of_the_shipped_model_fail_cleanly_and_the_clean_copy_rolls_out() {
-    let base = std::env::temp_dir().join(format!("gamegen-hostile-world-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
+    let base = common::tmp("hostile-world");
     let t0 = std::time::Instant::now();
 
     let clean = copy(&base, "clean");
@@ -258,5 +259,4 @@ fn damaged_copies_of_the_shipped_model_fail_cleanly_and_the_clean_copy_rolls_out
         t0.elapsed().as_secs_f64(),
         lines.join("\n")
     );
-    let _ = std::fs::remove_dir_all(&base);
 }

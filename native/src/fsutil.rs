@@ -130,9 +130,8 @@ mod tests {
 
     #[test]
     fn writes_and_replaces_without_leftovers() {
-        let dir = std::env::temp_dir().join(format!("gamegen-fsutil-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let p = dir.join("sub/out.bin");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/out.bin");
         write_atomic(&p, b"one").unwrap();
         write_atomic(&p, b"two").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
@@ -141,14 +140,12 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "temporary files left behind: {names:?}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn staged_files_land_only_with_their_commit() {
-        let dir = std::env::temp_dir().join(format!("gamegen-staged-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         std::fs::write(dir.join("a.bin"), b"a1").unwrap();
         // A checkpoint killed before its commit: its staged files go, the old files stay.
         write_staged(&dir, "a.bin", "s2", b"a2").unwrap();
@@ -167,6 +164,5 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names.len(), 2, "{names:?}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -4,12 +4,17 @@
 //! told otherwise, refuses every path that could leave the root (`..`, encoded separators,
 //! symlinks pointing out), bounds request size, time and connection count, and sends a
 //! Content-Security-Policy that lets pages run only same-origin scripts and wasm.
+//!
+//! One thread per open connection. A connection waiting for its request head holds only its
+//! thread (at most [`MAX_OPEN_CONNECTIONS`], each head cut off after [`HEAD_DEADLINE`]); a slot
+//! of [`MAX_CONNECTIONS`] is taken only while a response is produced and sent, so clients that
+//! send their heads slowly, or never finish them, cannot keep others from being answered.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// Same-origin scripts and wasm only; `blob:` workers for the Ruffle player; no plugins, no
@@ -23,8 +28,13 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Longest request line (method, target, version) we accept; longer gets 414.
 pub const MAX_REQUEST_LINE: usize = 8 * 1024;
-/// Connections served at once; more wait in the kernel's accept queue.
+/// Responses produced and sent at once; more requests wait for a slot.
 pub const MAX_CONNECTIONS: usize = 64;
+/// Connections open at once, whatever they are doing (each is a thread); more wait in the
+/// kernel's accept queue.
+pub const MAX_OPEN_CONNECTIONS: usize = 1024;
+/// Stack of a connection's thread: it holds a request head and copy buffers, nothing deep.
+const THREAD_STACK: usize = 256 * 1024;
 /// Each read and write must make progress within this.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// A whole request head (and the idle time before it on a kept-alive connection) must arrive
@@ -76,23 +86,65 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Accept connections forever, one thread each, at most [`MAX_CONNECTIONS`] at a time.
+    /// Accept connections forever, one thread each, at most [`MAX_OPEN_CONNECTIONS`] open and
+    /// [`MAX_CONNECTIONS`] responding at a time.
     pub fn run(self) -> Result<(), ServeError> {
-        let active = Arc::new(AtomicUsize::new(0));
+        let open = Arc::new(AtomicUsize::new(0));
+        let slots = Arc::new(Slots::new(MAX_CONNECTIONS));
         for stream in self.listener.incoming() {
             let Ok(stream) = stream else { continue };
-            while active.load(Ordering::Acquire) >= MAX_CONNECTIONS {
+            while open.load(Ordering::Acquire) >= MAX_OPEN_CONNECTIONS {
                 std::thread::sleep(Duration::from_millis(5));
             }
-            active.fetch_add(1, Ordering::AcqRel);
+            open.fetch_add(1, Ordering::AcqRel);
             let root = Arc::clone(&self.root);
-            let active = Arc::clone(&active);
-            std::thread::spawn(move || {
-                let _ = handle(stream, &root);
-                active.fetch_sub(1, Ordering::AcqRel);
-            });
+            let (open_in, slots) = (Arc::clone(&open), Arc::clone(&slots));
+            let spawned = std::thread::Builder::new()
+                .stack_size(THREAD_STACK)
+                .spawn(move || {
+                    let _ = handle(stream, &root, &slots);
+                    open_in.fetch_sub(1, Ordering::AcqRel);
+                });
+            if spawned.is_err() {
+                // Out of threads: the stream was dropped with the closure (closed); go on.
+                open.fetch_sub(1, Ordering::AcqRel);
+            }
         }
         Ok(())
+    }
+}
+
+/// A counting semaphore: the response slots.
+struct Slots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+/// One taken slot, given back when dropped.
+struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    fn new(n: usize) -> Self {
+        Self {
+            free: Mutex::new(n),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn take(&self) -> Slot<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        Slot(self)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.freed.notify_one();
     }
 }
 
@@ -147,7 +199,7 @@ impl Read for DeadlineReader {
 }
 
 /// Serve requests on one connection (keep-alive), until the client closes or misbehaves.
-fn handle(stream: TcpStream, root: &Path) -> std::io::Result<()> {
+fn handle(stream: TcpStream, root: &Path, slots: &Slots) -> std::io::Result<()> {
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
     let mut reader = BufReader::new(DeadlineReader {
         stream: stream.try_clone()?,
@@ -185,6 +237,7 @@ fn handle(stream: TcpStream, root: &Path) -> std::io::Result<()> {
         }
         let close = head.close || version == "HTTP/1.0";
         let is_head = method == "HEAD";
+        let _slot = slots.take();
         let response = if method != "GET" && !is_head {
             Response::error(405, "Method Not Allowed")
         } else {

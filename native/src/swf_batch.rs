@@ -159,8 +159,8 @@ mod tests {
 
     #[test]
     fn results_come_back_in_input_order() {
-        let dir = std::env::temp_dir().join(format!("gamegen-swf-batch-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         let mut paths = Vec::new();
         for i in 0..20 {
             let p = dir.join(format!("f{i:02}.swf"));
@@ -173,6 +173,5 @@ mod tests {
         assert_eq!(seen, want);
         let expanded = expand_paths(std::slice::from_ref(&dir)).unwrap();
         assert_eq!(expanded, paths);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -42,14 +42,14 @@ pub struct Args {
     /// Output directory: one .swf per sample plus results.jsonl.
     #[arg(long)]
     out: PathBuf,
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(long, default_value_t = SamplingConfig::RECOMMENDED.temperature)]
     temperature: f32,
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = SamplingConfig::RECOMMENDED.top_p)]
     top_p: f32,
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = SamplingConfig::RECOMMENDED.min_p)]
     min_p: f32,
     /// 0 = off.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = SamplingConfig::RECOMMENDED.top_k)]
     top_k: usize,
     #[arg(long, default_value_t = 32768)]
     max_new: usize,

@@ -11,6 +11,7 @@ mod corpus;
 mod generate;
 mod manifest;
 mod play;
+mod plot;
 mod repair;
 mod serve;
 mod similarity;
@@ -61,6 +62,8 @@ pub enum Command {
     /// Neural game engines: train on collected episodes, roll out from a real first frame.
     #[command(subcommand)]
     World(world::Command),
+    /// Redraw a run's pictures (loss.png, by-length.png) from its logs.
+    Plot(plot::Args),
     /// Measurements of the engine's own steps (training-step time), to set beside peers'.
     #[command(subcommand)]
     Bench(bench::Command),
@@ -141,5 +144,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(a) => generate::run(a),
         Command::World(c) => world::run(c),
         Command::Bench(c) => bench::run(c),
+        Command::Plot(a) => plot::run(a),
     }
 }

@@ -1,18 +1,69 @@
-//! Helpers shared by the kill-and-restart tests (`crash_safety.rs`, `world_crash_safety.rs`).
+//! Helpers shared by the CLI tests: temporary directories, and for the kill-and-restart tests
+//! (`crash_safety.rs`, `world_crash_safety.rs`) a kill-point generator and directory snapshots.
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use tempfile::TempDir;
 
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_gamegen"))
 }
 
-/// A fresh directory name under the system temp dir, unique to this test process.
-pub fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gamegen-crash-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+/// A path inside a fresh temporary directory, not created yet (the command under test creates
+/// it); the directory and everything in it are removed when this drops.
+pub struct TmpPath {
+    _dir: TempDir,
+    path: PathBuf,
+}
+
+impl TmpPath {
+    /// The same temporary directory (kept alive), pointing at `path` inside it.
+    pub fn with_path(self, path: PathBuf) -> TmpPath {
+        TmpPath {
+            _dir: self._dir,
+            path,
+        }
+    }
+}
+
+impl Deref for TmpPath {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for TmpPath {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<OsStr> for TmpPath {
+    fn as_ref(&self) -> &OsStr {
+        self.path.as_os_str()
+    }
+}
+
+/// A not-yet-existing directory `name` in a fresh temporary directory.
+pub fn tmp(name: &str) -> TmpPath {
+    let dir = temp_dir(name);
+    let path = dir.path().join(name);
+    TmpPath { _dir: dir, path }
+}
+
+/// A fresh, empty temporary directory (removed when dropped), named after the test's `name`.
+pub fn temp_dir(name: &str) -> TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("gamegen-{name}-"))
+        .tempdir()
+        .expect("a temporary directory")
 }
 
 /// A small deterministic generator for the kill points (xorshift64*).

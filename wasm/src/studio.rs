@@ -73,13 +73,14 @@ struct Options {
 
 impl Default for Options {
     fn default() -> Self {
+        let sampling = SamplingConfig::RECOMMENDED;
         Self {
             seed: 0,
             sample: 0,
-            temperature: 0.3,
-            top_p: 0.9,
-            min_p: 0.0,
-            top_k: 0,
+            temperature: sampling.temperature,
+            top_p: sampling.top_p,
+            min_p: sampling.min_p,
+            top_k: sampling.top_k,
             max_new: 1500,
             constrained: false,
             system: None,

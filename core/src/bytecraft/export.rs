@@ -1,15 +1,18 @@
 //! A Burn `Qwen2ForCausalLM` back to the Hugging Face layout: tensors under transformers'
 //! names (linear weights as `[out, in]`), and a `config.json` that `transformers` reads as a
-//! `Qwen2ForCausalLM`. Our own training runs save checkpoints this way, so every model we
-//! train is also a model the rest of the ecosystem can load.
+//! `Qwen2ForCausalLM`, plus a `generation_config.json` that makes transformers' `generate` stop
+//! and sample as `gamegen generate` does. Our own training runs save checkpoints this way, so
+//! every model we train is also a model the rest of the ecosystem can load.
 
 use burn::module::Param;
 use burn::nn::Linear;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
+use super::byte_tokens::{ByteTokens, TokenizerError};
 use super::config::Qwen2Config;
 use super::model::Qwen2ForCausalLM;
+use super::sampler::SamplingConfig;
 use super::weights::{OwnedTensors, transpose};
 
 fn values<B: Backend, const D: usize>(t: &Param<Tensor<B, D>>) -> Vec<f32> {
@@ -107,6 +110,72 @@ pub fn hf_config_json(config: &Qwen2Config) -> String {
     serde_json::to_string_pretty(&value).expect("json")
 }
 
+/// The chat turn's end token of ChatML templates (Qwen's among them).
+pub const IM_END: &str = "<|im_end|>";
+
+/// The token ids an export names for transformers' `generate`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GenerationTokens {
+    /// The end-of-file byte token: a generated SWF is complete when it is drawn.
+    pub eos: u32,
+    /// `<|im_end|>`, when the tokenizer has it: a model that leaves the byte stream and closes
+    /// the chat turn instead has nothing more to say either.
+    pub im_end: Option<u32>,
+    /// The padding byte token, which the trainer fills batches with.
+    pub pad: u32,
+}
+
+impl GenerationTokens {
+    /// The ids from the tokenizer's added tokens; fails when a byte special token is missing.
+    pub fn from_tokens(tokens: &ByteTokens) -> Result<Self, TokenizerError> {
+        Ok(Self {
+            eos: tokens.eos_id()?,
+            im_end: tokens.id_of(IM_END).ok(),
+            pad: tokens.pad_id()?,
+        })
+    }
+
+    /// Every stop token, the byte eos first.
+    pub fn stop_ids(&self) -> Vec<u32> {
+        std::iter::once(self.eos).chain(self.im_end).collect()
+    }
+}
+
+/// `generation_config.json` for transformers: the stop tokens, padding, and the sampling
+/// settings `gamegen generate` uses by default (`sampling`). `max_length` is the model's
+/// context, since transformers would otherwise stop after 20 tokens. Filters that are off in
+/// `sampling` are written as off (`top_k` 0, `top_p` 1), not left to transformers' defaults
+/// (`top_k` 50).
+pub fn generation_config_json(
+    config: &Qwen2Config,
+    tokens: &GenerationTokens,
+    sampling: &SamplingConfig,
+) -> String {
+    let greedy = sampling.temperature == 0.0;
+    let mut value = serde_json::json!({
+        "_from_model_config": false,
+        "eos_token_id": tokens.stop_ids(),
+        "pad_token_id": tokens.pad,
+        "max_length": config.max_position_embeddings,
+        "do_sample": !greedy,
+    });
+    let obj = value.as_object_mut().expect("an object");
+    if !greedy {
+        obj.insert("temperature".into(), round(sampling.temperature).into());
+        obj.insert("top_p".into(), round(sampling.top_p).into());
+        obj.insert("top_k".into(), sampling.top_k.into());
+        if sampling.min_p > 0.0 {
+            obj.insert("min_p".into(), round(sampling.min_p).into());
+        }
+    }
+    serde_json::to_string_pretty(&value).expect("json")
+}
+
+/// An `f32` setting as the decimal it was written as (0.3, not 0.30000001192092896).
+fn round(x: f32) -> f64 {
+    format!("{x}").parse().expect("a float prints as a float")
+}
+
 #[cfg(test)]
 mod tests {
     use burn::backend::NdArray;
@@ -164,6 +233,63 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["architectures"][0], "Qwen2ForCausalLM");
         assert_eq!(v["model_type"], "qwen2");
+    }
+
+    fn layout_tokens() -> ByteTokens {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/bytecraft/tokenizer_layout/tokenizer.json"
+        ))
+        .unwrap();
+        ByteTokens::from_tokenizer_json(&text).unwrap()
+    }
+
+    #[test]
+    fn generation_config_stops_on_both_ends_and_samples_like_the_cli() {
+        let tokens = layout_tokens();
+        let ids = GenerationTokens::from_tokens(&tokens).unwrap();
+        assert_eq!(ids.eos, tokens.eos_id().unwrap());
+        assert_eq!(ids.im_end, Some(tokens.id_of(IM_END).unwrap()));
+        let mut config = tiny(false);
+        config.max_position_embeddings = 512;
+        let sampling = SamplingConfig {
+            temperature: 0.3,
+            top_p: 0.9,
+            min_p: 0.0,
+            top_k: 0,
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&generation_config_json(&config, &ids, &sampling)).unwrap();
+        assert_eq!(
+            v["eos_token_id"],
+            serde_json::json!([ids.eos, ids.im_end.unwrap()])
+        );
+        assert_eq!(v["pad_token_id"], ids.pad);
+        assert_eq!(v["max_length"], 512);
+        assert_eq!(v["do_sample"], true);
+        assert_eq!(v["temperature"], 0.3);
+        assert_eq!(v["top_p"], 0.9);
+        assert_eq!(v["top_k"], 0);
+        assert!(v.get("min_p").is_none());
+
+        let greedy = SamplingConfig {
+            temperature: 0.0,
+            ..sampling
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&generation_config_json(&config, &ids, &greedy)).unwrap();
+        assert_eq!(v["do_sample"], false);
+        assert!(v.get("temperature").is_none());
+    }
+
+    #[test]
+    fn generation_tokens_without_im_end_stop_on_the_byte_eos_only() {
+        let ids = GenerationTokens {
+            eos: 7,
+            im_end: None,
+            pad: 5,
+        };
+        assert_eq!(ids.stop_ids(), vec![7]);
     }
 
     #[test]

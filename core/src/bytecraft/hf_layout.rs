@@ -10,6 +10,8 @@ use serde::Deserialize;
 pub const CONFIG_FILE: &str = "config.json";
 pub const SINGLE_WEIGHTS_FILE: &str = "model.safetensors";
 pub const INDEX_FILE: &str = "model.safetensors.index.json";
+/// transformers' `generate` settings (stop tokens, sampling); written by our trainer.
+pub const GENERATION_CONFIG_FILE: &str = "generation_config.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {

@@ -30,6 +30,19 @@ impl Default for SamplingConfig {
     }
 }
 
+impl SamplingConfig {
+    /// What `gamegen generate`, the browser studio and exported checkpoints'
+    /// `generation_config.json` sample with unless told otherwise: the reference script's
+    /// temperature with a 0.9 nucleus, which cuts the long tail of unlikely bytes that breaks
+    /// SWF framing.
+    pub const RECOMMENDED: SamplingConfig = SamplingConfig {
+        temperature: 0.3,
+        top_p: 0.9,
+        min_p: 0.0,
+        top_k: 0,
+    };
+}
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SamplingError {
     #[error("temperature {0} must be a finite number >= 0")]

@@ -20,10 +20,15 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use gamegen_core::bytecraft::Qwen2ForCausalLM;
 use gamegen_core::bytecraft::config::Qwen2Config;
-use gamegen_core::bytecraft::export::{export_tensors, hf_config_json};
-use gamegen_core::bytecraft::hf_layout::{CONFIG_FILE, SINGLE_WEIGHTS_FILE};
+use gamegen_core::bytecraft::export::{
+    GenerationTokens, export_tensors, generation_config_json, hf_config_json,
+};
+use gamegen_core::bytecraft::hf_layout::{
+    CONFIG_FILE, GENERATION_CONFIG_FILE, SINGLE_WEIGHTS_FILE,
+};
 use gamegen_core::bytecraft::init::random_weights;
 use gamegen_core::bytecraft::prompts::chat_text;
+use gamegen_core::bytecraft::sampler::SamplingConfig;
 use gamegen_core::bytecraft::train::{
     Example, LmBatch, LmTrainConfig, LmTrainer, OptimizerKind, length_buckets, make_batch,
 };
@@ -35,7 +40,7 @@ use super::corpus::{self, CorpusStats};
 use super::tokenizer::{TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, TextTokenizer};
 use super::tokenizer_train::MERGES_FILE;
 use crate::fsutil::write_atomic;
-use crate::plot::{Panel, Series, write_png};
+use crate::plot::{HELD_OUT_RGB, Panel, Series, TRAIN_RGB, write_png};
 use crate::replicas::Threads;
 
 pub const STATE_FILE: &str = "train-state.json";
@@ -311,7 +316,7 @@ fn train_with<B: AutodiffBackend>(
         }
     };
     let tok = TextTokenizer::open(&tok_dir).context("cannot open the tokenizer")?;
-    let (config, model): (Qwen2Config, Qwen2ForCausalLM<B>) = if previous.is_some() {
+    let (mut config, model): (Qwen2Config, Qwen2ForCausalLM<B>) = if previous.is_some() {
         Checkpoint::open(out)
             .and_then(|c| c.into_model(device))
             .context("cannot load the checkpoint to resume")?
@@ -333,6 +338,15 @@ fn train_with<B: AutodiffBackend>(
             tok.vocab_size()
         );
     }
+    // transformers reads the stop token from config.json and generation_config.json; a
+    // checkpoint we start from keeps the ids it names.
+    let generation_tokens =
+        GenerationTokens::from_tokens(&tok.bytes).context("the tokenizer has no byte eos/pad")?;
+    if config.eos_token_id.is_none() {
+        config.eos_token_id = Some(generation_tokens.eos.into());
+    }
+    let generation_config =
+        generation_config_json(&config, &generation_tokens, &SamplingConfig::RECOMMENDED);
     if start_step >= opts.steps {
         bail!(
             "the run in {} is already at step {start_step} (target --steps {})",
@@ -414,6 +428,10 @@ fn train_with<B: AutodiffBackend>(
             .context("cannot serialise the model")?;
         write_atomic(&out.join(SINGLE_WEIGHTS_FILE), &weights)?;
         write_atomic(&out.join(CONFIG_FILE), hf_config_json(&config).as_bytes())?;
+        write_atomic(
+            &out.join(GENERATION_CONFIG_FILE),
+            generation_config.as_bytes(),
+        )?;
         // Like the weights, before train-state.json: that file is renamed last, so once it
         // names a step, the moments of that step are beside it.
         let moments = trainer
@@ -568,15 +586,20 @@ pub fn plot(out: &Path) -> anyhow::Result<()> {
     write_png(
         &out.join(LOSS_PNG),
         &[Panel {
+            title: "ByteCraft loss on the file's byte tokens",
+            x_label: "step",
+            y_label: "cross-entropy (nats/token)",
             log_y: true,
             series: vec![
                 Series {
+                    name: "train (mean of 20 steps)",
                     points: &smooth,
-                    rgb: [70, 110, 220],
+                    rgb: TRAIN_RGB,
                 },
                 Series {
+                    name: "held-out",
                     points: &val,
-                    rgb: [220, 60, 40],
+                    rgb: HELD_OUT_RGB,
                 },
             ],
         }],

@@ -43,10 +43,10 @@ use gamegen_core::world::eval::spacon::{SpaConSums, SpaConTracker};
 use gamegen_core::world::model::SpatialConfig;
 use gamegen_core::world::play::{rgb8_to_tensor, tensor_to_rgb8};
 use gamegen_core::world::{MAX_DDIM_STEPS, StatePass};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{evalnets, rollout};
-use crate::plot::{Panel, Series, write_png};
+use crate::plot::{HELD_OUT_RGB, Panel, Series, TRAIN_RGB, write_png};
 
 /// Frames per FVD clip and the stride between clips.
 pub const FVD_CLIP: usize = 16;
@@ -741,8 +741,158 @@ generated frames / vs the real frames. \\*{}\n",
     s
 }
 
-/// A plot panel: its name, the blue series and the red one.
-type PanelData<'a> = (&'a str, Vec<(f64, f64)>, Vec<(f64, f64)>);
+/// What `by-length.png` shows of one rollout length: a subset of [`PrefixMetrics`] that
+/// `eval.json` also holds, so the picture can be redrawn from the report ([`replot`]).
+#[derive(Debug, Deserialize)]
+struct LengthPoint {
+    length: usize,
+    episodes: usize,
+    psnr: f64,
+    ssim: f64,
+    act_acc: f64,
+    act_acc_real: f64,
+    numcon: Option<f64>,
+    numcon_record: Option<f64>,
+    spacon: Option<f64>,
+    spacon_truth: Option<f64>,
+    fid_own: Option<f64>,
+    fvd_own: Option<f64>,
+}
+
+impl From<&PrefixMetrics> for LengthPoint {
+    fn from(p: &PrefixMetrics) -> Self {
+        Self {
+            length: p.length,
+            episodes: p.episodes,
+            psnr: p.psnr,
+            ssim: p.ssim,
+            act_acc: p.act_acc,
+            act_acc_real: p.act_acc_real,
+            numcon: p.numcon,
+            numcon_record: p.numcon_record,
+            spacon: p.spacon,
+            spacon_truth: p.spacon_truth,
+            fid_own: p.fid_own,
+            fvd_own: p.fvd_own,
+        }
+    }
+}
+
+/// The line of `eval.md` under the picture.
+const BY_LENGTH_MD: &str = "![metrics against rollout length](by-length.png)\n\nPanels top to \
+bottom (x: rollout length in frames): PSNR; SSIM; ActAcc of the generated and of the real \
+frames; NumCon by the valid numerical model and by the model's record; SpaCon against earlier \
+generated frames and against the real ones; gamegen's own FID and FVD.";
+
+/// `DIR/by-length.png`: every metric against the rollout length, one panel each.
+fn plot_by_length(out: &Path, points: &[LengthPoint]) -> anyhow::Result<()> {
+    let series = |f: &dyn Fn(&LengthPoint) -> Option<f64>| -> Vec<(f64, f64)> {
+        points
+            .iter()
+            .filter(|p| p.episodes > 0)
+            .filter_map(|p| f(p).map(|v| (p.length as f64, v)))
+            .collect()
+    };
+    // (title, y axis, (legend, series) in blue, (legend, series) in red)
+    type Named<'a> = (&'a str, Vec<(f64, f64)>);
+    let none = || ("", Vec::new());
+    let data: Vec<(&str, &str, Named, Named)> = vec![
+        (
+            "PSNR",
+            "dB",
+            ("generated", series(&|p| Some(p.psnr))),
+            none(),
+        ),
+        (
+            "SSIM",
+            "SSIM",
+            ("generated", series(&|p| Some(p.ssim))),
+            none(),
+        ),
+        (
+            "ActAcc (valid action model)",
+            "accuracy",
+            ("generated", series(&|p| Some(p.act_acc))),
+            ("real frames", series(&|p| Some(p.act_acc_real))),
+        ),
+        (
+            "NumCon (score changes)",
+            "F1",
+            ("valid numerical model", series(&|p| p.numcon)),
+            ("model's record", series(&|p| p.numcon_record)),
+        ),
+        (
+            "SpaCon (revisited places)",
+            "dB",
+            ("vs earlier frames", series(&|p| p.spacon)),
+            ("vs real frames", series(&|p| p.spacon_truth)),
+        ),
+        (
+            "gamegen's own Frechet distances",
+            "distance",
+            ("FID*", series(&|p| p.fid_own)),
+            ("FVD*", series(&|p| p.fvd_own)),
+        ),
+    ];
+    let panels: Vec<Panel> = data
+        .iter()
+        .map(|(title, y_label, (a_name, a), (b_name, b))| Panel {
+            title,
+            x_label: "rollout length (frames)",
+            y_label,
+            log_y: false,
+            series: vec![
+                Series {
+                    name: a_name,
+                    points: a,
+                    rgb: TRAIN_RGB,
+                },
+                Series {
+                    name: b_name,
+                    points: b,
+                    rgb: HELD_OUT_RGB,
+                },
+            ],
+        })
+        .collect();
+    write_png(&out.join("by-length.png"), &panels)?;
+    Ok(())
+}
+
+/// Redraws `DIR/by-length.png` from `DIR/eval.json` and updates the caption in `eval.md`
+/// (after a change to the plots). False when the report has no sweep to draw.
+pub fn replot(out: &Path) -> anyhow::Result<bool> {
+    let path = out.join("eval.json");
+    #[derive(Deserialize)]
+    struct Report {
+        #[serde(default)]
+        by_length: Vec<LengthPoint>,
+    }
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let report: Report = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: not an evaluation report: {e}", path.display()))?;
+    if report.by_length.len() < 2 {
+        return Ok(false);
+    }
+    plot_by_length(out, &report.by_length)?;
+    let md_path = out.join("eval.md");
+    if let Ok(md) = std::fs::read_to_string(&md_path) {
+        // The caption is the image line, a blank line and the panel list.
+        if let Some(start) = md.find("![metrics against rollout length]") {
+            let rest = &md[start..];
+            let end = rest
+                .match_indices('\n')
+                .nth(2)
+                .map_or(md.len(), |(i, _)| start + i);
+            let updated = format!("{}{BY_LENGTH_MD}{}", &md[..start], &md[end..]);
+            if updated != md {
+                crate::fsutil::write_atomic(&md_path, updated.as_bytes())?;
+            }
+        }
+    }
+    Ok(true)
+}
 
 /// Where the report goes: `DIR/eval.json`, `DIR/eval.md`, `DIR/by-length.png` (with a sweep).
 pub fn write(out: &Path, r: &EvalReport) -> anyhow::Result<()> {
@@ -753,62 +903,10 @@ pub fn write(out: &Path, r: &EvalReport) -> anyhow::Result<()> {
     )?;
     let mut md = markdown(r);
     if r.by_length.len() >= 2 {
-        let series = |f: &dyn Fn(&PrefixMetrics) -> Option<f64>| -> Vec<(f64, f64)> {
-            r.by_length
-                .iter()
-                .filter(|p| p.episodes > 0)
-                .filter_map(|p| f(p).map(|v| (p.length as f64, v)))
-                .collect()
-        };
-        let panels_data: Vec<PanelData> = vec![
-            ("PSNR (dB)", series(&|p| Some(p.psnr)), Vec::new()),
-            ("SSIM", series(&|p| Some(p.ssim)), Vec::new()),
-            (
-                "ActAcc (red: real frames)",
-                series(&|p| Some(p.act_acc)),
-                series(&|p| Some(p.act_acc_real)),
-            ),
-            (
-                "NumCon VNM (red: record)",
-                series(&|p| p.numcon),
-                series(&|p| p.numcon_record),
-            ),
-            (
-                "SpaCon dB (red: vs truth)",
-                series(&|p| p.spacon),
-                series(&|p| p.spacon_truth),
-            ),
-            (
-                "FID* (red: FVD*)",
-                series(&|p| p.fid_own),
-                series(&|p| p.fvd_own),
-            ),
-        ];
-        let panels: Vec<Panel> = panels_data
-            .iter()
-            .map(|(_, a, b)| Panel {
-                log_y: false,
-                series: vec![
-                    Series {
-                        points: a,
-                        rgb: [30, 90, 200],
-                    },
-                    Series {
-                        points: b,
-                        rgb: [200, 40, 40],
-                    },
-                ],
-            })
-            .collect();
-        write_png(&out.join("by-length.png"), &panels)?;
-        md.push_str("\n![metrics against rollout length](by-length.png)\n\nPanels top to bottom (x: rollout length in frames, y: the metric): ");
-        md.push_str(
-            &panels_data
-                .iter()
-                .map(|(n, _, _)| *n)
-                .collect::<Vec<_>>()
-                .join("; "),
-        );
+        let points: Vec<LengthPoint> = r.by_length.iter().map(LengthPoint::from).collect();
+        plot_by_length(out, &points)?;
+        md.push('\n');
+        md.push_str(BY_LENGTH_MD);
         md.push('\n');
     }
     let rows = r

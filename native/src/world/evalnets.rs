@@ -368,7 +368,8 @@ pub fn load<B: Backend>(
 }
 
 /// The model card of a trained evaluation network (`README.md`), from its checkpoint and its
-/// accuracy on a separate real evaluation set.
+/// accuracy on a separate real evaluation set, with the Hugging Face front matter every card
+/// in `models/` carries (licence, library, task).
 pub fn model_card(ck: &EvalNetCheckpoint, eval_set: Option<(&str, &RealAccuracy)>) -> String {
     let eval_arg = eval_set.map_or(String::new(), |(dir, _)| format!(" --eval-data {dir}"));
     let row = |name: &str, a: &RealAccuracy| {
@@ -382,7 +383,9 @@ pub fn model_card(ck: &EvalNetCheckpoint, eval_set: Option<(&str, &RealAccuracy)
         )
     };
     let mut s = format!(
-        "# eval-{g}: evaluation network for {g}\n\n\
+        "---\nlicense: other\nlicense_name: mit-or-apache-2.0\nlibrary_name: burn\n\
+pipeline_tag: other\ntags:\n  - gamegen\n  - burn\n  - evaluation\n  - {g}\n---\n\n\
+# eval-{g}: evaluation network for {g}\n\n\
 One small CNN (`core/src/world/evalnet.rs`, {p} parameters) over two neighbouring frames \
 (downsampled {d}x, plus their difference) with two heads: the **Valid Action Model** (which \
 action turned frame t-1 into frame t; ActAcc, ProbDiff) and the **valid numerical model** (did \

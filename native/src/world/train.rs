@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 
 use super::data::{Dataset, clip_from_id, game_events};
 use crate::fsutil::{self, write_atomic};
-use crate::plot::{Panel, Series, write_png};
+use crate::plot::{HELD_OUT_RGB, Panel, Series, TRAIN_RGB, write_png};
 
 pub const LOG_FILE: &str = "train-log.jsonl";
 pub const LOSS_PNG: &str = "loss.png";
@@ -127,6 +127,63 @@ pub struct TrainOptions {
     /// Weight of frame-to-frame change in the dynamics loss (new runs; recorded so a resumed
     /// run keeps it).
     pub change_weight: Option<f64>,
+}
+
+/// `loss.png` of a world-model run from its `train-log.jsonl` (after a change to the plots;
+/// training redraws it at every checkpoint). False when the directory has no log.
+pub fn replot(out: &Path) -> anyhow::Result<bool> {
+    let path = out.join(LOG_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    // A torn last row (a killed run) is skipped, as resuming would cut it.
+    let lines: Vec<LogLine> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    plot_lines(out, &lines)?;
+    Ok(true)
+}
+
+/// `loss.png`: the VAE's and the dynamics model's training and held-out losses, one panel each.
+fn plot_lines(out: &Path, lines: &[LogLine]) -> anyhow::Result<()> {
+    let series = |stage: &str| -> Vec<(f64, f64)> {
+        lines
+            .iter()
+            .filter(|l| l.stage == stage)
+            .map(|l| (l.step as f64, l.loss))
+            .collect()
+    };
+    let (v, ve) = (series("vae"), series("vae-eval"));
+    let (d, de) = (series("dynamics"), series("dynamics-eval"));
+    let panel = |title, train, held_out| Panel {
+        title,
+        x_label: "step",
+        y_label: "loss",
+        log_y: true,
+        series: vec![
+            Series {
+                name: "train",
+                points: train,
+                rgb: TRAIN_RGB,
+            },
+            Series {
+                name: "held-out",
+                points: held_out,
+                rgb: HELD_OUT_RGB,
+            },
+        ],
+    };
+    write_png(
+        &out.join(LOSS_PNG),
+        &[
+            panel("VAE reconstruction loss", &v, &ve),
+            panel("dynamics (diffusion) loss", &d, &de),
+        ],
+    )?;
+    Ok(())
 }
 
 /// One line of `train-log.jsonl`.
@@ -274,49 +331,8 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn series(&self, stage: &str) -> Vec<(f64, f64)> {
-        self.lines
-            .iter()
-            .filter(|l| l.stage == stage)
-            .map(|l| (l.step as f64, l.loss))
-            .collect()
-    }
-
     fn plot(&self) -> anyhow::Result<()> {
-        let (v, ve) = (self.series("vae"), self.series("vae-eval"));
-        let (d, de) = (self.series("dynamics"), self.series("dynamics-eval"));
-        write_png(
-            &self.opts.out.join(LOSS_PNG),
-            &[
-                Panel {
-                    log_y: true,
-                    series: vec![
-                        Series {
-                            points: &v,
-                            rgb: [70, 110, 220],
-                        },
-                        Series {
-                            points: &ve,
-                            rgb: [220, 60, 40],
-                        },
-                    ],
-                },
-                Panel {
-                    log_y: true,
-                    series: vec![
-                        Series {
-                            points: &d,
-                            rgb: [70, 110, 220],
-                        },
-                        Series {
-                            points: &de,
-                            rgb: [220, 60, 40],
-                        },
-                    ],
-                },
-            ],
-        )?;
-        Ok(())
+        plot_lines(&self.opts.out, &self.lines)
     }
 
     /// A checkpoint: stage the weights given and the optimiser states, commit with
