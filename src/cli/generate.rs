@@ -147,8 +147,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     });
     pb.finish_and_clear();
     println!(
-        "{} sample(s) generated, {} already done; {} tokens in {:.1} s ({:.1} tokens/s); results in {}",
+        "{} sample(s) generated ({} valid, {} valid as written), {} already done; {} tokens in {:.1} s ({:.1} tokens/s); results in {}",
         summary.generated,
+        summary.valid,
+        summary.valid_as_written,
         summary.skipped,
         summary.tokens,
         summary.seconds,

@@ -187,6 +187,11 @@ function showReport(report) {
   const v = $("verdict");
   v.textContent = report.verdict;
   v.className = `verdict ${report.verdict}`;
+  // Valid as written: nothing forgiven (End exactly at the end, right length and frame count,
+  // no unknown tags); "valid" alone also lets through what players skip.
+  $("as-written").textContent = report.verdict === "valid"
+    ? (report.valid_as_written ? "as written" : "forgiven (not valid as written)")
+    : "";
   $("verdict-note").textContent = report.first_error
     ? `(level ${report.level_reached} passed; first error: ${report.first_error.check}: ${report.first_error.message})`
     : `(level ${report.level_reached} passed)`;

@@ -164,8 +164,10 @@ fn finish(
     } else {
         (Verdict::Valid, 2)
     };
+    let valid_as_written = verdict == Verdict::Valid && sink.not_as_written == 0;
     Report {
         verdict,
+        valid_as_written,
         level_reached,
         first_error: sink.first_error,
         findings: sink.findings,

@@ -118,11 +118,19 @@ pub struct ResultLine {
     pub complete: bool,
     /// `valid` / `damaged` / `broken` from `gamegen validate`'s checks, or `undecodable`.
     pub verdict: String,
+    /// Valid as written (`gamegen validate`'s strict reading: nothing forgiven). Absent in
+    /// lines written before it existed, read as false.
+    #[serde(default)]
+    pub valid_as_written: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Summary {
     pub generated: usize,
+    /// Generated samples whose verdict is `valid`.
+    pub valid: usize,
+    /// Generated samples that are valid as written.
+    pub valid_as_written: usize,
     pub skipped: usize,
     pub tokens: usize,
     pub seconds: f64,
@@ -293,16 +301,15 @@ pub fn run<B: Backend>(
         let prompt = owned[jobs[j].prompt];
         let k = samples[j];
         let file = sample_file(&prompt.id, k);
-        let (bytes, complete, verdict) = match tokenizer.bytes.decode(&sample.tokens) {
-            Ok(f) => {
-                let verdict = gamegen_core::swf::validate(&f.bytes)
-                    .verdict
-                    .as_str()
-                    .to_string();
-                (f.bytes, f.complete, verdict)
-            }
-            Err(_) => (Vec::new(), false, "undecodable".to_string()),
-        };
+        let (bytes, complete, verdict, valid_as_written) =
+            match tokenizer.bytes.decode(&sample.tokens) {
+                Ok(f) => {
+                    let report = gamegen_core::swf::validate(&f.bytes);
+                    let verdict = report.verdict.as_str().to_string();
+                    (f.bytes, f.complete, verdict, report.valid_as_written)
+                }
+                Err(_) => (Vec::new(), false, "undecodable".to_string(), false),
+            };
         let path = cfg.out.join(&file);
         write_atomic(&path, &bytes).map_err(io(&path))?;
         let line = ResultLine {
@@ -314,8 +321,11 @@ pub fn run<B: Backend>(
             bytes: bytes.len(),
             stop: sample.stop,
             complete,
+            valid_as_written,
             verdict,
         };
+        summary.valid += usize::from(line.verdict == "valid");
+        summary.valid_as_written += usize::from(valid_as_written);
         let text = serde_json::to_string(&line).expect("result line serializes");
         writeln!(results, "{text}")
             .and_then(|()| results.sync_data())
