@@ -15,6 +15,7 @@ pub mod adherence;
 pub mod decompress;
 pub mod framing;
 pub mod fws;
+pub mod grammar;
 pub mod header;
 pub mod repair;
 pub mod report;
