@@ -1,7 +1,10 @@
 //! The grammar over byte-BPE tokens: a token is allowed when all its bytes are accepted in turn
 //! (the mechanism of [`crate::bytecraft::constrained`], whose token table this reuses) and the
-//! file can still be finished in the tokens left after it, the eos token included. Bytes are
-//! tried once per distinct first byte, so most of the vocabulary is settled by 256 trials.
+//! file can still be finished in the tokens left after it, the eos token included: either the
+//! quick bound on the closing path fits, or the token follows the closing path of the current
+//! state (computed once per draw, only when some token needs it), which fits by induction.
+//! Bytes are tried once per distinct first byte, so most of the vocabulary is settled by 256
+//! trials.
 
 use std::sync::Arc;
 
@@ -56,15 +59,18 @@ impl ConstraintState for State {
     }
 
     fn filter_within(&self, candidates: &[u32], tokens_left: usize) -> Vec<u32> {
-        // After this token: at least the eos must still fit.
-        let room = |extra: usize| tokens_left.saturating_sub(1 + extra);
+        // Bytes that may follow this token: everything left but the token and the eos.
+        let room = tokens_left.saturating_sub(2);
         let mut firsts: Vec<Option<Option<Grammar>>> = vec![None; 256];
+        // Near the end of the budget, the closing path from here, computed once: a token that
+        // follows it always leaves a finishable file.
+        let mut closing: Option<Option<Vec<u8>>> = None;
         let mut out = Vec::new();
         for &id in candidates {
             let ok = match self.kinds.get(id as usize) {
-                Some(Kind::Bos) => !self.started && tokens_left >= 2 && self.grammar.fits(room(1)),
+                Some(Kind::Bos) => !self.started && tokens_left >= 2 && self.grammar.fits(room),
                 Some(Kind::Eos) => self.started && self.grammar.is_done(),
-                Some(Kind::Bytes(b)) if self.started => {
+                Some(Kind::Bytes(b)) if self.started && tokens_left >= 2 => {
                     let first = firsts[usize::from(b[0])].get_or_insert_with(|| {
                         let mut g = self.grammar.clone();
                         g.push(b[0]).then_some(g)
@@ -73,7 +79,15 @@ impl ConstraintState for State {
                         None => false,
                         Some(g) => {
                             let mut g = g.clone();
-                            g.push_all(&b[1..]) && tokens_left >= 2 && g.fits(room(1))
+                            g.push_all(&b[1..])
+                                && (g.is_done()
+                                    || g.rough_rest() <= room
+                                    || closing
+                                        .get_or_insert_with(|| self.grammar.closing_bytes())
+                                        .as_ref()
+                                        .is_some_and(|c| {
+                                            c.starts_with(b) && c.len() - b.len() <= room
+                                        }))
                         }
                     }
                 }
