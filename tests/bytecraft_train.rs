@@ -295,7 +295,8 @@ fn train_resume_and_generate_from_the_result() {
         assert!(l["tokens"].as_u64().unwrap() <= 24, "{l}");
     }
 
-    // Constrained: every sample starts as an FWS file, and any that finished ends with End.
+    // Constrained: the grammar keeps room to finish, so every sample ends with eos as a file
+    // that is valid as written (lengths patched), and the masked mass is recorded.
     let constrained = dir.path().join("constrained");
     ok(&gamegen(&[
         "generate",
@@ -316,17 +317,33 @@ fn train_resume_and_generate_from_the_result() {
         "1.0",
     ]));
     let results = std::fs::read_to_string(constrained.join("results.jsonl")).unwrap();
+    assert_eq!(results.lines().count(), 3);
     for line in results.lines() {
         let l: Value = serde_json::from_str(line).unwrap();
         let bytes = std::fs::read(constrained.join(l["file"].as_str().unwrap())).unwrap();
-        assert!(
-            bytes.is_empty() || b"FWS".starts_with(&bytes[..bytes.len().min(3)]),
-            "{l}"
-        );
-        if l["stop"] == "stop_token" {
-            assert!(bytes.ends_with(&[0, 0]), "{l}");
-        }
+        assert!(bytes.starts_with(b"FWS"), "{l}");
+        assert_eq!(l["stop"], "stop_token", "{l}");
+        assert_eq!(l["valid_as_written"], true, "{l}");
+        assert_eq!(l["patched"], true, "{l}");
+        let masked = l["masked_mass"].as_f64().unwrap();
+        assert!(masked > 0.0 && masked < 1.0, "{l}");
     }
+    // Too small a budget for any finished file: one clear line.
+    let out = gamegen(&[
+        "generate",
+        "--model",
+        s(&straight),
+        "--prompt",
+        "A red square.",
+        "--max-new",
+        "20",
+        "--out",
+        s(&constrained),
+        "--constrained",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--constrained needs --max-new >="), "{err}");
 }
 
 const TOLERANCE: f64 = 1e-4;

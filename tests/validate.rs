@@ -198,3 +198,50 @@ fn text_output_strict_and_bad_input() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.starts_with("error:"), "{err}");
 }
+
+/// A file with bytes after its End tag: `valid` (players skip them) but not valid as written,
+/// in the text line, the JSON and the summary.
+#[test]
+fn valid_as_written_is_reported_beside_the_verdict() {
+    let dir = std::env::temp_dir().join(format!("gamegen-as-written-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Header (stage 1-bit RECT, 24 fps, 1 frame), ShowFrame, End.
+    let clean: Vec<u8> = [
+        b"FWS\x0a".as_slice(),
+        &18u32.to_le_bytes(),
+        &[0x08, 0x00, 0x00, 0x18, 0x01, 0x00, 0x40, 0x00, 0x00, 0x00],
+    ]
+    .concat();
+    let mut junk = [clean.as_slice(), &[0x00, 0x00, 0xde, 0xad]].concat();
+    junk[4..8].copy_from_slice(&22u32.to_le_bytes());
+    std::fs::write(dir.join("a_clean.swf"), &clean).unwrap();
+    std::fs::write(dir.join("b_junk.swf"), &junk).unwrap();
+
+    let out = bin().arg("validate").arg(&dir).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("valid    L2 as written"), "{text}");
+    assert!(lines[1].starts_with("valid    L2 forgiven"), "{text}");
+    assert!(lines[1].contains("after the End tag"), "{text}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("2 valid (1 valid as written)"), "{err}");
+
+    let out = bin()
+        .arg("validate")
+        .arg("--json")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let rows: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows[0]["valid_as_written"], true);
+    assert_eq!(
+        (&rows[1]["verdict"], &rows[1]["valid_as_written"]),
+        (&Value::from("valid"), &Value::from(false))
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

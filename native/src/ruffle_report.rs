@@ -16,6 +16,8 @@ pub struct FileRow {
     pub bytes: u64,
     /// `valid`, `damaged` or `broken` from levels 1-2 (absent when the file was unreadable).
     pub verdict: Option<String>,
+    /// Valid as written: levels 1-2 forgave nothing (absent when the file was unreadable).
+    pub valid_as_written: Option<bool>,
     pub level_reached: Option<u8>,
     /// The first level 1-2 error, if any.
     pub first_error: Option<String>,
@@ -215,9 +217,14 @@ impl Report {
             }
             let _ = writeln!(
                 h,
-                "<tr class=\"{k}\"><td class=\"n\">{i}</td><td><code>{}</code></td><td>{k}</td><td>{} L{}</td><td>{}</td><td>{}</td><td>{why}</td></tr>",
+                "<tr class=\"{k}\"><td class=\"n\">{i}</td><td><code>{}</code></td><td>{k}</td><td>{}{} L{}</td><td>{}</td><td>{}</td><td>{why}</td></tr>",
                 esc(&f.path),
                 esc(f.verdict.as_deref().unwrap_or("unreadable")),
+                if f.valid_as_written == Some(true) {
+                    " (as written)"
+                } else {
+                    ""
+                },
                 f.level_reached.map_or("-".to_string(), |l| l.to_string()),
                 img(thumbs.first()),
                 img(thumbs.get(1)),
@@ -267,6 +274,7 @@ mod tests {
             path: "a<b>.swf".into(),
             bytes: 10,
             verdict: Some("valid".into()),
+            valid_as_written: Some(true),
             level_reached: Some(2),
             first_error: None,
             class,

@@ -59,9 +59,11 @@ pub struct Args {
     /// Let text tokens be drawn too (by default only byte tokens may be).
     #[arg(long, conflicts_with = "constrained")]
     allow_text: bool,
-    /// Constrained decoding: mask byte tokens that would break the SWF framing (FWS header,
-    /// known tag codes, tag lengths, End then eos), so every finished file frames correctly;
-    /// `gamegen repair` then fixes the length field and frame count.
+    /// Constrained decoding under the SWF grammar of the synthetic profile: byte tokens that
+    /// would break the file (down to RECT, MATRIX, shape record and PlaceObject2 bits) or leave
+    /// too few tokens to finish it are masked, End comes only once a visible shape was shown,
+    /// and finished files get their lengths and frame counts patched: every sample that ends
+    /// is valid as written. results.jsonl records the probability mass masked.
     #[arg(long)]
     constrained: bool,
     /// Run seed; each sample's seed derives from it, the prompt id and the sample index.
@@ -111,6 +113,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         top_k: a.top_k,
     };
     sampling.validate()?;
+    if a.constrained {
+        let least = gamegen_core::swf::grammar::mask::SwfGrammar::min_tokens();
+        anyhow::ensure!(
+            a.max_new >= least,
+            "--constrained needs --max-new >= {least} (the shortest finished file)"
+        );
+    }
     let shard = match (&a.shard, Shard::from_env()) {
         (Some(s), _) => Shard::parse(s).map_err(anyhow::Error::msg)?,
         (None, Some(env)) => env.map_err(anyhow::Error::msg)?,
@@ -147,8 +156,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     });
     pb.finish_and_clear();
     println!(
-        "{} sample(s) generated, {} already done; {} tokens in {:.1} s ({:.1} tokens/s); results in {}",
+        "{} sample(s) generated ({} valid, {} valid as written), {} already done; {} tokens in {:.1} s ({:.1} tokens/s); results in {}",
         summary.generated,
+        summary.valid,
+        summary.valid_as_written,
         summary.skipped,
         summary.tokens,
         summary.seconds,

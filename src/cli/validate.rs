@@ -13,7 +13,10 @@ use std::time::Instant;
 Levels: 1 header (the ByteCraft paper's \"fully broken\" check), 2 structure (length field,
 decompression, every tag parsed by Ruffle's swf crate, End tag, frame counts, character ids,
 AVM1/AVM2 scripts). Verdicts: valid (levels 1-2 pass), damaged (header ok, structure not),
-broken (header fails). See docs/swf.md.
+broken (header fails). Beside the verdict, \"as written\" marks files that are valid without
+anything forgiven: the End tag (code 0, length 0) ends the data exactly, length field and frame
+count are right, no unknown tags, sprites framed the same way (`valid_as_written` in --json;
+\"forgiven\" marks valid files that are not). See docs/swf.md.
 
 Level 3 (--ruffle): every file that levels 1-2 do not call broken is played in the Ruffle web
 player (npm @ruffle-rs/ruffle in headless chromium, driven by Node + playwright-core, no network)
@@ -116,9 +119,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut lines = super::ResultLines::new(args.json, args.quiet);
     let (mut valid, mut damaged, mut broken, mut failed) = (0usize, 0usize, 0usize, 0usize);
+    let mut as_written = 0usize;
     let mut total_bytes = 0u64;
     swf_batch::validate_all(&paths, jobs, &opts, |r| {
         total_bytes += r.bytes;
+        if r.report.as_ref().is_some_and(|rep| rep.valid_as_written) {
+            as_written += 1;
+        }
         match r.verdict() {
             Some(Verdict::Valid) => valid += 1,
             Some(Verdict::Damaged) => damaged += 1,
@@ -130,7 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     lines.finish()?;
     let secs = start.elapsed().as_secs_f64();
     eprintln!(
-        "{} files: {valid} valid, {damaged} damaged, {broken} broken{}; {:.1} MB in {:.2} s ({:.1} MB/s, {jobs} jobs)",
+        "{} files: {valid} valid ({as_written} valid as written), {damaged} damaged, {broken} broken{}; {:.1} MB in {:.2} s ({:.1} MB/s, {jobs} jobs)",
         paths.len(),
         if failed > 0 {
             format!(", {failed} not validated")
@@ -159,7 +166,11 @@ pub fn text_line(r: &FileResult) -> String {
             r.error.as_deref().unwrap_or("")
         );
     };
-    let detail = match (&rep.first_error, &rep.header) {
+    let forgiven = rep
+        .findings
+        .iter()
+        .find(|f| gamegen_core::swf::structure::breaks_as_written(f));
+    let detail = match (rep.first_error.as_ref().or(forgiven), &rep.header) {
         (Some(f), _) => match (&f.tag_index, &f.tag_name) {
             (Some(i), Some(n)) => format!("tag {i} {n}: {}", f.message),
             _ => f.message.clone(),
@@ -176,10 +187,16 @@ pub fn text_line(r: &FileResult) -> String {
         ),
         (None, None) => String::new(),
     };
+    let written = match (rep.verdict, rep.valid_as_written) {
+        (_, true) => "as written",
+        (Verdict::Valid, false) => "forgiven",
+        _ => "-",
+    };
     format!(
-        "{:<8} L{}  {}  {}",
+        "{:<8} L{} {:<10}  {}  {}",
         rep.verdict.as_str(),
         rep.level_reached,
+        written,
         r.path,
         detail
     )

@@ -106,6 +106,7 @@ pub fn run(args: &Args, paths: &[PathBuf], jobs: usize) -> anyhow::Result<()> {
                 path: r.path,
                 bytes: r.bytes,
                 verdict: rep.map(|p| p.verdict.as_str().to_string()),
+                valid_as_written: rep.map(|p| p.valid_as_written),
                 level_reached: rep.map(|p| p.level_reached),
                 first_error: rep.and_then(|p| p.first_error.as_ref().map(|f| f.message.clone())),
                 class,

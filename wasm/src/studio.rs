@@ -11,7 +11,6 @@
 //! fallback writes the same file as the native CLI on its default backend.
 
 use burn::tensor::backend::Backend;
-use gamegen_core::bytecraft::constrained::SwfFraming;
 use gamegen_core::bytecraft::generate::{GenerationConfig, StopReason, sample_seed};
 use gamegen_core::bytecraft::prompts::chat_text;
 use gamegen_core::bytecraft::sampler::SamplingConfig;
@@ -19,6 +18,8 @@ use gamegen_core::bytecraft::{
     ByteTokens, Qwen2Config, Qwen2ForCausalLM, SafetensorsShards, SampleStream, TextBpe,
 };
 use gamegen_core::swf;
+use gamegen_core::swf::grammar::mask::SwfGrammar;
+use gamegen_core::swf::grammar::patch::patch;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -108,6 +109,10 @@ struct Output {
     tokens: usize,
     /// `stop_token`, `max_tokens`, or `running` while the sample is still going.
     stop: &'static str,
+    /// Constrained decoding patched the finished file's lengths and frame counts.
+    patched: bool,
+    /// Probability mass the constraint masked, mean per drawn token (0 unconstrained).
+    masked_mass: f64,
 }
 
 /// `Vec<u8>` as a `Uint8Array` (serde-wasm-bindgen's default would be a plain array of
@@ -169,7 +174,8 @@ pub struct Studio {
     config: Qwen2Config,
     bytes: ByteTokens,
     text: TextBpe,
-    framing: SwfFraming,
+    grammar: SwfGrammar,
+    constrained: bool,
     stream: Option<Stream>,
 }
 
@@ -201,13 +207,14 @@ impl Studio {
             Some(Active::Cpu { .. }) => Model::Cpu(load::<Cpu>(&config, weights)?),
             None => return Err(js_err("call init_backend() before loading a model")),
         };
-        let framing = SwfFraming::new(&bytes, config.vocab_size);
+        let grammar = SwfGrammar::new(&bytes, config.vocab_size);
         Ok(Studio {
             model,
             config,
             bytes,
             text,
-            framing,
+            grammar,
+            constrained: false,
             stream: None,
         })
     }
@@ -283,7 +290,14 @@ impl Studio {
         };
         let ids = self.text.encode(&chat_text(prompt, o.system.as_deref()));
         let seed = sample_seed(o.seed, PROMPT_ID, o.sample);
-        let constraint = o.constrained.then(|| self.framing.start_owned());
+        if o.constrained && o.max_new < SwfGrammar::min_tokens() {
+            return Err(js_err(format!(
+                "constrained decoding needs maxNew >= {} (the shortest finished file)",
+                SwfGrammar::min_tokens()
+            )));
+        }
+        self.constrained = o.constrained;
+        let constraint = o.constrained.then(|| self.grammar.start_owned());
         let stream = match &self.model {
             Model::Gpu(m) => Stream::Gpu(Box::new(
                 SampleStream::start(m, &ids, seed, cfg, constraint, &Default::default())
@@ -343,11 +357,22 @@ impl Studio {
             Some(StopReason::StopToken) => "stop_token",
             Some(StopReason::MaxTokens) => "max_tokens",
         };
+        // A finished constrained file gets its lengths and frame counts from its content.
+        let patched = (self.constrained && file.complete)
+            .then(|| patch(&file.bytes).ok())
+            .flatten();
+        let masked = match &self.stream {
+            Some(Stream::Gpu(s)) => s.masked_mass(),
+            Some(Stream::Cpu(s)) => s.masked_mass(),
+            None => 0.0,
+        };
         let out = Output {
-            bytes: file.bytes,
+            patched: patched.is_some(),
+            bytes: patched.unwrap_or(file.bytes),
             complete: file.complete,
             tokens: tokens.len(),
             stop,
+            masked_mass: masked / tokens.len().max(1) as f64,
         };
         out.serialize(&serde_wasm_bindgen::Serializer::new())
             .map_err(js_err)

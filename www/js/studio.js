@@ -159,9 +159,16 @@ async function generate() {
     gen.stop = gen.cancelled ? "cancelled" : out.stop;
     gen.complete = out.complete;
     gen.bytes = out.bytes.length;
+    gen.patched = out.patched;
+    gen.maskedMass = out.maskedMass;
     studio.cancel();
     const why = { stop_token: "the model ended the file", max_tokens: "token limit reached", cancelled: "cancelled" }[gen.stop] ?? gen.stop;
-    status(`${gen.tokens} tokens in ${gen.seconds.toFixed(1)} s (${gen.tokensPerSecond.toFixed(1)} tokens/s): ${why}; ${formatBytes(out.bytes.length)}`);
+    // With constrained decoding: the grammar's share of the model's probability it refused,
+    // and whether the finished file's lengths and frame counts were patched from its content.
+    const grammar = opts.constrained
+      ? `; grammar masked ${(100 * out.maskedMass).toFixed(1)}% per token${out.patched ? ", lengths patched" : ""}`
+      : "";
+    status(`${gen.tokens} tokens in ${gen.seconds.toFixed(1)} s (${gen.tokensPerSecond.toFixed(1)} tokens/s): ${why}; ${formatBytes(out.bytes.length)}${grammar}`);
     const name = `studio-seed${opts.seed}-${String(opts.sample).padStart(3, "0")}.swf`;
     await showFile(out.bytes, name, "generated", { repair: $("repair").checked });
   } finally {
@@ -187,6 +194,11 @@ function showReport(report) {
   const v = $("verdict");
   v.textContent = report.verdict;
   v.className = `verdict ${report.verdict}`;
+  // Valid as written: nothing forgiven (End exactly at the end, right length and frame count,
+  // no unknown tags); "valid" alone also lets through what players skip.
+  $("as-written").textContent = report.verdict === "valid"
+    ? (report.valid_as_written ? "as written" : "forgiven (not valid as written)")
+    : "";
   $("verdict-note").textContent = report.first_error
     ? `(level ${report.level_reached} passed; first error: ${report.first_error.check}: ${report.first_error.message})`
     : `(level ${report.level_reached} passed)`;

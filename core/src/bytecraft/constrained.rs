@@ -9,13 +9,33 @@ use super::byte_tokens::ByteTokens;
 use super::generate::{Constraint, ConstraintState};
 use crate::swf::framing::Framing;
 
+/// What a token id means to a byte-level constraint.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
+    /// A byte token: the file bytes it stands for (one or more).
     Bytes(Vec<u8>),
     Bos,
     Eos,
     /// Text tokens, pad, and byte tokens holding special characters mid-piece.
     Other,
+}
+
+/// Token kinds for ids `0..vocab` from the tokenizer's byte tokens: how every byte-level
+/// constraint (the framing here, the SWF grammar in `crate::swf::grammar::mask`) sees tokens.
+pub fn token_kinds(tokens: &ByteTokens, vocab: usize) -> Arc<Vec<Kind>> {
+    let a = Alphabet::get();
+    let kinds = (0..vocab as u32)
+        .map(|id| match tokens.text_of(id) {
+            None => Kind::Other,
+            Some(t) if t.chars().eq([a.bos]) => Kind::Bos,
+            Some(t) if t.chars().eq([a.eos]) => Kind::Eos,
+            Some(t) => match a.text_to_bytes(t) {
+                Ok(b) if !b.is_empty() => Kind::Bytes(b),
+                _ => Kind::Other,
+            },
+        })
+        .collect();
+    Arc::new(kinds)
 }
 
 /// The framing constraint over one tokenizer's byte tokens.
@@ -28,20 +48,8 @@ pub struct SwfFraming {
 impl SwfFraming {
     /// Token kinds for ids `0..vocab` from the tokenizer's byte tokens.
     pub fn new(tokens: &ByteTokens, vocab: usize) -> Self {
-        let a = Alphabet::get();
-        let kinds = (0..vocab as u32)
-            .map(|id| match tokens.text_of(id) {
-                None => Kind::Other,
-                Some(t) if t.chars().eq([a.bos]) => Kind::Bos,
-                Some(t) if t.chars().eq([a.eos]) => Kind::Eos,
-                Some(t) => match a.text_to_bytes(t) {
-                    Ok(b) if !b.is_empty() => Kind::Bytes(b),
-                    _ => Kind::Other,
-                },
-            })
-            .collect();
         Self {
-            kinds: Arc::new(kinds),
+            kinds: token_kinds(tokens, vocab),
         }
     }
 
@@ -97,7 +105,7 @@ impl ConstraintState for State {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use burn::backend::NdArray;
 
     use super::super::config::Qwen2Config;
@@ -108,7 +116,7 @@ mod tests {
     use super::*;
 
     /// Byte tokens for every single byte, a few two-byte pieces, and the specials, ids from 4.
-    fn tokens() -> (ByteTokens, usize) {
+    pub(crate) fn tokens() -> (ByteTokens, usize) {
         let a = Alphabet::get();
         let mut contents: Vec<String> =
             [a.pad, a.bos, a.eos].map(|c| a.special_content(c)).to_vec();

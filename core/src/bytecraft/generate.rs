@@ -47,6 +47,10 @@ pub struct Sample {
     pub seed: u64,
     pub tokens: Vec<u32>,
     pub stop: StopReason,
+    /// Probability mass the constraint took away, summed over the draws: at each draw, the
+    /// share (at temperature 1) of the candidates' probability on tokens the constraint
+    /// refused. 0 without a constraint.
+    pub masked_mass: f64,
 }
 
 /// Restricts what a sample may draw next, given what it drew so far (constrained decoding).
@@ -59,8 +63,43 @@ pub trait Constraint {
 pub trait ConstraintState {
     /// The ids of `candidates` that may come next.
     fn filter(&self, candidates: &[u32]) -> Vec<u32>;
+    /// [`filter`](Self::filter) for a draw that has `tokens_left` tokens of budget, itself
+    /// included: a constraint that must finish something (a file's End tag) keeps room for it.
+    fn filter_within(&self, candidates: &[u32], tokens_left: usize) -> Vec<u32> {
+        let _ = tokens_left;
+        self.filter(candidates)
+    }
     /// Record that `id` was drawn.
     fn advance(&mut self, id: u32);
+}
+
+/// The share of the softmax (temperature 1) over `candidates` that falls outside `kept` (a
+/// subset of them, in the same order): the probability mass a constraint masked at one draw.
+pub fn masked_share(logits: &[f32], candidates: &[u32], kept: &[u32]) -> f64 {
+    let get = |i: u32| logits.get(i as usize).copied().unwrap_or(f32::NEG_INFINITY);
+    let max = candidates
+        .iter()
+        .map(|&i| get(i))
+        .filter(|l| !l.is_nan())
+        .fold(f32::NEG_INFINITY, f32::max);
+    if !max.is_finite() {
+        return 0.0;
+    }
+    let weight = |i: u32| {
+        let l = get(i);
+        if l.is_nan() {
+            0.0
+        } else {
+            f64::from(l - max).exp()
+        }
+    };
+    let all: f64 = candidates.iter().map(|&i| weight(i)).sum();
+    let ok: f64 = kept.iter().map(|&i| weight(i)).sum();
+    if all > 0.0 {
+        (1.0 - ok / all).max(0.0)
+    } else {
+        0.0
+    }
 }
 
 /// FNV-1a: a stable hash of a prompt id for seeding.
@@ -127,6 +166,7 @@ struct Running<'c> {
     tokens: Vec<u32>,
     state: Option<Box<dyn ConstraintState + 'c>>,
     logits: Vec<f32>,
+    masked: f64,
 }
 
 impl Running<'_> {
@@ -140,10 +180,12 @@ impl Running<'_> {
     ) -> Option<StopReason> {
         let id = match &mut self.state {
             Some(state) => {
-                let ok = state.filter(candidates);
+                let left = cfg.max_new.saturating_sub(self.tokens.len());
+                let ok = state.filter_within(candidates, left);
                 if ok.is_empty() {
                     return Some(StopReason::MaxTokens);
                 }
+                self.masked += masked_share(&self.logits, candidates, &ok);
                 let id = sample(&self.logits, Some(&ok), &cfg.sampling, &mut self.rng);
                 state.advance(id);
                 id
@@ -167,6 +209,7 @@ impl Running<'_> {
                 seed: self.seed,
                 tokens: self.tokens,
                 stop,
+                masked_mass: self.masked,
             },
         )
     }
@@ -225,6 +268,7 @@ impl<B: Backend> Batcher<'_, B> {
                     seed: job.seed,
                     tokens: vec![],
                     stop: StopReason::MaxTokens,
+                    masked_mass: 0.0,
                 };
                 on_done(j, sample).map_err(QueueError::Sink)?;
             }
@@ -284,6 +328,7 @@ impl<B: Backend> Batcher<'_, B> {
                         tokens: Vec::new(),
                         state: self.constraint.map(|c| c.start()),
                         logits: prefill.logits.clone(),
+                        masked: 0.0,
                     };
                     let stop = run.draw(cfg, candidates, allowed);
                     drawn += 1;

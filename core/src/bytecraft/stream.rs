@@ -35,6 +35,7 @@ pub struct SampleStream<B: Backend> {
     /// Logits of the next position, `[1, vocab]`, not yet read.
     pending: Option<Tensor<B, 2>>,
     stop: Option<StopReason>,
+    masked: f64,
 }
 
 impl<B: Backend> SampleStream<B> {
@@ -71,6 +72,7 @@ impl<B: Backend> SampleStream<B> {
             tokens: Vec::new(),
             pending,
             stop,
+            masked: 0.0,
         })
     }
 
@@ -97,11 +99,13 @@ impl<B: Backend> SampleStream<B> {
         let id = match &mut self.constraint {
             Some(state) => {
                 let candidates = allowed.unwrap_or(&self.everything);
-                let ok = state.filter(candidates);
+                let left = self.cfg.max_new.saturating_sub(self.tokens.len());
+                let ok = state.filter_within(candidates, left);
                 if ok.is_empty() {
                     self.stop = Some(StopReason::MaxTokens);
                     return None;
                 }
+                self.masked += super::generate::masked_share(logits, candidates, &ok);
                 let id = sample(logits, Some(&ok), &self.cfg.sampling, &mut self.rng);
                 state.advance(id);
                 id
@@ -139,6 +143,12 @@ impl<B: Backend> SampleStream<B> {
     /// Tokens drawn so far.
     pub fn tokens(&self) -> &[u32] {
         &self.tokens
+    }
+
+    /// Probability mass the constraint masked so far, summed over the draws
+    /// ([`super::generate::Sample::masked_mass`]).
+    pub fn masked_mass(&self) -> f64 {
+        self.masked
     }
 
     pub fn seed(&self) -> u64 {

@@ -15,6 +15,7 @@ pub mod adherence;
 pub mod decompress;
 pub mod framing;
 pub mod fws;
+pub mod grammar;
 pub mod header;
 pub mod repair;
 pub mod report;
@@ -164,8 +165,10 @@ fn finish(
     } else {
         (Verdict::Valid, 2)
     };
+    let valid_as_written = verdict == Verdict::Valid && sink.not_as_written == 0;
     Report {
         verdict,
+        valid_as_written,
         level_reached,
         first_error: sink.first_error,
         findings: sink.findings,

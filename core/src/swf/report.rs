@@ -133,6 +133,13 @@ pub struct Stats {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub verdict: Verdict,
+    /// Valid as written: `verdict` is `valid` and nothing was forgiven on the way. The file
+    /// ends with its End tag (code 0, length 0) exactly at the end of the data, the length
+    /// field and the frame count are right, every tag is one the swf crate knows and parses,
+    /// and every sprite is framed the same way. `valid` alone also lets through what players
+    /// skip: bytes after the End tag, unknown tags, a missing End.
+    #[serde(default)]
+    pub valid_as_written: bool,
     /// Highest level fully passed: 0 none, 1 header, 2 structure.
     pub level_reached: u8,
     /// The first error found (in file order), if any.

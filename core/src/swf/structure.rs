@@ -24,8 +24,31 @@ pub struct Sink {
     pub findings: Vec<Finding>,
     pub dropped: u32,
     pub errors: u32,
+    /// Findings that make a file not valid as written (errors, plus the warnings of
+    /// [`breaks_as_written`]), counted even when the list is capped.
+    pub not_as_written: u32,
     pub first_error: Option<Finding>,
     max: usize,
+}
+
+/// Whether a finding means the file is not valid as written: every error, and the warnings
+/// that players forgive but a file written correctly never has (bytes after the End tag, an End
+/// tag with a body, no End tag, unknown tags, a sprite's wrong frame count, a compressed stream
+/// whose tail is off).
+pub fn breaks_as_written(f: &Finding) -> bool {
+    f.severity == Severity::Error
+        || matches!(
+            f.check,
+            Check::TrailingData
+                | Check::TagFraming
+                | Check::UnknownTag
+                | Check::MissingEnd
+                | Check::FrameCount
+                | Check::LengthMismatch
+                | Check::DecompressionIncomplete
+                | Check::NestingDepth
+                | Check::TagParse
+        )
 }
 
 impl Sink {
@@ -34,12 +57,16 @@ impl Sink {
             findings: Vec::new(),
             dropped: 0,
             errors: 0,
+            not_as_written: 0,
             first_error: None,
             max,
         }
     }
 
     pub fn push(&mut self, f: Finding) {
+        if breaks_as_written(&f) {
+            self.not_as_written += 1;
+        }
         if f.severity == Severity::Error {
             self.errors += 1;
             if self.first_error.is_none() {
@@ -309,6 +336,14 @@ impl Walker<'_> {
             st.pos += hdr + len;
             match code {
                 0 => {
+                    if len != 0 {
+                        // Players stop at code 0 whatever its length; a writer never sets one.
+                        let msg = format!(
+                            "{}End tag with a {len} byte body",
+                            where_(st.tags - 1, code)
+                        );
+                        self.warning(Check::TagFraming, msg);
+                    }
                     st.end_seen = true;
                     break;
                 }
@@ -352,6 +387,15 @@ impl Walker<'_> {
         let st = self.stream(&body[4..], base + 4, Some(id), depth);
         if st.framing_ok && !st.end_seen {
             self.warning(Check::MissingEnd, format!("sprite {id} has no End tag"));
+        }
+        if st.end_seen && st.pos < body.len() - 4 {
+            self.warning(
+                Check::TrailingData,
+                format!(
+                    "sprite {id} has {} bytes after its End tag",
+                    body.len() - 4 - st.pos
+                ),
+            );
         }
         if st.framing_ok && st.shown != u32::from(frames) {
             // Authoring tools write 1 for empty sprites; players use the shown frames.

@@ -457,3 +457,140 @@ fn bench_validate_corpus_in_memory() {
         uncompressed as f64 / 1e6 / best
     );
 }
+
+/// Sets the header's length field to the real size (for cases that change the size on purpose).
+fn fix_length(mut bytes: Vec<u8>) -> Vec<u8> {
+    let n = bytes.len() as u32;
+    bytes[4..8].copy_from_slice(&n.to_le_bytes());
+    bytes
+}
+
+/// One table: (name, file, old verdict, valid as written). The old verdict forgives what a
+/// player skips; the new one does not.
+#[test]
+fn valid_as_written_table() {
+    let good = build(1, Compression::None, &good_tags());
+    let end = good.len() - 2;
+    let sprite = |inner: &[u8]| {
+        // DefineSprite id 9, 1 frame, then `inner` as its tag stream (long form header).
+        let mut body = vec![9, 0, 1, 0];
+        body.extend_from_slice(inner);
+        let mut tag = ((39u16 << 6) | 0x3f).to_le_bytes().to_vec();
+        tag.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        tag.extend_from_slice(&body);
+        tag
+    };
+    let with_tag_before_end = |tag: &[u8]| {
+        let mut b = good[..end].to_vec();
+        b.extend_from_slice(tag);
+        b.extend_from_slice(&good[end..]);
+        fix_length(b)
+    };
+    let mut wrong_frames = good.clone();
+    // The frame count is the last two bytes of the header, just before the first tag.
+    let rect_bytes = (5 + 4 * usize::from(good[8] >> 3)).div_ceil(8);
+    wrong_frames[8 + rect_bytes + 2] = 2;
+    let cases: Vec<(&str, Vec<u8>, Verdict, bool)> = vec![
+        (
+            "written by the swf crate",
+            good.clone(),
+            Verdict::Valid,
+            true,
+        ),
+        (
+            "zlib-compressed",
+            build(1, Compression::Zlib, &good_tags()),
+            Verdict::Valid,
+            true,
+        ),
+        (
+            "00 00 in the middle, then junk",
+            fix_length([&good[..end], &[0, 0, 0x40, 0, 0xde, 0xad, 0, 0]].concat()),
+            Verdict::Valid,
+            false,
+        ),
+        (
+            "zeros after the End tag",
+            fix_length([good.as_slice(), &[0, 0, 0, 0]].concat()),
+            Verdict::Valid,
+            false,
+        ),
+        (
+            "End tag with a body",
+            fix_length([&good[..end], &[0x02, 0x00, 0, 0]].concat()),
+            Verdict::Valid,
+            false,
+        ),
+        (
+            "wrong file length",
+            {
+                let mut b = good.clone();
+                b[4] += 1;
+                b
+            },
+            Verdict::Damaged,
+            false,
+        ),
+        ("wrong frame count", wrong_frames, Verdict::Damaged, false),
+        (
+            "unknown tag",
+            with_tag_before_end(&[(1000u16 << 6) as u8, (1000u16 << 6 >> 8) as u8]),
+            Verdict::Valid,
+            false,
+        ),
+        (
+            "truncated tag",
+            fix_length(good[..end - 3].to_vec()),
+            Verdict::Damaged,
+            false,
+        ),
+        (
+            "no End tag",
+            fix_length(good[..end].to_vec()),
+            Verdict::Valid,
+            false,
+        ),
+        (
+            "sprite framed right",
+            with_tag_before_end(&sprite(&[0x40, 0, 0, 0])),
+            Verdict::Valid,
+            true,
+        ),
+        (
+            "sprite with junk after its End",
+            with_tag_before_end(&sprite(&[0x40, 0, 0, 0, 7, 7])),
+            Verdict::Valid,
+            false,
+        ),
+        (
+            "sprite with a wrong frame count",
+            with_tag_before_end(&sprite(&[0x40, 0, 0x40, 0, 0, 0])),
+            Verdict::Valid,
+            false,
+        ),
+    ];
+    for (name, bytes, verdict, as_written) in cases {
+        let r = validate(&bytes);
+        assert_eq!(r.verdict, verdict, "{name}: {:?}", r.findings);
+        assert_eq!(r.valid_as_written, as_written, "{name}: {:?}", r.findings);
+    }
+}
+
+#[test]
+fn synthesised_files_are_valid_as_written() {
+    for i in 0..100 {
+        let s = super::synth::synthesize(5, i);
+        let r = validate(&s.bytes);
+        assert!(r.valid_as_written, "file {i}: {:?}", r.findings);
+    }
+}
+
+#[test]
+fn reports_without_the_new_field_still_parse() {
+    let r = validate(&build(1, Compression::None, &good_tags()));
+    let mut v = serde_json::to_value(&r).unwrap();
+    v.as_object_mut().unwrap().remove("valid_as_written");
+    let old: Report = serde_json::from_value(v).unwrap();
+    assert!(!old.valid_as_written);
+    assert_eq!(old.verdict, Verdict::Valid);
+}

@@ -12,13 +12,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::backend::Backend;
-use gamegen_core::bytecraft::constrained::SwfFraming;
 pub use gamegen_core::bytecraft::generate::sample_seed;
 use gamegen_core::bytecraft::generate::{
     Batcher, Constraint, GenerationConfig, Job, QueueError, Sample, StopReason,
 };
 use gamegen_core::bytecraft::prompts::Prompt;
 use gamegen_core::bytecraft::{InputError, Qwen2ForCausalLM};
+use gamegen_core::swf::grammar::mask::SwfGrammar;
+use gamegen_core::swf::grammar::patch::patch;
 use serde::{Deserialize, Serialize};
 
 use super::tokenizer::{TextTokenizer, TextTokenizerError};
@@ -99,8 +100,10 @@ pub struct JobConfig {
     pub generation: GenerationConfig,
     pub allow_text: bool,
     pub shard: Shard,
-    /// Mask byte tokens that would break the SWF framing (header, tag headers and lengths,
-    /// End then eos): see `gamegen_core::swf::framing`.
+    /// Decode under the SWF grammar of the synthetic profile (`gamegen_core::swf::grammar`):
+    /// every byte token keeps the file parseable and finishable within the token budget, End
+    /// only once a visible shape was shown; finished files get their lengths and frame counts
+    /// patched from their content.
     pub constrained: bool,
 }
 
@@ -118,11 +121,25 @@ pub struct ResultLine {
     pub complete: bool,
     /// `valid` / `damaged` / `broken` from `gamegen validate`'s checks, or `undecodable`.
     pub verdict: String,
+    /// Valid as written (`gamegen validate`'s strict reading: nothing forgiven). Absent in
+    /// lines written before it existed, read as false.
+    #[serde(default)]
+    pub valid_as_written: bool,
+    /// Constrained decoding: the probability mass the grammar masked, mean per drawn token.
+    #[serde(default)]
+    pub masked_mass: f64,
+    /// Constrained decoding: the finished file's lengths and frame counts were patched.
+    #[serde(default)]
+    pub patched: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Summary {
     pub generated: usize,
+    /// Generated samples whose verdict is `valid`.
+    pub valid: usize,
+    /// Generated samples that are valid as written.
+    pub valid_as_written: usize,
     pub skipped: usize,
     pub tokens: usize,
     pub seconds: f64,
@@ -239,10 +256,10 @@ pub fn run<B: Backend>(
             generation.stop.push(eos);
         }
     }
-    let framing = cfg
+    let grammar = cfg
         .constrained
-        .then(|| SwfFraming::new(&tokenizer.bytes, model.vocab_size));
-    let constraint = framing.as_ref().map(|f| f as &dyn Constraint);
+        .then(|| SwfGrammar::new(&tokenizer.bytes, model.vocab_size));
+    let constraint = grammar.as_ref().map(|g| g as &dyn Constraint);
     let results_path = cfg.out.join(RESULTS_FILE);
     crate::fsutil::drop_torn_last_line(&results_path).map_err(io(&results_path))?;
     remove_stale_temps(&cfg.out, prompts, cfg).map_err(io(&cfg.out))?;
@@ -293,16 +310,23 @@ pub fn run<B: Backend>(
         let prompt = owned[jobs[j].prompt];
         let k = samples[j];
         let file = sample_file(&prompt.id, k);
-        let (bytes, complete, verdict) = match tokenizer.bytes.decode(&sample.tokens) {
-            Ok(f) => {
-                let verdict = gamegen_core::swf::validate(&f.bytes)
-                    .verdict
-                    .as_str()
-                    .to_string();
-                (f.bytes, f.complete, verdict)
-            }
-            Err(_) => (Vec::new(), false, "undecodable".to_string()),
-        };
+        let mut patched = false;
+        let (bytes, complete, verdict, valid_as_written) =
+            match tokenizer.bytes.decode(&sample.tokens) {
+                Ok(mut f) => {
+                    if cfg.constrained
+                        && f.complete
+                        && let Ok(p) = patch(&f.bytes)
+                    {
+                        f.bytes = p;
+                        patched = true;
+                    }
+                    let report = gamegen_core::swf::validate(&f.bytes);
+                    let verdict = report.verdict.as_str().to_string();
+                    (f.bytes, f.complete, verdict, report.valid_as_written)
+                }
+                Err(_) => (Vec::new(), false, "undecodable".to_string(), false),
+            };
         let path = cfg.out.join(&file);
         write_atomic(&path, &bytes).map_err(io(&path))?;
         let line = ResultLine {
@@ -314,8 +338,13 @@ pub fn run<B: Backend>(
             bytes: bytes.len(),
             stop: sample.stop,
             complete,
+            valid_as_written,
             verdict,
+            masked_mass: sample.masked_mass / sample.tokens.len().max(1) as f64,
+            patched,
         };
+        summary.valid += usize::from(line.verdict == "valid");
+        summary.valid_as_written += usize::from(valid_as_written);
         let text = serde_json::to_string(&line).expect("result line serializes");
         writeln!(results, "{text}")
             .and_then(|()| results.sync_data())
