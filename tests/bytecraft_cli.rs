@@ -232,7 +232,11 @@ fn generate_writes_samples_resumes_and_is_reproducible() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("4 sample(s) generated, 4 already done"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("4 sample(s) generated (") && stdout.contains("), 4 already done"),
+        "{stdout}"
+    );
     let all = results(&a);
     assert_eq!(all.len(), 8);
     assert_eq!(all[..4], first[..]);
