@@ -235,10 +235,12 @@ mod tests {
         assert_eq!(v["model_type"], "qwen2");
     }
 
+    /// The shipped mini model's tokenizer: every byte special token (eos, pad) and the chat
+    /// markers, as the trainer writes them.
     fn layout_tokens() -> ByteTokens {
         let text = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../tests/fixtures/bytecraft/tokenizer_layout/tokenizer.json"
+            "/../models/bytecraft-mini/tokenizer.json"
         ))
         .unwrap();
         ByteTokens::from_tokenizer_json(&text).unwrap()
